@@ -1,0 +1,344 @@
+//! Domain types shared by every layer: platforms, exact money, sales events and job inputs.
+//!
+//! Owns: `Platform`, `Money` parsing/formatting (integer micro-units, never floats), `SaleEvent`,
+//! `JobInput`. Must not do I/O, nor know clap, rusqlite or reqwest.
+
+use std::fmt;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// Micro-units per currency unit: money is stored as `i64` millionths, exact for every decimal
+/// a platform reports (KDP averages, JPY whole yen, sub-cent FX estimates).
+pub const MICROS: i64 = 1_000_000;
+
+/// A platform salesingest imports from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    AmazonKdp,
+    Gumroad,
+    Smashwords,
+    Draft2digital,
+}
+
+impl Platform {
+    /// Every platform, in display order.
+    pub const ALL: [Platform; 4] = [
+        Platform::AmazonKdp,
+        Platform::Draft2digital,
+        Platform::Gumroad,
+        Platform::Smashwords,
+    ];
+
+    /// The canonical name used in the database, JSON and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::AmazonKdp => "amazon_kdp",
+            Platform::Gumroad => "gumroad",
+            Platform::Smashwords => "smashwords",
+            Platform::Draft2digital => "draft2digital",
+        }
+    }
+
+    /// Parse a canonical name or an alias (`kdp`, `d2d`), case-insensitively.
+    pub fn parse(s: &str) -> Option<Platform> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "amazon_kdp" | "kdp" | "amazon" => Some(Platform::AmazonKdp),
+            "gumroad" => Some(Platform::Gumroad),
+            "smashwords" => Some(Platform::Smashwords),
+            "draft2digital" | "d2d" => Some(Platform::Draft2digital),
+            _ => None,
+        }
+    }
+
+    /// True for platforms whose input is a report file (as opposed to an API).
+    pub fn is_file_platform(self) -> bool {
+        !matches!(self, Platform::Gumroad)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a decimal string was not accepted as money.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("empty value")]
+    Empty,
+    #[error("`{0}` is not a plain decimal number (expected digits with an optional `-` and `.`, no currency symbols, thousands separators or decimal commas)")]
+    NotDecimal(String),
+    #[error("`{0}` is too large")]
+    Overflow(String),
+}
+
+/// Parse an exact decimal string (`-5.26`, `46.51`, `506.0`, `.5`) into micro-units.
+///
+/// Strict on purpose: `$4.93`, `4,19`, `1 000`, `1e3` are rejected, never guessed. Digits beyond
+/// the sixth decimal are rounded half-to-even.
+///
+/// # Errors
+/// `MoneyError` when the text is empty or not a plain decimal.
+pub fn parse_micros(text: &str) -> Result<i64, MoneyError> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err(MoneyError::Empty);
+    }
+    let (neg, body) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int_part, frac_part) = match body.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (body, ""),
+    };
+    let bad = || MoneyError::NotDecimal(s.to_string());
+    if int_part.is_empty() && frac_part.is_empty() {
+        return Err(bad());
+    }
+    if !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    if int_part.len() > 12 {
+        return Err(MoneyError::Overflow(s.to_string()));
+    }
+    let mut value: i128 = 0;
+    for b in int_part.bytes() {
+        value = value * 10 + i128::from(b - b'0');
+    }
+    let mut frac: i128 = 0;
+    for (i, b) in frac_part.bytes().enumerate() {
+        if i >= 6 {
+            break;
+        }
+        frac = frac * 10 + i128::from(b - b'0');
+    }
+    for _ in frac_part.len().min(6)..6 {
+        frac *= 10;
+    }
+    let mut micros = value * i128::from(MICROS) + frac;
+    if frac_part.len() > 6 {
+        // Round half to even on the remaining digits.
+        let rest = &frac_part[6..];
+        let first = rest.as_bytes()[0] - b'0';
+        let tail_nonzero = rest.bytes().skip(1).any(|b| b != b'0');
+        let round_up = first > 5 || (first == 5 && (tail_nonzero || micros % 2 == 1));
+        if round_up {
+            micros += 1;
+        }
+    }
+    let micros = if neg { -micros } else { micros };
+    i64::try_from(micros).map_err(|_| MoneyError::Overflow(s.to_string()))
+}
+
+/// Parse a signed whole number (units, pages). Accepts `3`, `-1`, `3.0` (spreadsheets write
+/// integers as floats) but not `3.5`.
+///
+/// # Errors
+/// `MoneyError` when the text is empty, not a number or has a fractional part.
+pub fn parse_units(text: &str) -> Result<i64, MoneyError> {
+    let micros = parse_micros(text)?;
+    if micros % MICROS != 0 {
+        return Err(MoneyError::NotDecimal(text.trim().to_string()));
+    }
+    Ok(micros / MICROS)
+}
+
+/// Number of minor-unit digits a currency is normally shown with (ISO 4217 exponent).
+pub fn currency_exponent(currency: &str) -> u32 {
+    match currency {
+        "JPY" | "KRW" | "CLP" | "ISK" | "VND" | "HUF" | "TWD" | "UGX" | "PYG" => 0,
+        "BHD" | "KWD" | "OMR" | "JOD" | "TND" => 3,
+        _ => 2,
+    }
+}
+
+/// Format micro-units as an exact decimal string: at least the currency's usual decimals,
+/// more only when the value has them (so sums are never silently rounded).
+pub fn format_micros(micros: i64, currency: &str) -> String {
+    let exp = currency_exponent(currency) as usize;
+    let neg = micros < 0;
+    let abs = i128::from(micros).unsigned_abs();
+    let int = abs / MICROS as u128;
+    let frac = abs % MICROS as u128;
+    let mut frac_s = format!("{frac:06}");
+    while frac_s.len() > exp && frac_s.ends_with('0') {
+        frac_s.pop();
+    }
+    let sign = if neg && abs != 0 { "-" } else { "" };
+    if frac_s.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac_s}")
+    }
+}
+
+/// Exact money: micro-units plus an ISO 4217 currency code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Money {
+    pub micros: i64,
+    pub currency: String,
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", format_micros(self.micros, &self.currency), self.currency)
+    }
+}
+
+/// The product format of a sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Ebook,
+    Paperback,
+    Hardcover,
+    Audiobook,
+    Kenp,
+    Digital,
+}
+
+impl Format {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Ebook => "ebook",
+            Format::Paperback => "paperback",
+            Format::Hardcover => "hardcover",
+            Format::Audiobook => "audiobook",
+            Format::Kenp => "kenp",
+            Format::Digital => "digital",
+        }
+    }
+}
+
+/// One normalised sales event, as every platform adapter produces it.
+///
+/// `family` is the replace-by-coverage family (DESIGN §5): a file import replaces the stored
+/// events of the same platform and family whose periods lie inside the range the file covers.
+/// API platforms leave `family` as their source and set `natural_key` for upserts instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleEvent {
+    pub platform: Platform,
+    /// Replace-by-coverage family, e.g. `kdp_estimate`, `kdp_final`, `d2d_ebook`.
+    pub family: String,
+    /// Report family and sheet, or API: `d2d.ebook`, `kdp.final.ebook_royalty`, `gumroad.api`.
+    pub source: String,
+    /// Upsert key for platforms with row ids (Gumroad sale id); `None` for report rows.
+    pub natural_key: Option<String>,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub title: String,
+    pub product_id: String,
+    pub format: Format,
+    pub marketplace: String,
+    pub retailer: String,
+    /// ISO 3166 alpha-2, or empty when unknown.
+    pub country: String,
+    /// Signed net units; refunds negative. KENP pages are never units.
+    pub units: i64,
+    pub kenp_pages: i64,
+    /// List price in micro-units of `currency`, when the source gives one.
+    pub list_price_micros: Option<i64>,
+    /// What the author earns, signed, in micro-units of `currency`.
+    pub royalty_micros: i64,
+    /// ISO 4217, upper case.
+    pub currency: String,
+    pub is_final: bool,
+    /// Platform-specific state (`refunded`, `chargedback`, ...), empty when none.
+    pub status: String,
+    /// The whole source row as a JSON object (header → cell text).
+    pub raw: String,
+    /// 1-based line (CSV) or row (sheet) number in the source, 0 for API records.
+    pub line: u64,
+}
+
+impl SaleEvent {
+    /// The month the event belongs to: the month of its period's end (`YYYY-MM`).
+    pub fn month(&self) -> String {
+        self.period_end.format("%Y-%m").to_string()
+    }
+}
+
+/// What a job works on. Stored as the job payload (JSON); never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobInput {
+    /// A report file copied into the inbox at enqueue time.
+    File {
+        /// The name the user gave (for messages), not read again.
+        file: String,
+        sha256: String,
+        /// Absolute path of the inbox copy.
+        stored_path: String,
+        size: u64,
+    },
+    /// An API sync window. `None` bounds mean incremental from the stored cursor.
+    Sync {
+        since: Option<NaiveDate>,
+        until: Option<NaiveDate>,
+    },
+    /// One Gumroad Ping body, stored in the inbox by hash.
+    Ping {
+        file: String,
+        sha256: String,
+        stored_path: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exact_decimals() {
+        assert_eq!(parse_micros("46.51"), Ok(46_510_000));
+        assert_eq!(parse_micros("-5.26"), Ok(-5_260_000));
+        assert_eq!(parse_micros("506.0"), Ok(506_000_000));
+        assert_eq!(parse_micros(".5"), Ok(500_000));
+        assert_eq!(parse_micros(" 7 "), Ok(7_000_000));
+        assert_eq!(parse_micros("0.0000005"), Ok(0));
+        assert_eq!(parse_micros("0.0000015"), Ok(2));
+        assert_eq!(parse_micros("0.00000051"), Ok(1));
+    }
+
+    #[test]
+    fn rejects_symbols_and_commas() {
+        for bad in ["$4.93", "4,19", "1 000", "1e3", "N/A", "-", ".", "US$20.88", "46,51"] {
+            assert!(parse_micros(bad).is_err(), "{bad} should be rejected");
+        }
+        assert_eq!(parse_micros(""), Err(MoneyError::Empty));
+    }
+
+    #[test]
+    fn units_must_be_whole() {
+        assert_eq!(parse_units("3"), Ok(3));
+        assert_eq!(parse_units("-1"), Ok(-1));
+        assert_eq!(parse_units("3.0"), Ok(3));
+        assert!(parse_units("3.5").is_err());
+    }
+
+    #[test]
+    fn formats_with_currency_exponent() {
+        assert_eq!(format_micros(46_510_000, "USD"), "46.51");
+        assert_eq!(format_micros(-5_260_000, "EUR"), "-5.26");
+        assert_eq!(format_micros(506_000_000, "JPY"), "506");
+        assert_eq!(format_micros(0, "USD"), "0.00");
+        assert_eq!(format_micros(1_234_567, "USD"), "1.234567");
+        assert_eq!(format_micros(-500_000, "USD"), "-0.50");
+    }
+
+    #[test]
+    fn platform_aliases() {
+        assert_eq!(Platform::parse("d2d"), Some(Platform::Draft2digital));
+        assert_eq!(Platform::parse("KDP"), Some(Platform::AmazonKdp));
+        assert_eq!(Platform::parse("amazon_kdp"), Some(Platform::AmazonKdp));
+        assert_eq!(Platform::parse("kobo"), None);
+    }
+}

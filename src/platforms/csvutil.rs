@@ -1,0 +1,327 @@
+//! Shared helpers for delimited-text reports: opening with BOM/CR tolerance, delimiter
+//! sniffing, header lookup by name, strict field counts and exact number cells.
+//!
+//! Owns: turning a text report into checked rows with good error locations.
+//! Must not: know any one platform's columns.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use super::{InputError, PlatformError};
+use crate::model::{parse_micros, parse_units};
+
+/// A reader that counts the bytes it hands out, for progress reporting.
+#[derive(Debug)]
+pub struct CountingReader<R> {
+    inner: R,
+    /// Bytes read so far.
+    pub count: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The delimiter of a text report, sniffed from its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delimiter {
+    Comma,
+    Tab,
+}
+
+impl Delimiter {
+    fn byte(self) -> u8 {
+        match self {
+            Delimiter::Comma => b',',
+            Delimiter::Tab => b'\t',
+        }
+    }
+}
+
+/// Read the first line (up to 64 KiB) of a file, without the BOM and line ending.
+///
+/// # Errors
+/// `Transient` when the file cannot be read.
+pub fn first_line(path: &Path, display_name: &str) -> Result<String, PlatformError> {
+    let mut f = File::open(path).map_err(|e| io_error(display_name, &e))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut filled = 0;
+    loop {
+        let n = f
+            .read(&mut buf[filled..])
+            .map_err(|e| io_error(display_name, &e))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+        if filled == buf.len() || buf[..filled].iter().any(|&b| b == b'\n' || b == b'\r') {
+            break;
+        }
+    }
+    let bytes = &buf[..filled];
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .unwrap_or(bytes.len());
+    Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
+}
+
+/// Map an I/O error on an input file to a transient platform error naming the file.
+pub fn io_error(display_name: &str, e: &io::Error) -> PlatformError {
+    PlatformError::Transient(format!("cannot read `{display_name}`: {e}"))
+}
+
+/// True when the first bytes look like a zip (XLSX) or OLE2 (old XLS) container.
+pub fn is_binary_container(path: &Path) -> bool {
+    let mut head = [0u8; 4];
+    match File::open(path).and_then(|mut f| f.read_exact(&mut head)) {
+        Ok(()) => head == *b"PK\x03\x04" || head == [0xD0, 0xCF, 0x11, 0xE0],
+        Err(_) => false,
+    }
+}
+
+/// Normalise a header cell: strip a BOM, surrounding whitespace and surrounding quotes.
+pub fn clean_header(h: &str) -> String {
+    h.trim_start_matches('\u{feff}').trim().to_string()
+}
+
+/// An open delimited report: headers plus a streaming record reader.
+pub struct TextReport {
+    pub headers: Vec<String>,
+    reader: csv::Reader<CountingReader<BufReader<File>>>,
+    bytes: std::rc::Rc<std::cell::Cell<u64>>,
+    display_name: String,
+    /// 1-based line number of the last record returned (the header is line 1).
+    pub line: u64,
+}
+
+impl TextReport {
+    /// Open `path` as a delimited report. LF, CRLF and bare CR line endings are all accepted,
+    /// and a UTF-8 BOM is stripped from the first header.
+    ///
+    /// # Errors
+    /// `Rejected` for an empty file or a missing header, `Transient` for I/O errors.
+    pub fn open(path: &Path, display_name: &str, delimiter: Delimiter) -> Result<Self, PlatformError> {
+        let file = File::open(path).map_err(|e| io_error(display_name, &e))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return Err(PlatformError::Rejected(InputError::file(
+                display_name,
+                "the file is empty (0 bytes): download the report again",
+            )));
+        }
+        let count = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counting = CountingReader {
+            inner: BufReader::with_capacity(256 * 1024, file),
+            count: count.clone(),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter.byte())
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(counting);
+        let headers = reader
+            .headers()
+            .map_err(|e| csv_error(display_name, 1, &e))?
+            .iter()
+            .map(clean_header)
+            .collect::<Vec<_>>();
+        if headers.iter().all(String::is_empty) {
+            return Err(PlatformError::Rejected(InputError::at(
+                display_name,
+                1,
+                None,
+                "no header row found",
+            )));
+        }
+        Ok(TextReport {
+            headers,
+            reader,
+            bytes: count,
+            display_name: display_name.to_string(),
+            line: 1,
+        })
+    }
+
+    /// Bytes of the file read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes.get()
+    }
+
+    /// The index of each required column, or an error naming every missing one.
+    ///
+    /// # Errors
+    /// `Rejected` naming the missing columns and the header that was found.
+    pub fn require(&self, layout: &str, names: &[&str]) -> Result<Vec<usize>, PlatformError> {
+        let mut idx = Vec::with_capacity(names.len());
+        let mut missing = Vec::new();
+        for name in names {
+            match self.headers.iter().position(|h| h == name) {
+                Some(i) => idx.push(i),
+                None => missing.push(format!("`{name}`")),
+            }
+        }
+        if missing.is_empty() {
+            Ok(idx)
+        } else {
+            Err(PlatformError::Rejected(InputError::at(
+                &self.display_name,
+                1,
+                None,
+                format!(
+                    "not a {layout}: missing column{} {} (found header: {})",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    self.headers.join(", ")
+                ),
+            )))
+        }
+    }
+
+    /// Read the next record into `rec`, checking that it has exactly as many fields as the
+    /// header. Returns `false` at the end of the file. Blank lines are skipped.
+    ///
+    /// # Errors
+    /// `Rejected` naming the line for a wrong field count or invalid UTF-8.
+    pub fn next_record(&mut self, rec: &mut csv::StringRecord) -> Result<bool, PlatformError> {
+        loop {
+            let more = self
+                .reader
+                .read_record(rec)
+                .map_err(|e| csv_error(&self.display_name, self.line + 1, &e))?;
+            if !more {
+                return Ok(false);
+            }
+            self.line += 1;
+            if rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim().is_empty()) {
+                continue;
+            }
+            if rec.len() != self.headers.len() {
+                let hint = if rec.len() > self.headers.len() {
+                    " (an unquoted comma inside a value, such as a decimal comma `4,19`?)"
+                } else {
+                    " (the file looks truncated or the row is cut short)"
+                };
+                return Err(PlatformError::Rejected(InputError::at(
+                    &self.display_name,
+                    self.line,
+                    None,
+                    format!(
+                        "expected {} fields as in the header, found {}{hint}",
+                        self.headers.len(),
+                        rec.len()
+                    ),
+                )));
+            }
+            return Ok(true);
+        }
+    }
+
+    /// The record as a JSON object of header → cell, for the `raw` column.
+    pub fn raw_json(&self, rec: &csv::StringRecord) -> String {
+        let mut map = serde_json::Map::with_capacity(self.headers.len());
+        for (h, v) in self.headers.iter().zip(rec.iter()) {
+            map.insert(h.clone(), serde_json::Value::String(v.to_string()));
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// The user-facing file name.
+    pub fn display_name(&self) -> &str {
+        &self.display_name
+    }
+}
+
+fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
+    let line = e
+        .position()
+        .map_or(line, |p| if p.line() > 0 { p.line() } else { line });
+    let msg = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "the text is not valid UTF-8 (save the report as UTF-8 CSV)".to_string(),
+        csv::ErrorKind::Io(io) => format!("read error: {io}"),
+        _ => e.to_string(),
+    };
+    PlatformError::Rejected(InputError::at(display_name, line, None, msg))
+}
+
+/// A cell parsed as exact money (micro-units). `N/A` and empty give `None`.
+///
+/// # Errors
+/// `Rejected` naming the line and column when the text is not a plain decimal.
+pub fn money_opt(
+    file: &str,
+    line: u64,
+    column: &str,
+    text: &str,
+) -> Result<Option<i64>, PlatformError> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("n/a") {
+        return Ok(None);
+    }
+    parse_micros(t)
+        .map(Some)
+        .map_err(|e| PlatformError::Rejected(InputError::at(file, line, Some(column), e.to_string())))
+}
+
+/// A cell parsed as exact money that must be present.
+///
+/// # Errors
+/// `Rejected` naming the line and column when empty or not a plain decimal.
+pub fn money(file: &str, line: u64, column: &str, text: &str) -> Result<i64, PlatformError> {
+    money_opt(file, line, column, text)?.ok_or_else(|| {
+        PlatformError::Rejected(InputError::at(
+            file,
+            line,
+            Some(column),
+            format!("expected an amount, found `{}`", text.trim()),
+        ))
+    })
+}
+
+/// A cell parsed as a signed whole number; empty and `N/A` give `None`.
+///
+/// # Errors
+/// `Rejected` naming the line and column when the text is not a whole number.
+pub fn units_opt(
+    file: &str,
+    line: u64,
+    column: &str,
+    text: &str,
+) -> Result<Option<i64>, PlatformError> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("n/a") {
+        return Ok(None);
+    }
+    parse_units(t).map(Some).map_err(|_| {
+        PlatformError::Rejected(InputError::at(
+            file,
+            line,
+            Some(column),
+            format!("expected a whole number, found `{t}`"),
+        ))
+    })
+}
+
+/// Parse a date written `YYYY-MM-DD` or `M/D/YYYY`.
+pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
+    let t = text.trim();
+    chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%m/%d/%Y"))
+        .ok()
+}
+
+/// Digits of an ISBN (hyphens, spaces and Excel's `.0` removed); empty when none.
+pub fn normalise_isbn(text: &str) -> String {
+    let t = text.trim();
+    let t = t.strip_suffix(".0").unwrap_or(t);
+    t.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
