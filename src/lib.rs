@@ -1,7 +1,14 @@
 //! salesingest: gather a self-published author's sales from every platform into one SQLite
 //! database, through a crash-safe job queue driven by cron.
 //!
-//! Imports point down only: `cli → ingest → {store, platforms, output, config} → {queue, model}`.
+//! Imports point down only: `main → cli → ingest → {store, platforms, output, config} →
+//! {queue, model}`.
 
+pub mod cli;
+pub mod config;
+pub mod ingest;
 pub mod model;
+pub mod output;
 pub mod platforms;
+pub mod queue;
+pub mod store;

@@ -188,7 +188,12 @@ pub struct Money {
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", format_micros(self.micros, &self.currency), self.currency)
+        write!(
+            f,
+            "{} {}",
+            format_micros(self.micros, &self.currency),
+            self.currency
+        )
     }
 }
 
@@ -310,7 +315,9 @@ mod tests {
 
     #[test]
     fn rejects_symbols_and_commas() {
-        for bad in ["$4.93", "4,19", "1 000", "1e3", "N/A", "-", ".", "US$20.88", "46,51"] {
+        for bad in [
+            "$4.93", "4,19", "1 000", "1e3", "N/A", "-", ".", "US$20.88", "46,51",
+        ] {
             assert!(parse_micros(bad).is_err(), "{bad} should be rejected");
         }
         assert_eq!(parse_micros(""), Err(MoneyError::Empty));

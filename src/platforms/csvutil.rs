@@ -107,7 +107,11 @@ impl TextReport {
     ///
     /// # Errors
     /// `Rejected` for an empty file or a missing header, `Transient` for I/O errors.
-    pub fn open(path: &Path, display_name: &str, delimiter: Delimiter) -> Result<Self, PlatformError> {
+    pub fn open(
+        path: &Path,
+        display_name: &str,
+        delimiter: Delimiter,
+    ) -> Result<Self, PlatformError> {
         let file = File::open(path).map_err(|e| io_error(display_name, &e))?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len == 0 {
@@ -243,7 +247,9 @@ fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
         .position()
         .map_or(line, |p| if p.line() > 0 { p.line() } else { line });
     let msg = match e.kind() {
-        csv::ErrorKind::Utf8 { .. } => "the text is not valid UTF-8 (save the report as UTF-8 CSV)".to_string(),
+        csv::ErrorKind::Utf8 { .. } => {
+            "the text is not valid UTF-8 (save the report as UTF-8 CSV)".to_string()
+        }
         csv::ErrorKind::Io(io) => format!("read error: {io}"),
         _ => e.to_string(),
     };
@@ -264,9 +270,9 @@ pub fn money_opt(
     if t.is_empty() || t.eq_ignore_ascii_case("n/a") {
         return Ok(None);
     }
-    parse_micros(t)
-        .map(Some)
-        .map_err(|e| PlatformError::Rejected(InputError::at(file, line, Some(column), e.to_string())))
+    parse_micros(t).map(Some).map_err(|e| {
+        PlatformError::Rejected(InputError::at(file, line, Some(column), e.to_string()))
+    })
 }
 
 /// A cell parsed as exact money that must be present.

@@ -89,8 +89,12 @@ pub fn parse_file(
     names.push(isbn_col);
     let idx = report.require(layout, &names)?;
     let col = |name: &str| idx[names.iter().position(|n| *n == name).unwrap_or(0)];
-    let (c_start, c_end, c_title_id, c_title) =
-        (col("Start Date"), col("End Date"), col("Title ID"), col("Title"));
+    let (c_start, c_end, c_title_id, c_title) = (
+        col("Start Date"),
+        col("End Date"),
+        col("Title ID"),
+        col("Title"),
+    );
     let (c_dist, c_vendor, c_country) = (col("Distributor"), col("Vendor"), col("Country"));
     let (c_sold, c_returned, c_net) = (
         col("Units Sold"),
@@ -143,7 +147,12 @@ pub fn parse_file(
         let units = csvutil::units_opt(&file, line, "Net Unit Sales", get(c_net))?.unwrap_or(0);
         let list = csvutil::money_opt(&file, line, "List Price Per Unit", get(c_list))?;
         let royalty = csvutil::money(&file, line, "Publisher Share", get(c_share))?;
-        csvutil::money_opt(&file, line, "Publisher Share USD (estimated)", get(c_share_usd))?;
+        csvutil::money_opt(
+            &file,
+            line,
+            "Publisher Share USD (estimated)",
+            get(c_share_usd),
+        )?;
         let currency = get(c_cur).to_ascii_uppercase();
         if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err(reject(

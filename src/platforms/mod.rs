@@ -158,3 +158,14 @@ pub fn parse_file(
         ))),
     }
 }
+
+/// Parse one Gumroad Ping body (checked at enqueue, ingested by the worker).
+///
+/// # Errors
+/// `Rejected` when the body is not a valid Ping.
+pub fn parse_ping(_body: &[u8], display_name: &str) -> Result<SaleEvent, PlatformError> {
+    Err(PlatformError::Rejected(InputError::file(
+        display_name,
+        "Gumroad Pings are not supported by this version yet",
+    )))
+}

@@ -1,0 +1,357 @@
+//! `salesingest enqueue <PLATFORM>`: check and queue report files, or queue an API sync.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::{coded, parse_platform, Ctx, EXIT_REJECTED};
+use crate::ingest::{self, CheckError};
+use crate::model::{JobInput, Platform};
+use crate::output::{new_table, num_cell, rfc3339, EnqueueView};
+use crate::queue::{now_ms, JobStore, NewJob};
+
+/// Queue an import.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  salesingest enqueue d2d --file ~/Downloads/sales_2025-07.csv
+  salesingest enqueue kdp --file KDP_Prior_Month_Royalties-2025-07.xlsx
+  salesingest enqueue gumroad                      # incremental sync from the stored cursor
+  salesingest enqueue gumroad --since 2025-01-01 --until 2025-06-30")]
+pub struct Args {
+    /// amazon_kdp (kdp), draft2digital (d2d), smashwords or gumroad
+    #[arg(value_parser = parse_platform, value_name = "PLATFORM")]
+    pub platform: Platform,
+
+    /// A report file to import (repeatable; each file becomes one job)
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+
+    /// API platforms: sync sales from this date (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<NaiveDate>,
+
+    /// API platforms: sync sales up to and including this date (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<NaiveDate>,
+
+    /// API platforms: the sync window as JSON, e.g. '{"since":"2025-01-01"}'
+    #[arg(long, value_name = "JSON")]
+    pub payload: Option<String>,
+
+    /// Gumroad: ingest one Gumroad Ping body from FILE (`-` for stdin) instead of syncing
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "since", "until", "payload"])]
+    pub ping_file: Option<PathBuf>,
+
+    /// Attempts before the job ends failed [default: 3, or queue.max_attempts in the config]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub max_attempts: Option<i64>,
+
+    /// Higher runs first
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub priority: i64,
+
+    /// Do not run before this time (RFC 3339, or YYYY-MM-DD for midnight UTC)
+    #[arg(long, value_name = "TIMESTAMP", value_parser = parse_timestamp)]
+    pub run_at: Option<i64>,
+
+    /// Import a file again even if the same content was already imported
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_timestamp(s: &str) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()
+            .timestamp_millis());
+    }
+    Err(format!(
+        "`{s}` is not a timestamp: use RFC 3339 (2026-11-28T16:05:00Z) or YYYY-MM-DD"
+    ))
+}
+
+/// Run `enqueue`.
+///
+/// # Errors
+/// Exit 5 for rejected input, 1 for database errors, 2 for wrong flag combinations.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
+    let max_attempts = args.max_attempts.unwrap_or(ctx.settings.queue.max_attempts);
+    let now = now_ms();
+    let run_at = args.run_at.unwrap_or(now);
+    if args.platform.is_file_platform() {
+        if args.files.is_empty() {
+            return Err(coded(
+                2,
+                format!(
+                    "{} imports report files: pass at least one --file PATH",
+                    args.platform
+                ),
+            ));
+        }
+        if args.since.is_some()
+            || args.until.is_some()
+            || args.payload.is_some()
+            || args.ping_file.is_some()
+        {
+            return Err(coded(2, format!(
+                "--since, --until, --payload and --ping-file are for API platforms; {} takes --file",
+                args.platform
+            )));
+        }
+        return enqueue_files(args, ctx, max_attempts, run_at);
+    }
+    if !args.files.is_empty() {
+        return Err(coded(2, format!(
+            "{} has no report files: run `salesingest enqueue {}` to sync, or --ping-file for a Ping",
+            args.platform, args.platform
+        )));
+    }
+    let db = ctx.open_db()?;
+    let (input, unique_key) = if let Some(ping) = &args.ping_file {
+        let (name, bytes) = read_ping(ping)?;
+        crate::platforms::parse_ping(&bytes, &name)
+            .map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
+        let (sha256, stored) = ingest::store_bytes_in_inbox(&ctx.settings.inbox_dir, &bytes)?;
+        (
+            JobInput::Ping {
+                file: name,
+                sha256: sha256.clone(),
+                stored_path: stored.display().to_string(),
+            },
+            format!("ping:{sha256}"),
+        )
+    } else {
+        let (since, until) = sync_window(args)?;
+        let key = match (since, until) {
+            (None, None) => "sync:incremental".to_string(),
+            (s, u) => format!(
+                "sync:{}:{}",
+                s.map(|d| d.to_string()).unwrap_or_default(),
+                u.map(|d| d.to_string()).unwrap_or_default()
+            ),
+        };
+        (JobInput::Sync { since, until }, key)
+    };
+    let job = NewJob {
+        platform: args.platform.as_str().to_string(),
+        input: serde_json::to_string(&input)?,
+        priority: args.priority,
+        run_at,
+        max_attempts,
+        unique_key: Some(unique_key),
+    };
+    let e = db.enqueue(&job, now)?;
+    let view = EnqueueView {
+        id: e.id,
+        platform: job.platform.clone(),
+        status: status_of(&db, e.id)?,
+        run_at: rfc3339(run_at),
+        deduplicated: e.deduplicated,
+        input: input_view(&input),
+    };
+    print_views(ctx, &[view]);
+    Ok(0)
+}
+
+fn read_ping(path: &PathBuf) -> Result<(String, Vec<u8>)> {
+    use std::io::Read;
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+            coded(
+                EXIT_REJECTED,
+                format!("cannot read the Ping body from stdin: {e}"),
+            )
+        })?;
+        Ok(("<stdin>".to_string(), buf))
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| {
+            coded(
+                EXIT_REJECTED,
+                format!("cannot read `{}`: {e}", path.display()),
+            )
+        })?;
+        Ok((path.display().to_string(), bytes))
+    }
+}
+
+fn sync_window(args: &Args) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+    let (mut since, mut until) = (args.since, args.until);
+    if let Some(p) = &args.payload {
+        let v: serde_json::Value = serde_json::from_str(p)
+            .map_err(|e| coded(EXIT_REJECTED, format!("--payload is not valid JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| {
+            coded(
+                EXIT_REJECTED,
+                "--payload must be a JSON object such as {\"since\":\"2025-01-01\"}",
+            )
+        })?;
+        for (k, val) in obj {
+            let date = val
+                .as_str()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+                .ok_or_else(|| {
+                    coded(
+                        EXIT_REJECTED,
+                        format!("--payload: `{k}` must be a date string YYYY-MM-DD"),
+                    )
+                })?;
+            match k.as_str() {
+                "since" => since = since.or(Some(date)),
+                "until" => until = until.or(Some(date)),
+                other => {
+                    return Err(coded(
+                        EXIT_REJECTED,
+                        format!("--payload: unknown key `{other}` (expected since, until)"),
+                    ))
+                }
+            }
+        }
+    }
+    if let (Some(s), Some(u)) = (since, until) {
+        if u < s {
+            return Err(coded(
+                EXIT_REJECTED,
+                format!("--until {u} is before --since {s}"),
+            ));
+        }
+    }
+    Ok((since, until))
+}
+
+fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Result<i32> {
+    // Check every file before queueing any, so a bad file in a batch queues nothing.
+    let mut checked = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        match ingest::check_file(&ctx.settings, args.platform, path) {
+            Ok(c) => {
+                for w in &c.summary.warnings {
+                    ctx.out.warn(w);
+                }
+                checked.push(c);
+            }
+            Err(CheckError::Rejected(msg)) => return Err(coded(EXIT_REJECTED, msg)),
+            Err(CheckError::Other(e)) => return Err(e),
+        }
+    }
+    let db = ctx.open_db()?;
+    let now = now_ms();
+    let mut views = Vec::with_capacity(checked.len());
+    for c in checked {
+        if !args.force {
+            if let Some(prior) = db.live_import_by_sha(&c.sha256)? {
+                let id = prior.job_id.unwrap_or(0);
+                ctx.out.info(&format!(
+                    "{}: already imported by job {id}; pass --force to import it again",
+                    file_name(&c.input)
+                ));
+                views.push(EnqueueView {
+                    id,
+                    platform: args.platform.as_str().to_string(),
+                    status: status_of(&db, id).unwrap_or_else(|_| "completed".into()),
+                    run_at: rfc3339(prior.finished_at.unwrap_or(now)),
+                    deduplicated: true,
+                    input: input_view(&c.input),
+                });
+                continue;
+            }
+        }
+        let job = NewJob {
+            platform: args.platform.as_str().to_string(),
+            input: serde_json::to_string(&c.input)?,
+            priority: args.priority,
+            run_at,
+            max_attempts,
+            unique_key: Some(c.sha256.clone()),
+        };
+        let e = db.enqueue(&job, now)?;
+        views.push(EnqueueView {
+            id: e.id,
+            platform: job.platform,
+            status: status_of(&db, e.id)?,
+            run_at: rfc3339(run_at),
+            deduplicated: e.deduplicated,
+            input: input_view(&c.input),
+        });
+    }
+    print_views(ctx, &views);
+    Ok(0)
+}
+
+fn status_of(db: &crate::store::Db, id: i64) -> Result<String> {
+    Ok(db
+        .job(id)?
+        .map_or_else(|| "completed".to_string(), |j| j.state))
+}
+
+fn file_name(input: &JobInput) -> String {
+    match input {
+        JobInput::File { file, .. } | JobInput::Ping { file, .. } => file.clone(),
+        JobInput::Sync { .. } => "sync".into(),
+    }
+}
+
+/// The `input` object shown to users: never a stored path or a secret.
+pub fn input_view(input: &JobInput) -> serde_json::Value {
+    match input {
+        JobInput::File {
+            file, sha256, size, ..
+        } => {
+            json!({"kind": "file", "file": file, "sha256": sha256, "size": size})
+        }
+        JobInput::Sync { since, until } => json!({
+            "kind": "sync",
+            "since": since.map(|d| d.to_string()),
+            "until": until.map(|d| d.to_string()),
+            "incremental": since.is_none() && until.is_none(),
+        }),
+        JobInput::Ping { file, sha256, .. } => {
+            json!({"kind": "ping", "file": file, "sha256": sha256})
+        }
+    }
+}
+
+fn print_views(ctx: &Ctx, views: &[EnqueueView]) {
+    if ctx.out.json {
+        for v in views {
+            ctx.out.json_line(v);
+        }
+        return;
+    }
+    let mut t = new_table(&["job", "platform", "status", "input", "note"]);
+    for v in views {
+        let what = v.input.get("file").and_then(|f| f.as_str()).map_or_else(
+            || v.input["kind"].as_str().unwrap_or("").to_string(),
+            str::to_string,
+        );
+        let note = if v.deduplicated {
+            if v.status == "completed" {
+                "already imported (use --force to import again)"
+            } else {
+                "already queued"
+            }
+        } else {
+            ""
+        };
+        t.add_row(vec![
+            num_cell(v.id),
+            v.platform.clone().into(),
+            v.status.clone().into(),
+            what.into(),
+            note.into(),
+        ]);
+    }
+    ctx.out.table(&t);
+}

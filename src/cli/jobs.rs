@@ -1,0 +1,88 @@
+//! `salesingest jobs`: list jobs, newest first.
+
+use anyhow::Result;
+
+use super::{parse_platform, Ctx};
+use crate::model::{JobInput, Platform};
+use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, short_time, JobListView};
+use crate::queue::JobState;
+
+/// List jobs.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only jobs in this state
+    #[arg(long, value_name = "STATUS", value_parser = parse_state)]
+    pub status: Option<JobState>,
+
+    /// Only jobs of this platform
+    #[arg(long, value_name = "PLATFORM", value_parser = parse_platform)]
+    pub platform: Option<Platform>,
+
+    /// Show at most N jobs
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: u32,
+}
+
+fn parse_state(s: &str) -> Result<JobState, String> {
+    JobState::parse(s).ok_or_else(|| {
+        format!("unknown status `{s}`: expected queued, processing, retrying, completed, failed or cancelled")
+    })
+}
+
+/// Run `jobs`.
+///
+/// # Errors
+/// Database errors.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
+    let db = ctx.open_db()?;
+    let rows = db.jobs(
+        args.status.map(JobState::as_str),
+        args.platform.map(Platform::as_str),
+        i64::from(args.limit),
+    )?;
+    let views: Vec<JobListView> = rows
+        .iter()
+        .map(|j| JobListView {
+            id: j.id,
+            platform: j.platform.clone(),
+            status: j.state.clone(),
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            created_at: rfc3339(j.created_at),
+            run_at: rfc3339(j.run_at),
+            finished_at: rfc3339_opt(j.finished_at),
+            last_error: j.last_error.clone(),
+            input: serde_json::from_str::<JobInput>(&j.input)
+                .map(|i| super::enqueue::input_view(&i))
+                .unwrap_or(serde_json::Value::Null),
+        })
+        .collect();
+    if ctx.out.json {
+        ctx.out.json(&views);
+        return Ok(0);
+    }
+    if views.is_empty() {
+        ctx.out.line("no jobs");
+        return Ok(0);
+    }
+    let mut t = new_table(&[
+        "job", "platform", "status", "attempts", "created", "input", "error",
+    ]);
+    for (v, j) in views.iter().zip(&rows) {
+        let what = v.input.get("file").and_then(|f| f.as_str()).map_or_else(
+            || v.input["kind"].as_str().unwrap_or("").to_string(),
+            str::to_string,
+        );
+        t.add_row(vec![
+            num_cell(v.id),
+            v.platform.clone().into(),
+            v.status.clone().into(),
+            num_cell(format!("{}/{}", v.attempts, v.max_attempts)),
+            short_time(j.created_at).into(),
+            what.into(),
+            v.last_error.clone().unwrap_or_default().into(),
+        ]);
+    }
+    ctx.out.table(&t);
+    Ok(0)
+}

@@ -1,0 +1,110 @@
+//! `salesingest logs`: the run-worker log, newest first.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, short_time, LogView};
+use crate::queue::owner_is_dead;
+
+/// Show the run log.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Show at most N runs
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: u32,
+
+    /// Only runs with a failed job, an error exit, or that were killed
+    #[arg(long)]
+    pub failed: bool,
+}
+
+/// Run `logs`.
+///
+/// # Errors
+/// Database errors.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
+    let db = ctx.open_db()?;
+    let host = crate::queue::hostname();
+    let views: Vec<LogView> = db
+        .runs(i64::from(args.limit), args.failed)?
+        .into_iter()
+        .map(|r| {
+            let state = if r.finished_at.is_some() {
+                "finished"
+            } else if owner_is_dead(&r.owner, &host) {
+                "killed"
+            } else {
+                "running"
+            };
+            LogView {
+                id: r.id,
+                started_at: rfc3339(r.started_at),
+                finished_at: rfc3339_opt(r.finished_at),
+                host: r.host,
+                pid: r.pid,
+                claimed: r.claimed,
+                completed: r.completed,
+                retrying: r.retrying,
+                failed: r.failed,
+                rescued: r.rescued,
+                exit_code: r.exit_code,
+                state: state.to_string(),
+            }
+        })
+        .collect();
+    if ctx.out.json {
+        ctx.out.json(&views);
+        return Ok(0);
+    }
+    if views.is_empty() {
+        ctx.out
+            .line("no runs yet: `salesingest run-worker` records one per invocation");
+        return Ok(0);
+    }
+    let mut t = new_table(&[
+        "run",
+        "started",
+        "duration",
+        "host",
+        "pid",
+        "claimed",
+        "completed",
+        "retrying",
+        "failed",
+        "rescued",
+        "exit",
+    ]);
+    for v in &views {
+        let started = chrono::DateTime::parse_from_rfc3339(&v.started_at)
+            .map(|t| t.timestamp_millis())
+            .unwrap_or(0);
+        let duration = match &v.finished_at {
+            Some(f) => {
+                let end = chrono::DateTime::parse_from_rfc3339(f)
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or(started);
+                format!("{:.1}s", (end - started) as f64 / 1000.0)
+            }
+            None => v.state.clone(),
+        };
+        t.add_row(vec![
+            num_cell(v.id),
+            short_time(started).into(),
+            num_cell(duration),
+            v.host.clone().into(),
+            num_cell(v.pid),
+            num_cell(v.claimed),
+            num_cell(v.completed),
+            num_cell(v.retrying),
+            num_cell(v.failed),
+            num_cell(v.rescued),
+            num_cell(
+                v.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ),
+        ]);
+    }
+    ctx.out.table(&t);
+    Ok(0)
+}

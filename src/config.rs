@@ -1,0 +1,314 @@
+//! Settings: defaults → config file (TOML) → environment → flags, and the `Secret` type.
+//!
+//! Owns: every read of the environment and the config file, default paths (XDG), durations.
+//! Must not: open the database or the network.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::queue::retry::{Retention, RetryPolicy};
+
+/// A secret (API token). Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that must send it (an `Authorization` header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret((redacted))")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(redacted)")
+    }
+}
+
+/// Queue settings.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    pub max_attempts: i64,
+    pub retry: RetryPolicy,
+    pub lease_ms: i64,
+    pub retention: Retention,
+}
+
+/// Gumroad settings.
+#[derive(Debug, Clone)]
+pub struct GumroadSettings {
+    pub access_token: Option<Secret>,
+    /// Where the token came from, for messages (`GUMROAD_ACCESS_TOKEN` or the config file).
+    pub token_source: Option<String>,
+    pub api_url: String,
+    pub trailing_days: u32,
+    pub first_sync: NaiveDate,
+}
+
+/// Everything a command needs to know about its environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub db_path: PathBuf,
+    /// Where inbox copies live: `<folder of the database>/inbox`.
+    pub inbox_dir: PathBuf,
+    pub config_path: Option<PathBuf>,
+    pub queue: QueueSettings,
+    pub gumroad: GumroadSettings,
+    /// Colour allowed (no `NO_COLOR`, no `--no-color`).
+    pub color: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    queue: FileQueue,
+    #[serde(default)]
+    retention: FileRetention,
+    #[serde(default)]
+    gumroad: FileGumroad,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileQueue {
+    max_attempts: Option<i64>,
+    retry_base: Option<String>,
+    retry_cap: Option<String>,
+    lease: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    completed: Option<String>,
+    failed: Option<String>,
+    cron_runs: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGumroad {
+    access_token: Option<String>,
+    api_url: Option<String>,
+    trailing_days: Option<u32>,
+    first_sync: Option<NaiveDate>,
+}
+
+/// Read an environment variable; empty counts as unset.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The default database path: `<XDG data dir>/salesingest/salesingest.db`.
+///
+/// # Errors
+/// When no home directory can be found.
+pub fn default_db_path() -> Result<PathBuf> {
+    let base = directories::BaseDirs::new()
+        .context("cannot find the home directory: set --db or SALESINGEST_DB")?;
+    Ok(base.data_dir().join("salesingest").join("salesingest.db"))
+}
+
+/// The default config path: `<XDG config dir>/salesingest/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|b| b.config_dir().join("salesingest").join("config.toml"))
+}
+
+/// Whether `NO_COLOR` is set (to anything non-empty).
+pub fn no_color_env() -> bool {
+    env("NO_COLOR").is_some()
+}
+
+/// Load the settings. `db` and `config` come from the flags or their environment variables
+/// (clap reads `SALESINGEST_DB` and `SALESINGEST_CONFIG`).
+///
+/// # Errors
+/// A missing explicit config file, an unreadable or invalid one, a config file holding a secret
+/// that others can read, or a bad duration.
+pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -> Result<Settings> {
+    let (config_path, explicit) = match config {
+        Some(p) => (Some(p), true),
+        None => (default_config_path(), false),
+    };
+    let file_cfg = match &config_path {
+        Some(p) if p.exists() => read_config(p)?,
+        Some(p) if explicit => bail!(
+            "the config file `{}` does not exist: create it or drop --config/SALESINGEST_CONFIG",
+            p.display()
+        ),
+        _ => FileConfig::default(),
+    };
+    let db_path = match db {
+        Some(p) => absolute(&p)?,
+        None => default_db_path()?,
+    };
+    let inbox_dir = db_path
+        .parent()
+        .map_or_else(|| PathBuf::from("inbox"), |d| d.join("inbox"));
+
+    let q = &file_cfg.queue;
+    let defaults = RetryPolicy::default();
+    let retry = RetryPolicy {
+        base_ms: opt_duration(q.retry_base.as_deref(), "queue.retry_base")?
+            .unwrap_or(defaults.base_ms),
+        cap_ms: opt_duration(q.retry_cap.as_deref(), "queue.retry_cap")?.unwrap_or(defaults.cap_ms),
+    };
+    let r = &file_cfg.retention;
+    let rd = Retention::default();
+    let retention = Retention {
+        completed_ms: opt_duration(r.completed.as_deref(), "retention.completed")?
+            .unwrap_or(rd.completed_ms),
+        failed_ms: opt_duration(r.failed.as_deref(), "retention.failed")?.unwrap_or(rd.failed_ms),
+        runs_ms: opt_duration(r.cron_runs.as_deref(), "retention.cron_runs")?.unwrap_or(rd.runs_ms),
+        batch: rd.batch,
+    };
+    let max_attempts = q.max_attempts.unwrap_or(3);
+    if max_attempts < 1 {
+        bail!("queue.max_attempts must be at least 1 (found {max_attempts})");
+    }
+    let queue = QueueSettings {
+        max_attempts,
+        retry,
+        lease_ms: opt_duration(q.lease.as_deref(), "queue.lease")?.unwrap_or(60_000),
+        retention,
+    };
+
+    let g = &file_cfg.gumroad;
+    let (access_token, token_source) = match env("GUMROAD_ACCESS_TOKEN") {
+        Some(t) => (
+            Some(Secret::new(t.trim())),
+            Some("GUMROAD_ACCESS_TOKEN".to_string()),
+        ),
+        None => match &g.access_token {
+            Some(t) if !t.trim().is_empty() => (
+                Some(Secret::new(t.trim())),
+                config_path
+                    .as_ref()
+                    .map(|p| format!("[gumroad] access_token in `{}`", p.display())),
+            ),
+            _ => (None, None),
+        },
+    };
+    let gumroad = GumroadSettings {
+        access_token,
+        token_source,
+        api_url: env("SALESINGEST_GUMROAD_API_URL")
+            .or_else(|| g.api_url.clone())
+            .unwrap_or_else(|| "https://api.gumroad.com".to_string())
+            .trim_end_matches('/')
+            .to_string(),
+        trailing_days: g.trailing_days.unwrap_or(30),
+        first_sync: g
+            .first_sync
+            .unwrap_or_else(|| NaiveDate::from_ymd_opt(2011, 1, 1).unwrap_or_default()),
+    };
+    Ok(Settings {
+        db_path,
+        inbox_dir,
+        config_path,
+        queue,
+        gumroad,
+        color: !no_color_flag && !no_color_env(),
+    })
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        Ok(std::env::current_dir()
+            .context("cannot read the current directory")?
+            .join(p))
+    }
+}
+
+fn read_config(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file `{}`", path.display()))?;
+    let cfg: FileConfig = toml::from_str(&text)
+        .with_context(|| format!("invalid config file `{}`", path.display()))?;
+    #[cfg(unix)]
+    if cfg.gumroad.access_token.is_some() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot stat `{}`", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the config file `{}` holds an access token but is readable by others (mode {:o}): run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    Ok(cfg)
+}
+
+fn opt_duration(text: Option<&str>, key: &str) -> Result<Option<i64>> {
+    text.map(|t| parse_duration_ms(t).with_context(|| format!("invalid duration for `{key}`")))
+        .transpose()
+}
+
+/// Parse a duration such as `90s`, `5m`, `6h`, `30d`, `1w`, or bare seconds, into milliseconds.
+///
+/// # Errors
+/// When the text is not a whole number with one of those units.
+pub fn parse_duration_ms(text: &str) -> Result<i64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("`{t}` is not a duration like 30s, 5m, 6h, 30d or 2w"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1_000,
+        "ms" => 1,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        other => bail!("unknown duration unit `{other}` in `{t}` (use s, m, h, d or w)"),
+    };
+    n.checked_mul(mult)
+        .with_context(|| format!("duration `{t}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("90s").unwrap(), 90_000);
+        assert_eq!(parse_duration_ms("5m").unwrap(), 300_000);
+        assert_eq!(parse_duration_ms("6h").unwrap(), 21_600_000);
+        assert_eq!(parse_duration_ms("30d").unwrap(), 2_592_000_000);
+        assert_eq!(parse_duration_ms("0").unwrap(), 0);
+        assert!(parse_duration_ms("5 parsecs").is_err());
+        assert!(parse_duration_ms("").is_err());
+    }
+
+    #[test]
+    fn secret_never_prints() {
+        let s = Secret::new("tok_123");
+        assert!(!format!("{s:?} {s}").contains("tok_123"));
+    }
+}

@@ -1,0 +1,334 @@
+//! All printing: JSON views (serialise-only structs), comfy-table tables, progress bars.
+//!
+//! Owns: stdout and stderr. Must not: query the database or decide exit codes.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+
+use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::queue::Millis;
+
+/// RFC 3339 UTC with seconds: `2026-11-28T16:05:00Z`.
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// RFC 3339 of an optional time.
+pub fn rfc3339_opt(ms: Option<Millis>) -> Option<String> {
+    ms.map(rfc3339)
+}
+
+/// Short local-free time for tables: `2026-11-28 16:05:00`.
+pub fn short_time(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// How a command prints.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub color: bool,
+}
+
+impl Printer {
+    /// Build from the global flags; colour only on a terminal.
+    pub fn new(json: bool, quiet: bool, verbose: u8, color_allowed: bool) -> Printer {
+        Printer {
+            json,
+            quiet,
+            verbose,
+            color: color_allowed && std::io::stdout().is_terminal(),
+        }
+    }
+
+    /// Whether stdout is a terminal (humans) rather than cron or a pipe.
+    pub fn stdout_is_tty() -> bool {
+        std::io::stdout().is_terminal()
+    }
+
+    /// Whether progress bars may be drawn.
+    pub fn progress_allowed(&self) -> bool {
+        !self.json && !self.quiet && std::io::stderr().is_terminal()
+    }
+
+    /// Print one JSON value (an object or an array) on stdout.
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut out, value);
+        let _ = writeln!(out);
+    }
+
+    /// Print one JSON value on one line (for streams of objects such as `enqueue`).
+    pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, value);
+        let _ = writeln!(out);
+    }
+
+    /// A line of human output on stdout (suppressed by `--quiet`).
+    pub fn line(&self, text: &str) {
+        if !self.quiet {
+            println!("{text}");
+        }
+    }
+
+    /// A table on stdout.
+    pub fn table(&self, table: &Table) {
+        if !self.quiet {
+            println!("{table}");
+        }
+    }
+
+    /// A warning on stderr (suppressed by `--quiet`).
+    pub fn warn(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{}: {text}", self.paint("warning", "33"));
+        }
+    }
+
+    /// A diagnostic on stderr, shown with `-v`.
+    pub fn info(&self, text: &str) {
+        if self.verbose > 0 && !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    /// A line on stderr that is always shown (failures under cron).
+    pub fn alert(&self, text: &str) {
+        eprintln!("{text}");
+    }
+
+    /// The final error line.
+    pub fn error(&self, text: &str) {
+        let color = self.color && std::io::stderr().is_terminal();
+        if color {
+            eprintln!("\x1b[1;31merror\x1b[0m: {text}");
+        } else {
+            eprintln!("error: {text}");
+        }
+    }
+
+    /// Colour `text` with an ANSI SGR code when colour is on.
+    pub fn paint(&self, text: &str, sgr: &str) -> String {
+        if self.color {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// A new table with our style: UTF-8 borders on a terminal, ASCII otherwise.
+pub fn new_table(headers: &[&str]) -> Table {
+    let mut t = Table::new();
+    if std::io::stdout().is_terminal() {
+        t.load_preset(presets::UTF8_FULL_CONDENSED);
+    } else {
+        t.load_preset(presets::ASCII_MARKDOWN);
+    }
+    t.set_content_arrangement(ContentArrangement::Dynamic);
+    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    t
+}
+
+/// A right-aligned cell (numbers, money).
+pub fn num_cell(text: impl ToString) -> Cell {
+    Cell::new(text.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// A progress bar on stderr, or nothing.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    /// A hidden progress bar.
+    pub fn hidden() -> Progress {
+        Progress(None)
+    }
+
+    /// A byte-count bar of `total` bytes (the caller decides whether bars are allowed).
+    pub fn bytes(total: u64, label: &str) -> Progress {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(label.to_string());
+        Progress(Some(bar))
+    }
+
+    /// A counter spinner (pages, sales).
+    pub fn spinner(label: &str) -> Progress {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(label.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    /// Set the position.
+    pub fn set(&self, pos: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(pos);
+        }
+    }
+
+    /// Set the message.
+    pub fn message(&self, msg: String) {
+        if let Some(b) = &self.0 {
+            b.set_message(msg);
+        }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+// ----- JSON views (DESIGN §3); field names are a contract -----
+
+/// `enqueue --json`: one object per job.
+#[derive(Debug, Serialize)]
+pub struct EnqueueView {
+    pub id: i64,
+    pub platform: String,
+    pub status: String,
+    pub run_at: String,
+    pub deduplicated: bool,
+    pub input: serde_json::Value,
+}
+
+/// Event counts of a job.
+#[derive(Debug, Serialize, Clone, Default)]
+pub struct EventsView {
+    pub inserted: u64,
+    pub updated: u64,
+    pub removed: u64,
+}
+
+/// One job in `run-worker --json`.
+#[derive(Debug, Serialize)]
+pub struct RunJobView {
+    pub id: i64,
+    pub platform: String,
+    pub status: String,
+    pub attempt: i64,
+    pub error: Option<String>,
+    pub events: EventsView,
+}
+
+/// `run-worker --json`.
+#[derive(Debug, Serialize)]
+pub struct RunView {
+    pub run_id: i64,
+    pub started_at: String,
+    pub finished_at: String,
+    pub claimed: u64,
+    pub completed: u64,
+    pub retrying: u64,
+    pub failed: u64,
+    pub rescued: u64,
+    pub jobs: Vec<RunJobView>,
+}
+
+/// One attempt in `status --json`.
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub worker: String,
+}
+
+/// `status <id> --json`.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    pub id: i64,
+    pub platform: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub priority: i64,
+    pub created_at: String,
+    pub run_at: String,
+    pub finished_at: Option<String>,
+    pub last_error: Option<String>,
+    pub cancel_requested: bool,
+    pub input: serde_json::Value,
+    pub result: Option<serde_json::Value>,
+    pub attempt_history: Vec<AttemptView>,
+}
+
+/// One row of `jobs --json`.
+#[derive(Debug, Serialize)]
+pub struct JobListView {
+    pub id: i64,
+    pub platform: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub created_at: String,
+    pub run_at: String,
+    pub finished_at: Option<String>,
+    pub last_error: Option<String>,
+    pub input: serde_json::Value,
+}
+
+/// One row of `logs --json`.
+#[derive(Debug, Serialize)]
+pub struct LogView {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub host: String,
+    pub pid: i64,
+    pub claimed: i64,
+    pub completed: i64,
+    pub retrying: i64,
+    pub failed: i64,
+    pub rescued: i64,
+    pub exit_code: Option<i64>,
+    /// `finished`, `running`, or `killed` (never finished and its process is gone).
+    pub state: String,
+}
+
+/// Royalty of one currency.
+#[derive(Debug, Serialize, Clone)]
+pub struct RoyaltyView {
+    pub currency: String,
+    pub royalty: String,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub events: i64,
+}
+
+/// One platform in `status --json` without an id.
+#[derive(Debug, Serialize)]
+pub struct OverviewView {
+    pub platform: String,
+    pub events: i64,
+    pub royalty: Vec<RoyaltyView>,
+    pub first_period: Option<String>,
+    pub last_period: Option<String>,
+    pub final_through: Option<String>,
+    pub estimated_through: Option<String>,
+    pub last_success_at: Option<String>,
+    pub last_success_job: Option<i64>,
+    pub queued: i64,
+    pub processing: i64,
+    pub retrying: i64,
+    pub failed: i64,
+    pub sync_cursor: Option<String>,
+}

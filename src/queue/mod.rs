@@ -1,0 +1,379 @@
+//! The durable job queue: job states, the retry policy, the `JobStore` trait and the worker loop.
+//!
+//! Owns: what a job is, which transitions exist, when a failed attempt is retried, and the loop
+//! that claims → runs a `Handler` → records the outcome with a fenced write.
+//! Must not: know platforms or SQL. Payloads are opaque JSON; "now" is always passed in.
+
+pub mod retry;
+pub mod worker;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch, UTC. The one time representation in the store.
+pub type Millis = i64;
+
+/// The current time in `Millis`.
+pub fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A job's state, in the words users see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Processing,
+    Retrying,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state.
+    pub const ALL: [JobState; 6] = [
+        JobState::Queued,
+        JobState::Processing,
+        JobState::Retrying,
+        JobState::Completed,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Processing => "processing",
+            JobState::Retrying => "retrying",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// True for states a job never leaves on its own.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The platform name (opaque to the queue).
+    pub platform: String,
+    /// The JSON payload (opaque to the queue).
+    pub input: String,
+    pub priority: i64,
+    pub run_at: Millis,
+    pub max_attempts: i64,
+    /// Jobs with the same `(platform, unique_key)` are never pending twice.
+    pub unique_key: Option<String>,
+}
+
+/// The result of an enqueue: the new job, or the pending one it duplicates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: i64,
+    pub deduplicated: bool,
+}
+
+/// Who holds a lease: `host:pid:process-start-time`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerId(pub String);
+
+impl WorkerId {
+    /// The identity of this process.
+    pub fn current() -> WorkerId {
+        WorkerId(format!(
+            "{}:{}:{}",
+            hostname(),
+            std::process::id(),
+            process_start_time(std::process::id()).unwrap_or(0)
+        ))
+    }
+
+    /// The host part.
+    pub fn host(&self) -> &str {
+        self.0.rsplitn(3, ':').nth(2).unwrap_or("")
+    }
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// The start time of a process in clock ticks since boot (`/proc/<pid>/stat` field 22), so a
+/// reused pid is never mistaken for the worker that died. `None` when the process is gone or
+/// `/proc` is unavailable.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the worker named by `owner` is certainly dead: it ran on this host and its pid is
+/// gone or now belongs to another process. Owners on other hosts are never judged dead here
+/// (their leases expire instead).
+pub fn owner_is_dead(owner: &str, this_host: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if host != this_host || !std::path::Path::new("/proc/self/stat").exists() {
+        return false;
+    }
+    let (Ok(pid), Ok(start)) = (pid.parse::<u32>(), start.parse::<u64>()) else {
+        return false;
+    };
+    process_start_time(pid) != Some(start)
+}
+
+/// A job claimed by this worker, with the fence that every later write must match.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub platform: String,
+    pub input: String,
+    /// Attempts used so far, including this one.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub lease: Lease,
+}
+
+/// The fence of one attempt: a write only counts while the job is still processing under
+/// this owner and this claim number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: i64,
+    pub owner: String,
+    /// The attempt-history number of this claim.
+    pub claim: i64,
+}
+
+/// What a heartbeat found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    Held { cancel_requested: bool },
+    Lost,
+}
+
+/// Counts of what a job did to the sales events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCounts {
+    pub inserted: u64,
+    pub updated: u64,
+    pub removed: u64,
+}
+
+/// What a successful job reports. Stored as the job's `result`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResult {
+    pub events: EventCounts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Effects a handler staged that the store must make visible in the same transaction as the
+/// fenced completion (so a completed job and its sales are one atomic fact).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// A staged import to publish (replace-by-coverage happens then).
+    pub import_id: Option<i64>,
+}
+
+/// How a failed attempt failed, as the handler classifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// Retrying cannot help (malformed input, HTTP 401/403).
+    Permanent(String),
+    /// Worth retrying after a backoff.
+    Transient(String),
+    /// Retry after this many milliseconds without using up an attempt.
+    RateLimited { after_ms: i64, message: String },
+    /// The handler stopped because the lease was lost or a cancel was requested.
+    Aborted { cancelled: bool, message: String },
+}
+
+impl JobError {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            JobError::Permanent(m) | JobError::Transient(m) => m,
+            JobError::RateLimited { message, .. } | JobError::Aborted { message, .. } => message,
+        }
+    }
+}
+
+/// What the queue decided for a failed attempt; the store records it under the lease fence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailDecision {
+    /// Due again at `run_at`, attempt used.
+    Retry { run_at: Millis },
+    /// Due again at `run_at`, attempt given back (rate limit).
+    Snooze { run_at: Millis },
+    /// Out of attempts, or permanent.
+    Fail,
+    /// Cancelled on request while running.
+    Cancel,
+}
+
+/// A job rescued from a dead or expired lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rescued {
+    pub job_id: i64,
+    pub now_failed: bool,
+}
+
+/// A `run-worker` invocation's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunCounts {
+    pub claimed: u64,
+    pub completed: u64,
+    pub retrying: u64,
+    pub failed: u64,
+    pub rescued: u64,
+}
+
+/// Outcome of a cancel request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Cancelled,
+    /// The job is running: it stops at its next heartbeat.
+    Requested,
+    NotFound,
+    /// Already terminal, in this state.
+    AlreadyFinished(JobState),
+}
+
+/// Outcome of a retry request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    Revived,
+    NotFound,
+    /// Only failed (or cancelled) jobs can be revived; the job is in this state.
+    NotFailed(JobState),
+    /// An equivalent job is already pending; this is its id.
+    Duplicate(i64),
+}
+
+/// The narrow storage interface the queue needs. SQLite implements it in `store`; a second
+/// backend (PostgreSQL) can implement the same trait.
+pub trait JobStore {
+    /// Insert a job, or return the pending job with the same unique key.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn enqueue(&self, job: &NewJob, now: Millis) -> anyhow::Result<Enqueued>;
+
+    /// Release leases whose owner is dead (`is_dead`) or whose lease expired; out of attempts →
+    /// failed. One guarded statement, so live jobs are never touched.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn rescue(&self, now: Millis, is_dead: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Rescued>>;
+
+    /// Claim the next due job (optionally of one platform) and record its attempt row.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn claim(
+        &self,
+        owner: &WorkerId,
+        run_id: Option<i64>,
+        platform: Option<&str>,
+        now: Millis,
+        lease_ms: i64,
+    ) -> anyhow::Result<Option<ClaimedJob>>;
+
+    /// Extend a lease; reports whether it is still held and whether a cancel was requested.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn heartbeat(&self, lease: &Lease, now: Millis, lease_ms: i64) -> anyhow::Result<Heartbeat>;
+
+    /// Fenced completion, publishing `effects` atomically. `Ok(false)` when the lease was lost
+    /// (nothing is written).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn complete(
+        &self,
+        lease: &Lease,
+        now: Millis,
+        result: &JobResult,
+        effects: &Effects,
+    ) -> anyhow::Result<Option<JobResult>>;
+
+    /// Fenced failure recording the queue's decision. `Ok(false)` when the lease was lost.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn fail(
+        &self,
+        lease: &Lease,
+        now: Millis,
+        error: &JobError,
+        decision: &FailDecision,
+    ) -> anyhow::Result<bool>;
+
+    /// Cancel a queued or retrying job, or request the cancel of a running one.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn cancel(&self, id: i64, now: Millis) -> anyhow::Result<CancelOutcome>;
+
+    /// Revive a failed job with fresh attempts.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn revive(&self, id: i64, now: Millis, extra_attempts: i64) -> anyhow::Result<RetryOutcome>;
+
+    /// Start a cron-run row.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn start_run(&self, owner: &WorkerId, args: &str, now: Millis) -> anyhow::Result<i64>;
+
+    /// Finish a cron-run row.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn finish_run(
+        &self,
+        run_id: i64,
+        now: Millis,
+        counts: &RunCounts,
+        exit_code: i32,
+    ) -> anyhow::Result<()>;
+
+    /// Delete finished jobs and cron runs older than the horizons, in small batches, by finish
+    /// time. Returns (jobs, runs) deleted.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn prune(&self, policy: &retry::Retention, now: Millis) -> anyhow::Result<(u64, u64)>;
+}

@@ -1,0 +1,266 @@
+//! The worker loop behind `run-worker`: record the run, rescue orphans, then claim → handle →
+//! fenced completion, one job at a time, with a heartbeat thread renewing the lease.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use super::retry::{Retention, RetryPolicy};
+use super::{
+    now_ms, owner_is_dead, ClaimedJob, Effects, EventCounts, FailDecision, Heartbeat, JobError,
+    JobResult, JobState, JobStore, Millis, RunCounts, WorkerId,
+};
+
+/// What a job handler does with a claimed job.
+pub trait Handler {
+    /// Run the job. Long handlers should check `ctl.should_stop()` now and then.
+    ///
+    /// # Errors
+    /// A classified `JobError`; the queue decides retry or failure.
+    fn handle(
+        &mut self,
+        job: &ClaimedJob,
+        ctl: &JobControl,
+    ) -> Result<(JobResult, Effects), JobError>;
+}
+
+const LOST: u8 = 1;
+const CANCEL: u8 = 2;
+
+/// Signals from the heartbeat to the running handler.
+#[derive(Debug, Clone, Default)]
+pub struct JobControl {
+    flag: Arc<AtomicU8>,
+}
+
+impl JobControl {
+    /// `Some(error)` when the handler should stop: the lease was lost or a cancel was requested.
+    pub fn should_stop(&self) -> Option<JobError> {
+        match self.flag.load(Ordering::SeqCst) {
+            LOST => Some(JobError::Aborted {
+                cancelled: false,
+                message: "lease lost: another worker took the job over".into(),
+            }),
+            CANCEL => Some(JobError::Aborted {
+                cancelled: true,
+                message: "cancelled by the user while running".into(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Settings for one `run-worker` invocation.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub batch: u32,
+    pub platform: Option<String>,
+    pub lease_ms: i64,
+    pub policy: RetryPolicy,
+    pub retention: Retention,
+    /// The command line, recorded in the cron-run row.
+    pub args: String,
+}
+
+/// What happened to one job in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobReport {
+    pub id: i64,
+    pub platform: String,
+    pub status: JobState,
+    pub attempt: i64,
+    pub error: Option<String>,
+    pub events: EventCounts,
+}
+
+/// What one `run-worker` invocation did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub started_at: Millis,
+    pub finished_at: Millis,
+    pub counts: RunCounts,
+    pub jobs: Vec<JobReport>,
+    pub exit_code: i32,
+    /// Problems that did not fail the run.
+    pub warnings: Vec<String>,
+}
+
+/// Opens a second store handle for the heartbeat thread (its own connection).
+pub type StoreFactory<'a> = dyn Fn() -> anyhow::Result<Box<dyn JobStore + Send>> + Sync + 'a;
+
+/// Run one worker invocation: at most `cfg.batch` jobs, then return.
+///
+/// # Errors
+/// Database errors that stop the run (the cron-run row is still finished with exit code 1 when
+/// possible).
+pub fn run(
+    store: &dyn JobStore,
+    open_heartbeat: &StoreFactory<'_>,
+    handler: &mut dyn Handler,
+    cfg: &WorkerConfig,
+    on_job: &mut dyn FnMut(&JobReport),
+) -> anyhow::Result<RunReport> {
+    let me = WorkerId::current();
+    let started_at = now_ms();
+    let run_id = store.start_run(&me, &cfg.args, started_at)?;
+    let mut report = RunReport {
+        run_id,
+        started_at,
+        finished_at: started_at,
+        counts: RunCounts::default(),
+        jobs: Vec::new(),
+        exit_code: 0,
+        warnings: Vec::new(),
+    };
+    let outcome = run_inner(
+        store,
+        open_heartbeat,
+        handler,
+        cfg,
+        &me,
+        &mut report,
+        on_job,
+    );
+    report.finished_at = now_ms();
+    report.exit_code = match &outcome {
+        Err(_) => 1,
+        Ok(()) if report.counts.failed > 0 => 3,
+        Ok(()) => 0,
+    };
+    let finished = store.finish_run(run_id, report.finished_at, &report.counts, report.exit_code);
+    outcome?;
+    finished?;
+    Ok(report)
+}
+
+fn run_inner(
+    store: &dyn JobStore,
+    open_heartbeat: &StoreFactory<'_>,
+    handler: &mut dyn Handler,
+    cfg: &WorkerConfig,
+    me: &WorkerId,
+    report: &mut RunReport,
+    on_job: &mut dyn FnMut(&JobReport),
+) -> anyhow::Result<()> {
+    let host = me.host().to_string();
+    let rescued = store.rescue(now_ms(), &|owner| owner_is_dead(owner, &host))?;
+    report.counts.rescued = rescued.len() as u64;
+
+    for _ in 0..cfg.batch {
+        let Some(job) = store.claim(
+            me,
+            Some(report.run_id),
+            cfg.platform.as_deref(),
+            now_ms(),
+            cfg.lease_ms,
+        )?
+        else {
+            break;
+        };
+        report.counts.claimed += 1;
+        let outcome = run_with_heartbeat(open_heartbeat, handler, &job, cfg.lease_ms);
+        let job_report = record(store, cfg, &job, outcome, &mut report.counts)?;
+        on_job(&job_report);
+        report.jobs.push(job_report);
+    }
+    // Retention is upkeep: a failure here is reported but never fails the run.
+    if let Err(e) = store.prune(&cfg.retention, now_ms()) {
+        report
+            .warnings
+            .push(format!("pruning old jobs failed: {e:#}"));
+    }
+    Ok(())
+}
+
+fn run_with_heartbeat(
+    open_heartbeat: &StoreFactory<'_>,
+    handler: &mut dyn Handler,
+    job: &ClaimedJob,
+    lease_ms: i64,
+) -> Result<(JobResult, Effects), JobError> {
+    let ctl = JobControl::default();
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let interval = Duration::from_millis(u64::try_from((lease_ms / 3).max(100)).unwrap_or(1000));
+    std::thread::scope(|scope| {
+        let flag = ctl.flag.clone();
+        let lease = job.lease.clone();
+        scope.spawn(move || {
+            let Ok(hb_store) = open_heartbeat() else {
+                return;
+            };
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
+                match hb_store.heartbeat(&lease, now_ms(), lease_ms) {
+                    Ok(Heartbeat::Held {
+                        cancel_requested: true,
+                    }) => flag.store(CANCEL, Ordering::SeqCst),
+                    Ok(Heartbeat::Lost) => {
+                        flag.store(LOST, Ordering::SeqCst);
+                        return;
+                    }
+                    // A busy database delays one beat; the lease has room for two more.
+                    Ok(Heartbeat::Held { .. }) | Err(_) => {}
+                }
+            }
+        });
+        let out = handler.handle(job, &ctl);
+        let _ = stop_tx.send(());
+        match (out, ctl.should_stop()) {
+            (Ok(_), Some(stop)) | (Err(_), Some(stop)) => Err(stop),
+            (out, None) => out,
+        }
+    })
+}
+
+fn record(
+    store: &dyn JobStore,
+    cfg: &WorkerConfig,
+    job: &ClaimedJob,
+    outcome: Result<(JobResult, Effects), JobError>,
+    counts: &mut RunCounts,
+) -> anyhow::Result<JobReport> {
+    let mut rep = JobReport {
+        id: job.id,
+        platform: job.platform.clone(),
+        status: JobState::Processing,
+        attempt: job.lease.claim,
+        error: None,
+        events: EventCounts::default(),
+    };
+    let now = now_ms();
+    match outcome {
+        Ok((result, effects)) => match store.complete(&job.lease, now, &result, &effects)? {
+            Some(done) => {
+                counts.completed += 1;
+                rep.status = JobState::Completed;
+                rep.events = done.events;
+            }
+            None => rep.error = Some(LEASE_LOST.into()),
+        },
+        Err(error) => {
+            let decision =
+                cfg.policy
+                    .decide(&error, job.attempts, job.max_attempts, now, fastrand::f64());
+            if store.fail(&job.lease, now, &error, &decision)? {
+                rep.status = match decision {
+                    FailDecision::Retry { .. } | FailDecision::Snooze { .. } => {
+                        counts.retrying += 1;
+                        JobState::Retrying
+                    }
+                    FailDecision::Fail => {
+                        counts.failed += 1;
+                        JobState::Failed
+                    }
+                    FailDecision::Cancel => JobState::Cancelled,
+                };
+                rep.error = Some(error.message().to_string());
+            } else {
+                rep.error = Some(LEASE_LOST.into());
+            }
+        }
+    }
+    Ok(rep)
+}
+
+const LEASE_LOST: &str =
+    "lease lost: another worker took the job over, so this attempt's result was discarded";

@@ -1,0 +1,267 @@
+//! The SQLite store: opening the database (pragmas, permissions, migrations), all SQL, and
+//! `impl JobStore`.
+//!
+//! Owns: every SQL statement in the program. Must not: make retry decisions (it records what
+//! the queue decides), parse reports, or print.
+
+mod jobs;
+pub mod sales;
+pub mod views;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{Connection, OpenFlags};
+
+/// Append-only migrations; `PRAGMA user_version` is the number applied. Never edit or remove
+/// an entry once released: add a new one.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
+
+/// How long a statement waits for another process's write lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An open database: one connection, used by one thread.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).finish()
+    }
+}
+
+impl Db {
+    /// Open (creating if needed) the database at `path`: owner-only permissions, WAL (checked),
+    /// `synchronous=FULL`, busy timeout, foreign keys, then migrations.
+    ///
+    /// # Errors
+    /// When the folder or file cannot be created, the pragmas do not take, or a migration fails.
+    pub fn open(path: &Path) -> Result<Db> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        create_private_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .with_context(|| format!("cannot open the database `{}`", path.display()))?;
+        let db = Db {
+            conn,
+            path: path.to_path_buf(),
+        };
+        db.configure()
+            .with_context(|| format!("cannot set up the database `{}`", path.display()))?;
+        db.migrate()
+            .with_context(|| format!("cannot migrate the database `{}`", path.display()))?;
+        Ok(db)
+    }
+
+    /// Open a second connection to the same file (for the heartbeat thread).
+    ///
+    /// # Errors
+    /// As `open`.
+    pub fn reopen(&self) -> Result<Db> {
+        Db::open(&self.path)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("the database refused WAL mode (journal_mode is `{mode}`); is it on a network filesystem?");
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        let fk: i64 = self
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+        let sync: i64 = self
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        if fk != 1 || sync != 2 {
+            bail!("pragmas did not take (foreign_keys={fk}, synchronous={sync})");
+        }
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        // BEGIN IMMEDIATE so that several processes opening a new file at once migrate it once.
+        self.immediate(|c| {
+            let version: usize =
+                c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+            if version > MIGRATIONS.len() {
+                bail!(
+                    "the database is at schema version {version}, newer than this salesingest ({}): upgrade salesingest",
+                    MIGRATIONS.len()
+                );
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+                c.execute_batch(sql)
+                    .with_context(|| format!("migration {} failed", i + 1))?;
+                c.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The schema version applied.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Run `f` inside `BEGIN IMMEDIATE … COMMIT` (rolled back on error). Taking the write lock
+    /// up front means the busy timeout always applies: no deferred read→write upgrade can fail
+    /// with `database is locked`.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or the database's.
+    pub(crate) fn immediate<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            match self.conn.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20 + fastrand::u64(0..80)));
+                }
+                Err(e) => return Err(e).context("cannot start a write transaction"),
+            }
+        }
+        match f(&self.conn) {
+            Ok(v) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e).context("cannot commit");
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The connection, for read-only queries.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// `PRAGMA integrity_check` result (`ok` when healthy).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// The journal mode in force.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn journal_mode(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?)
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the folder `{}`", dir.display()))
+}
+
+fn create_private_file(path: &Path) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .map(drop)
+        .with_context(|| format!("cannot create the database `{}`", path.display()))
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::Db;
+
+    /// A fresh database in a temporary folder (real SQLite, real file, WAL).
+    pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        (dir, db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::temp_db;
+
+    #[test]
+    fn opens_with_wal_and_latest_schema() {
+        let (_d, db) = temp_db();
+        assert_eq!(db.journal_mode().unwrap(), "wal");
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn reopening_does_not_migrate_twice() {
+        let (_d, db) = temp_db();
+        let again = db.reopen().unwrap();
+        assert_eq!(again.schema_version().unwrap(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_d, db) = temp_db();
+        let mode = std::fs::metadata(db.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    }
+}
