@@ -250,7 +250,8 @@ fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
         csv::ErrorKind::Utf8 { .. } => {
             "the text is not valid UTF-8 (save the report as UTF-8 CSV)".to_string()
         }
-        csv::ErrorKind::Io(io) => format!("read error: {io}"),
+        // An I/O error is the machine's problem, not the file's: worth retrying.
+        csv::ErrorKind::Io(io) => return io_error(display_name, io),
         _ => e.to_string(),
     };
     PlatformError::Rejected(InputError::at(display_name, line, None, msg))

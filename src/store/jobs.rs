@@ -198,12 +198,12 @@ impl JobStore for Db {
             let msg = error.message();
             let (sql_set, outcome, run_at): (&str, &str, Option<Millis>) = match decision {
                 FailDecision::Retry { run_at } => (
-                    "state = 'retrying', run_at = ?6, finished_at = NULL",
+                    "state = 'retrying', finished_at = NULL",
                     "retrying",
                     Some(*run_at),
                 ),
                 FailDecision::Snooze { run_at } => (
-                    "state = 'retrying', run_at = ?6, finished_at = NULL, attempts = MAX(attempts - 1, 0)",
+                    "state = 'retrying', finished_at = NULL, attempts = MAX(attempts - 1, 0)",
                     "rate_limited",
                     Some(*run_at),
                 ),
@@ -212,7 +212,7 @@ impl JobStore for Db {
             };
             let n = c.execute(
                 &format!(
-                    "UPDATE jobs SET {sql_set}, lease_owner = NULL, lease_expires_at = NULL,
+                    "UPDATE jobs SET {sql_set}, run_at = COALESCE(?6, run_at), lease_owner = NULL, lease_expires_at = NULL,
                             cancel_requested = 0, last_error = ?5 WHERE {FENCE}"
                 ),
                 params![lease.job_id, lease.owner, lease.claim, now, msg, run_at],
@@ -463,4 +463,306 @@ fn rescue_where(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::temp_db;
+
+    fn job(key: Option<&str>) -> NewJob {
+        NewJob {
+            platform: "draft2digital".into(),
+            input: "{}".into(),
+            priority: 0,
+            run_at: 0,
+            max_attempts: 3,
+            unique_key: key.map(str::to_string),
+        }
+    }
+
+    fn me(name: &str) -> WorkerId {
+        WorkerId(format!("otherhost:{name}:1"))
+    }
+
+    #[test]
+    fn unique_pending_jobs_are_deduplicated() {
+        let (_d, db) = temp_db();
+        let a = db.enqueue(&job(Some("h1")), 1).unwrap();
+        let b = db.enqueue(&job(Some("h1")), 2).unwrap();
+        assert_eq!(a.id, b.id);
+        assert!(b.deduplicated && !a.deduplicated);
+        // Once completed, the same key may be queued again.
+        let c = db.claim(&me("1"), None, None, 10, 60_000).unwrap().unwrap();
+        db.complete(&c.lease, 11, &JobResult::default(), &Effects::default())
+            .unwrap()
+            .unwrap();
+        let d = db.enqueue(&job(Some("h1")), 12).unwrap();
+        assert_ne!(d.id, a.id);
+        assert!(!d.deduplicated);
+    }
+
+    #[test]
+    fn claim_respects_run_at_priority_and_platform() {
+        let (_d, db) = temp_db();
+        let mut late = job(None);
+        late.run_at = 1_000;
+        db.enqueue(&late, 0).unwrap();
+        let mut high = job(None);
+        high.priority = 5;
+        let high_id = db.enqueue(&high, 0).unwrap().id;
+        let low_id = db.enqueue(&job(None), 0).unwrap().id;
+        let w = me("1");
+        assert_eq!(
+            db.claim(&w, None, None, 10, 60_000).unwrap().unwrap().id,
+            high_id
+        );
+        assert!(db
+            .claim(&w, None, Some("gumroad"), 10, 60_000)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            db.claim(&w, None, None, 10, 60_000).unwrap().unwrap().id,
+            low_id
+        );
+        assert!(
+            db.claim(&w, None, None, 10, 60_000).unwrap().is_none(),
+            "not due yet"
+        );
+        assert!(db.claim(&w, None, None, 1_000, 60_000).unwrap().is_some());
+    }
+
+    #[test]
+    fn completion_is_fenced_after_takeover() {
+        let (_d, db) = temp_db();
+        db.enqueue(&job(None), 0).unwrap();
+        let a = db.claim(&me("a"), None, None, 0, 1_000).unwrap().unwrap();
+        // A's lease expires; the next run rescues the job and B claims it.
+        let rescued = db.rescue(5_000, &|_| false).unwrap();
+        assert_eq!(rescued.len(), 1);
+        let b = db
+            .claim(&me("b"), None, None, 5_000, 60_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.lease.claim, 2);
+        // The stale worker can neither complete nor fail the newer attempt.
+        assert!(db
+            .complete(&a.lease, 6_000, &JobResult::default(), &Effects::default())
+            .unwrap()
+            .is_none());
+        assert!(!db
+            .fail(
+                &a.lease,
+                6_000,
+                &JobError::Permanent("x".into()),
+                &FailDecision::Fail
+            )
+            .unwrap());
+        assert_eq!(
+            db.heartbeat(&a.lease, 6_000, 1_000).unwrap(),
+            Heartbeat::Lost
+        );
+        assert_eq!(
+            db.heartbeat(&b.lease, 6_000, 1_000).unwrap(),
+            Heartbeat::Held {
+                cancel_requested: false
+            }
+        );
+        assert!(db
+            .complete(&b.lease, 7_000, &JobResult::default(), &Effects::default())
+            .unwrap()
+            .is_some());
+        let history = db.attempts(b.id).unwrap();
+        let outcomes: Vec<_> = history.iter().map(|a| a.outcome.clone().unwrap()).collect();
+        assert_eq!(outcomes, ["lease_expired", "completed"]);
+    }
+
+    #[test]
+    fn dead_owner_is_rescued_at_once_and_live_ones_are_not() {
+        let (_d, db) = temp_db();
+        db.enqueue(&job(None), 0).unwrap();
+        db.enqueue(&job(None), 0).unwrap();
+        let dead = db
+            .claim(&me("dead"), None, None, 0, 60_000)
+            .unwrap()
+            .unwrap();
+        let alive = db
+            .claim(&me("alive"), None, None, 0, 60_000)
+            .unwrap()
+            .unwrap();
+        let rescued = db.rescue(1, &|o| o == me("dead").0).unwrap();
+        assert_eq!(
+            rescued,
+            vec![Rescued {
+                job_id: dead.id,
+                now_failed: false
+            }]
+        );
+        assert_eq!(db.job(alive.id).unwrap().unwrap().state, "processing");
+        assert_eq!(db.job(dead.id).unwrap().unwrap().state, "retrying");
+        // Due at once: the next claim takes it as attempt 2.
+        let again = db
+            .claim(&me("new"), None, None, 2, 60_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.id, again.attempts), (dead.id, 2));
+    }
+
+    #[test]
+    fn rescue_out_of_attempts_fails_the_job() {
+        let (_d, db) = temp_db();
+        let mut j = job(None);
+        j.max_attempts = 1;
+        let id = db.enqueue(&j, 0).unwrap().id;
+        db.claim(&me("x"), None, None, 0, 10).unwrap().unwrap();
+        let r = db.rescue(100, &|_| false).unwrap();
+        assert!(r[0].now_failed);
+        let row = db.job(id).unwrap().unwrap();
+        assert_eq!(row.state, "failed");
+        assert!(row.last_error.unwrap().contains("lease expired"));
+    }
+
+    #[test]
+    fn retry_snooze_fail_and_revive() {
+        let (_d, db) = temp_db();
+        let id = db.enqueue(&job(Some("k")), 0).unwrap().id;
+        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
+        let rl = JobError::RateLimited {
+            after_ms: 7_000,
+            message: "429".into(),
+        };
+        db.fail(&c.lease, 1, &rl, &FailDecision::Snooze { run_at: 7_001 })
+            .unwrap();
+        let row = db.job(id).unwrap().unwrap();
+        assert_eq!(
+            (row.state.as_str(), row.attempts, row.run_at),
+            ("retrying", 0, 7_001)
+        );
+        assert!(db
+            .claim(&me("w"), None, None, 7_000, 60_000)
+            .unwrap()
+            .is_none());
+        let c = db
+            .claim(&me("w"), None, None, 7_001, 60_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.attempts, c.lease.claim), (1, 2));
+        db.fail(
+            &c.lease,
+            8_000,
+            &JobError::Permanent("bad".into()),
+            &FailDecision::Fail,
+        )
+        .unwrap();
+        assert_eq!(db.job(id).unwrap().unwrap().state, "failed");
+        assert_eq!(db.revive(id, 9_000, 1).unwrap(), RetryOutcome::Revived);
+        let row = db.job(id).unwrap().unwrap();
+        assert_eq!((row.state.as_str(), row.max_attempts), ("queued", 3));
+        assert_eq!(
+            db.revive(id, 9_000, 1).unwrap(),
+            RetryOutcome::NotFailed(JobState::Queued)
+        );
+        assert_eq!(db.revive(999, 9_000, 1).unwrap(), RetryOutcome::NotFound);
+    }
+
+    #[test]
+    fn cancel_queued_and_running() {
+        let (_d, db) = temp_db();
+        let a = db.enqueue(&job(None), 0).unwrap().id;
+        assert_eq!(db.cancel(a, 1).unwrap(), CancelOutcome::Cancelled);
+        assert_eq!(
+            db.cancel(a, 1).unwrap(),
+            CancelOutcome::AlreadyFinished(JobState::Cancelled)
+        );
+        let b = db.enqueue(&job(None), 0).unwrap().id;
+        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
+        assert_eq!(c.id, b);
+        assert_eq!(db.cancel(b, 1).unwrap(), CancelOutcome::Requested);
+        assert_eq!(
+            db.heartbeat(&c.lease, 2, 60_000).unwrap(),
+            Heartbeat::Held {
+                cancel_requested: true
+            }
+        );
+        assert_eq!(db.cancel(404, 1).unwrap(), CancelOutcome::NotFound);
+    }
+
+    #[test]
+    fn prune_uses_finish_time_and_keeps_recent_jobs() {
+        let (_d, db) = temp_db();
+        const MIN: i64 = 60_000;
+        const DAY: i64 = 24 * 60 * MIN;
+        let now = 100 * DAY;
+        // A job created long ago but finished a minute ago must survive.
+        db.enqueue(&job(None), 0).unwrap();
+        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
+        db.complete(
+            &c.lease,
+            now - MIN,
+            &JobResult::default(),
+            &Effects::default(),
+        )
+        .unwrap();
+        // A job finished 31 days ago goes.
+        let old = db.enqueue(&job(None), 0).unwrap().id;
+        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
+        assert_eq!(c.id, old);
+        db.complete(
+            &c.lease,
+            now - 31 * DAY,
+            &JobResult::default(),
+            &Effects::default(),
+        )
+        .unwrap();
+        let policy = Retention {
+            batch: 1,
+            ..Retention::default()
+        };
+        assert_eq!(db.prune_preview(&policy, now).unwrap().0, 1);
+        assert_eq!(db.prune(&policy, now).unwrap().0, 1);
+        assert!(db.job(old).unwrap().is_none());
+        assert_eq!(db.jobs(None, None, 10).unwrap().len(), 1);
+    }
+
+    /// The claim, rescue and prune statements must walk their indexes, never scan the table or
+    /// sort in a temporary B-tree, so throughput does not fall as history grows.
+    #[test]
+    fn queue_statements_use_their_indexes() {
+        let (_d, db) = temp_db();
+        // Give the planner real statistics: many finished rows, a few pending ones.
+        db.immediate(|c| {
+            c.execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+                 INSERT INTO jobs (platform, input, state, run_at, created_at, finished_at)
+                 SELECT 'draft2digital', '{}', 'completed', i, i, i FROM n;
+                 INSERT INTO jobs (platform, input, run_at, created_at) VALUES ('gumroad', '{}', 1, 1);
+                 ANALYZE;",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let claim = "SELECT id FROM jobs WHERE state IN ('queued','retrying') AND run_at <= 5
+                       AND (NULL IS NULL OR platform = NULL)
+                     ORDER BY priority DESC, run_at, id LIMIT 1";
+        let rescue = "SELECT id FROM jobs WHERE state = 'processing' AND lease_expires_at < 5";
+        let prune = "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < 5
+                       AND state = 'completed' LIMIT 1000";
+        let runs =
+            "SELECT id FROM cron_runs WHERE finished_at IS NOT NULL AND finished_at < 5 LIMIT 1000";
+        for (sql, index) in [
+            (claim, "jobs_claim"),
+            (rescue, "jobs_lease"),
+            (prune, "jobs_retain"),
+            (runs, "cron_runs_retain"),
+        ] {
+            let plan = db.query_plan(sql).unwrap().join(" | ");
+            assert!(plan.contains(index), "{index} not used: {plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "sorts: {plan}");
+            assert!(!plan.contains("MULTI-INDEX OR"), "{plan}");
+            assert!(
+                !plan.contains("SCAN jobs") || plan.contains("USING INDEX"),
+                "{plan}"
+            );
+        }
+    }
 }

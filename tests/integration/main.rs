@@ -1,1 +1,7 @@
+//! End-to-end tests: the real `salesingest` binary on real-format fixture files, with a
+//! temporary database each.
 
+mod cli;
+mod d2d;
+mod queue;
+mod util;

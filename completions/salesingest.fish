@@ -1,0 +1,134 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_salesingest_global_optspecs
+    string join \n db= config= json q/quiet v/verbose no-color h/help V/version
+end
+
+function __fish_salesingest_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_salesingest_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_salesingest_using_subcommand
+    set -l cmd (__fish_salesingest_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c salesingest -n "__fish_salesingest_needs_command" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_needs_command" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_needs_command" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_needs_command" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_needs_command" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_needs_command" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_needs_command" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_needs_command" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "logs" -d 'The run-worker log, newest first'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "jobs" -d 'List jobs, newest first'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l file -d 'A report file to import (repeatable; each file becomes one job)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l since -d 'API platforms: sync sales from this date (YYYY-MM-DD)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l until -d 'API platforms: sync sales up to and including this date (YYYY-MM-DD)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l payload -d 'API platforms: the sync window as JSON, e.g. \'{"since":"2025-01-01"}\'' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l ping-file -d 'Gumroad: ingest one Gumroad Ping body from FILE (`-` for stdin) instead of syncing' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l max-attempts -d 'Attempts before the job ends failed [default: 3, or queue.max_attempts in the config]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l priority -d 'Higher runs first' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l run-at -d 'Do not run before this time (RFC 3339, or YYYY-MM-DD for midnight UTC)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l force -d 'Import a file again even if the same content was already imported'
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l batch -d 'Process at most N jobs' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l platform -d 'Only jobs of this platform' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l lease -d 'Lease length in seconds, renewed by a heartbeat while a job runs [default: 60]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l limit -d 'Show at most N runs' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l failed -d 'Only runs with a failed job, an error exit, or that were killed'
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l status -d 'Only jobs in this state' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l platform -d 'Only jobs of this platform' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l limit -d 'Show at most N jobs' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l attempts -d 'Attempts to grant on top of those used' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "logs" -d 'The run-worker log, newest first'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "jobs" -d 'List jobs, newest first'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
