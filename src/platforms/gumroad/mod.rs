@@ -63,6 +63,8 @@ impl fmt::Display for Window {
 ///   after `today`. Never later than the day after `today`, so a cursor stored from a window's
 ///   `before` never runs ahead of what was actually read.
 ///
+/// The start is never before `first_sync_start` when it comes from the cursor (the trailing
+/// re-read stops there), and never before Gumroad's launch ([`default_first_sync_start`]).
 /// An empty range (start on or after end) gives no windows.
 pub fn plan_windows(
     since: Option<NaiveDate>,
@@ -76,9 +78,12 @@ pub fn plan_windows(
         (Some(since), _) => since,
         (None, Some(cursor)) => cursor
             .checked_sub_days(Days::new(u64::from(trailing_days)))
-            .unwrap_or(NaiveDate::MIN),
+            .unwrap_or(NaiveDate::MIN)
+            .max(first_sync_start),
         (None, None) => first_sync_start,
     };
+    // Nothing was sold on Gumroad before it launched: never plan thousands of empty windows.
+    let start = start.max(default_first_sync_start());
     let tomorrow = today.succ_opt().unwrap_or(today);
     let end = match until {
         Some(until) => until.succ_opt().unwrap_or(until).min(tomorrow),
@@ -334,6 +339,40 @@ mod tests {
             d("2011-01-01")
         )
         .is_empty());
+    }
+
+    #[test]
+    fn start_is_clamped_to_first_sync_start_and_gumroad_launch() {
+        let got = plan_windows(
+            None,
+            None,
+            Some(d("2025-08-20")),
+            d("2025-08-25"),
+            30,
+            d("2025-08-10"),
+        );
+        assert_eq!(got, vec![w("2025-08-10", "2025-08-26")]);
+        let huge = plan_windows(
+            None,
+            None,
+            Some(d("2011-02-10")),
+            d("2011-02-11"),
+            u32::MAX,
+            d("1900-01-01"),
+        );
+        assert_eq!(
+            huge,
+            vec![w("2011-01-01", "2011-02-01"), w("2011-02-01", "2011-02-12")]
+        );
+        let early = plan_windows(
+            Some(d("1999-05-05")),
+            Some(d("2011-01-31")),
+            None,
+            d("2025-01-01"),
+            30,
+            d("2011-01-01"),
+        );
+        assert_eq!(early, vec![w("2011-01-01", "2011-02-01")]);
     }
 
     #[test]

@@ -48,13 +48,15 @@ pub fn parse_ping(body: &[u8], display_name: &str) -> Result<SaleEvent, Platform
         for (k, v) in &pairs {
             if k == key {
                 match found {
-                    Some(prev) if prev != v => return Err(reject(
-                        display_name,
-                        Some(key),
-                        format!(
+                    Some(prev) if prev != v => {
+                        return Err(reject(
+                            display_name,
+                            Some(key),
+                            format!(
                             "the field is given twice with different values (`{prev}` and `{v}`)"
                         ),
-                    )),
+                        ))
+                    }
                     _ => found = Some(v.as_str()),
                 }
             }

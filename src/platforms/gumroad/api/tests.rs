@@ -303,16 +303,25 @@ fn sync_err(h: &Harness) -> (PlatformError, Store) {
 #[test]
 fn http_401_is_permanent_and_says_how_to_fix_the_token() {
     let h = Harness::new();
-    h.mount(
-        sales_get().respond_with(
-            ResponseTemplate::new(401)
-                .insert_header(
-                    "WWW-Authenticate",
-                    "Bearer realm=\"Doorkeeper\", error=\"invalid_token\", error_description=\"The access token is invalid\"",
-                )
-                .insert_header("Content-Type", "text/html"),
-        ),
-    );
+    // Replay the recorded Doorkeeper response: status line, headers, empty body.
+    let recorded = String::from_utf8(fixture("gumroad/gumroad_error_401.http")).unwrap();
+    let mut lines = recorded.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut response = ResponseTemplate::new(status);
+    for line in lines.take_while(|l| !l.trim().is_empty()) {
+        let (name, value) = line.split_once(':').unwrap();
+        if !name.eq_ignore_ascii_case("content-length") {
+            response = response.insert_header(name.trim(), value.trim());
+        }
+    }
+    h.mount(sales_get().respond_with(response));
     let (err, store) = sync_err(&h);
     let PlatformError::Permanent(msg) = &err else {
         panic!("expected Permanent, got {err:?}")
