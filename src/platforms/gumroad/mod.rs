@@ -8,8 +8,9 @@
 //! product currency, never in USD (FORMATS §3.7).
 //!
 //! Owns: planning the date windows of a sync, talking to `GET /v2/sales`, turning sale objects
-//! and Ping bodies into `SaleEvent`s. Must not: write SQL, print, read the environment or the
-//! clock (the caller passes `today`), or let the access token reach a URL, a log or an error.
+//! and Ping bodies into `SaleEvent`s. Must not: write SQL, print, read the environment, read
+//! the clock to plan (the caller passes `today`; only a `Retry-After` HTTP date is compared with
+//! the current time), or let the access token reach a URL, a log or an error.
 
 mod api;
 mod ping;

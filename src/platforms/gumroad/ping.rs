@@ -282,6 +282,20 @@ mod tests {
     }
 
     #[test]
+    fn no_prefix_or_byte_flip_of_a_ping_panics() {
+        let body = fixture("gumroad/gumroad_ping_test_custom_fields.txt");
+        for len in 0..body.len() {
+            let _ = parse_ping(&body[..len], "p");
+        }
+        let mut flipped = body.clone();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 0xa5;
+            let _ = parse_ping(&flipped, "p");
+            flipped[i] ^= 0xa5;
+        }
+    }
+
+    #[test]
     fn plus_and_percent_20_both_decode_to_space() {
         let tail = "&sale_id=S%2B1&sale_timestamp=2025-08-14T21:02:11Z&price=100&gumroad_fee=10";
         let plus = parse_ping(format!("product_name=Two+Words{tail}").as_bytes(), "p").unwrap();

@@ -741,3 +741,17 @@ fn parse_page_is_strict_about_shape_and_types() {
     let err = parse_page(b"", 4).unwrap_err();
     assert!(matches!(err, PlatformError::Transient(_)), "{err:?}");
 }
+
+#[test]
+fn no_prefix_or_byte_flip_of_a_page_panics() {
+    let body = fixture("gumroad/gumroad_sales_page1.json");
+    for len in (0..body.len()).step_by(11) {
+        let _ = parse_page(&body[..len], 1);
+    }
+    let mut flipped = body.clone();
+    for i in (0..flipped.len()).step_by(97) {
+        flipped[i] ^= 0x5a;
+        let _ = parse_page(&flipped, 1);
+        flipped[i] ^= 0x5a;
+    }
+}
