@@ -6,6 +6,7 @@
 
 pub mod csvutil;
 pub mod draft2digital;
+pub mod gumroad;
 
 use std::fmt;
 use std::path::Path;
