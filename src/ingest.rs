@@ -9,12 +9,15 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
 use crate::model::{JobInput, Platform, SaleEvent};
 use crate::output::Progress;
-use crate::platforms::{self, CountingSink, EventSink, ParseSummary, PlatformError, SinkError};
+use crate::platforms::{
+    self, gumroad, CountingSink, EventSink, ParseSummary, PlatformError, SinkError,
+};
 use crate::queue::worker::{Handler, JobControl};
 use crate::queue::{now_ms, ClaimedJob, Effects, EventCounts, JobError, JobResult};
 use crate::store::sales::StagedImport;
@@ -209,10 +212,10 @@ impl Handler for IngestHandler<'_> {
                 Path::new(&stored_path),
                 size,
             ),
-            JobInput::Sync { .. } | JobInput::Ping { .. } => Err(JobError::Permanent(format!(
-                "job {}: {platform} API jobs are not supported by this version",
-                job.id
-            ))),
+            JobInput::Sync { since, until } => self.sync_gumroad(job, ctl, since, until),
+            JobInput::Ping {
+                file, stored_path, ..
+            } => self.ingest_ping(job, &file, Path::new(&stored_path)),
         }
     }
 }
@@ -285,6 +288,131 @@ impl IngestHandler<'_> {
                 Err(ctl.should_stop().unwrap_or_else(|| classify(e)))
             }
         }
+    }
+}
+
+impl IngestHandler<'_> {
+    fn sync_gumroad(
+        &self,
+        job: &ClaimedJob,
+        ctl: &JobControl,
+        since: Option<NaiveDate>,
+        until: Option<NaiveDate>,
+    ) -> Result<(JobResult, Effects), JobError> {
+        let g = &self.settings.gumroad;
+        let token = g.access_token.as_ref().ok_or_else(|| {
+            JobError::Permanent(
+                "no Gumroad access token: create one under Gumroad Settings → Advanced → Applications, \
+                 then set GUMROAD_ACCESS_TOKEN or `[gumroad] access_token` in the config file (chmod 600)"
+                    .to_string(),
+            )
+        })?;
+        let db_err = |e: anyhow::Error| JobError::Transient(format!("database error: {e:#}"));
+        let cursor = self.db.sync_cursor("gumroad").map_err(db_err)?;
+        let today = chrono::Utc::now().date_naive();
+        let windows =
+            gumroad::plan_windows(since, until, cursor, today, g.trailing_days, g.first_sync);
+        let client = gumroad::Client::new(g.api_url.clone(), token.expose());
+        let progress = if self.progress {
+            Progress::spinner(&format!("job {} gumroad sync", job.id))
+        } else {
+            Progress::hidden()
+        };
+        let mut sink = GumroadSink {
+            db: self.db,
+            job_id: job.id,
+            ctl,
+            // Only a sync that starts from the cursor (or the first sync) is contiguous, so
+            // only it may move the cursor: an old --since window must not skip history.
+            store_cursor: since.is_none(),
+            counts: EventCounts::default(),
+            progress,
+        };
+        let res = gumroad::sync(&client, &windows, &mut sink);
+        sink.progress.finish();
+        let summary = res.map_err(|e| ctl.should_stop().unwrap_or_else(|| classify(e)))?;
+        Ok((
+            JobResult {
+                events: sink.counts,
+                layout: Some(format!(
+                    "Gumroad API v2 sales: {} window(s), {} page(s)",
+                    summary.windows, summary.pages
+                )),
+                rows: summary.sales,
+                warnings: Vec::new(),
+            },
+            Effects::default(),
+        ))
+    }
+
+    fn ingest_ping(
+        &self,
+        job: &ClaimedJob,
+        file: &str,
+        stored: &Path,
+    ) -> Result<(JobResult, Effects), JobError> {
+        let body = std::fs::read(stored).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                JobError::Permanent(format!(
+                    "the inbox copy `{}` of `{file}` is missing: enqueue the Ping again",
+                    stored.display()
+                ))
+            } else {
+                JobError::Transient(format!("cannot read `{}`: {e}", stored.display()))
+            }
+        })?;
+        let event = gumroad::parse_ping(&body, file).map_err(classify)?;
+        let (inserted, updated) = self
+            .db
+            .upsert_events("gumroad", job.id, &[event], None, now_ms())
+            .map_err(|e| JobError::Transient(format!("database error: {e:#}")))?;
+        Ok((
+            JobResult {
+                events: EventCounts {
+                    inserted,
+                    updated,
+                    removed: 0,
+                },
+                layout: Some("Gumroad Ping".to_string()),
+                rows: 1,
+                warnings: Vec::new(),
+            },
+            Effects::default(),
+        ))
+    }
+}
+
+struct GumroadSink<'a> {
+    db: &'a Db,
+    job_id: i64,
+    ctl: &'a JobControl,
+    store_cursor: bool,
+    counts: EventCounts,
+    progress: Progress,
+}
+
+impl gumroad::PageSink for GumroadSink<'_> {
+    fn page(
+        &mut self,
+        events: Vec<SaleEvent>,
+        window_done: Option<NaiveDate>,
+    ) -> Result<(), SinkError> {
+        if let Some(stop) = self.ctl.should_stop() {
+            return Err(SinkError(anyhow::anyhow!("{}", stop.message())));
+        }
+        let cursor = window_done.filter(|_| self.store_cursor);
+        let (inserted, updated) = self
+            .db
+            .upsert_events("gumroad", self.job_id, &events, cursor, now_ms())
+            .map_err(SinkError)?;
+        self.counts.inserted += inserted;
+        self.counts.updated += updated;
+        Ok(())
+    }
+
+    fn progress(&mut self, pages: u64, sales: u64) {
+        self.progress
+            .message(format!("gumroad sync: {pages} page(s), {sales} sale(s)"));
     }
 }
 

@@ -164,9 +164,6 @@ pub fn parse_file(
 ///
 /// # Errors
 /// `Rejected` when the body is not a valid Ping.
-pub fn parse_ping(_body: &[u8], display_name: &str) -> Result<SaleEvent, PlatformError> {
-    Err(PlatformError::Rejected(InputError::file(
-        display_name,
-        "Gumroad Pings are not supported by this version yet",
-    )))
+pub fn parse_ping(body: &[u8], display_name: &str) -> Result<SaleEvent, PlatformError> {
+    gumroad::parse_ping(body, display_name)
 }

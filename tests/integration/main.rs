@@ -3,5 +3,6 @@
 
 mod cli;
 mod d2d;
+mod gumroad;
 mod queue;
 mod util;
