@@ -135,7 +135,7 @@ pub fn new_table(headers: &[&str]) -> Table {
         t.load_preset(presets::ASCII_MARKDOWN);
     }
     t.set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_header(headers.iter().map(|h| Cell::new(h)));
+    t.set_header(headers.iter().map(Cell::new));
     t
 }
 

@@ -350,7 +350,7 @@ impl JobStore for Db {
             now - policy.runs_ms,
             policy.batch,
         )?;
-        self.immediate(|c| sales::discard_orphan_staging(c))?;
+        self.immediate(sales::discard_orphan_staging)?;
         Ok((jobs, runs))
     }
 }

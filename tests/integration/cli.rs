@@ -28,13 +28,10 @@ fn enqueue_run_status_logs_json_contract() {
     assert_eq!(job["platform"], "draft2digital");
     assert_eq!(job["status"], "queued");
     assert_eq!(job["deduplicated"], false);
-    assert_eq!(
-        job["input"]["file"]
-            .as_str()
-            .unwrap()
-            .ends_with("d2d_sales.csv"),
-        true
-    );
+    assert!(job["input"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("d2d_sales.csv"));
     assert_eq!(job["input"]["sha256"].as_str().unwrap().len(), 64);
     assert!(job["run_at"].as_str().unwrap().ends_with('Z'));
 
