@@ -158,7 +158,13 @@ fn peek(wb: &mut Workbook, file: &str, sheet: &str) -> Result<Peek, PlatformErro
             first_headers = Some((h.clone(), row));
         }
         match classify(&h) {
-            Class::Unknown => Ok(true),
+            Class::Unknown => {
+                // A label row above the header, e.g. `Total Royalty` | `March 2024`.
+                if out.period.is_none() {
+                    out.period = h.iter().skip(1).find_map(|c| period_label(c));
+                }
+                Ok(true)
+            }
             class => {
                 out.class = class;
                 out.headers = h;
