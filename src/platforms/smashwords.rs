@@ -258,3 +258,189 @@ pub fn parse_file(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platforms::SinkError;
+    use std::collections::BTreeMap;
+    use std::io::Write;
+    use std::path::PathBuf;
+
+    #[derive(Default)]
+    struct Collect(Vec<SaleEvent>);
+    impl EventSink for Collect {
+        fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
+            self.0.push(event);
+            Ok(())
+        }
+    }
+
+    fn fixture(rel: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel)
+    }
+
+    fn parse_path(path: &Path, name: &str) -> Result<Vec<SaleEvent>, PlatformError> {
+        let mut sink = Collect::default();
+        parse_file(path, name, &mut sink)?;
+        Ok(sink.0)
+    }
+
+    fn parse_text(text: &str) -> Result<Vec<SaleEvent>, PlatformError> {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        parse_path(f.path(), "salesReport.xls")
+    }
+
+    fn totals(ev: &[SaleEvent]) -> BTreeMap<String, i64> {
+        let mut t = BTreeMap::new();
+        for e in ev {
+            *t.entry(e.currency.clone()).or_insert(0) += e.royalty_micros;
+        }
+        t
+    }
+
+    /// Computed independently (Python `decimal` over the fixture's `net`/`currency` columns).
+    fn expected_totals() -> BTreeMap<String, i64> {
+        [
+            ("AUD", -2_540_000),
+            ("CAD", 8_390_000),
+            ("EUR", 2_160_000),
+            ("GBP", 4_490_000),
+            ("USD", 14_810_000),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), *v))
+        .collect()
+    }
+
+    fn check_sample(ev: &[SaleEvent]) {
+        assert_eq!(ev.len(), 11);
+        assert_eq!(totals(ev), expected_totals());
+        assert_eq!(ev.iter().map(|e| e.units).sum::<i64>(), 10);
+        assert_eq!(ev.iter().filter(|e| e.is_final).count(), 7);
+        assert_eq!(ev.iter().filter(|e| e.source == "smashwords.store").count(), 4);
+        assert_eq!(ev.iter().filter(|e| e.source == "smashwords.retailer").count(), 7);
+        assert!(ev.iter().all(|e| e.family == "smashwords"
+            && e.platform == Platform::Smashwords
+            && e.format == Format::Ebook
+            && e.kenp_pages == 0));
+        let countries: Vec<&str> = ev.iter().map(|e| e.country.as_str()).collect();
+        assert_eq!(countries, ["", "", "", "FR", "CA", "US", "", "GB", "", "", "AU"]);
+        let first = &ev[0];
+        assert_eq!(first.product_id, "9781732461017");
+        assert_eq!((first.retailer.as_str(), first.marketplace.as_str()), ("Smashwords.com", "Smashwords.com"));
+        assert_eq!(first.list_price_micros, Some(4_990_000));
+        assert_eq!(first.royalty_micros, 3_790_000);
+        let d = NaiveDate::from_ymd_opt(2025, 7, 2).unwrap();
+        assert_eq!((first.period_start, first.period_end), (d, d));
+        assert_eq!(first.line, 2);
+        let coupon = &ev[1];
+        assert_eq!((coupon.units, coupon.royalty_micros, coupon.list_price_micros), (1, 0, Some(0)));
+        assert_eq!(coupon.period_start, NaiveDate::from_ymd_opt(2025, 7, 3).unwrap());
+        let kobo = ev.iter().find(|e| e.retailer == "Kobo" && e.currency == "CAD").unwrap();
+        assert_eq!((kobo.units, kobo.royalty_micros, kobo.is_final), (2, 8_390_000, true));
+        let unpaid = ev.iter().find(|e| e.retailer == "OverDrive").unwrap();
+        assert!(!unpaid.is_final);
+        let refund = ev.iter().find(|e| e.currency == "AUD").unwrap();
+        assert_eq!((refund.units, refund.royalty_micros), (-1, -2_540_000));
+        let raw: serde_json::Value = serde_json::from_str(&refund.raw).unwrap();
+        assert_eq!(raw["amountFinal (USD)"], "-1.66");
+    }
+
+    #[test]
+    fn tab_separated_cr_only_report() {
+        let path = fixture("smashwords/smashwords_salesReport.tsv");
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.contains(&b'\n') && bytes.contains(&b'\r'), "fixture must be CR-only");
+        check_sample(&parse_path(&path, "smashwords_salesReport.tsv").unwrap());
+    }
+
+    #[test]
+    fn comma_separated_report() {
+        let path = fixture("smashwords/smashwords_sales.csv");
+        check_sample(&parse_path(&path, "smashwords_sales.csv").unwrap());
+    }
+
+    #[test]
+    fn header_mixing_commas_and_tabs_is_rejected() {
+        let path = fixture("bad/smashwords_salesReport_commas_in_tsv.tsv");
+        let e = parse_path(&path, "smashwords_salesReport_commas_in_tsv.tsv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`smashwords_salesReport_commas_in_tsv.tsv`, line 1"), "{e}");
+        assert!(e.contains("mixes commas and tabs"), "{e}");
+        assert!(e.contains("type,channel,location"), "{e}");
+    }
+
+    #[test]
+    fn binary_workbook_is_rejected() {
+        let path = fixture("kdp/kdp_payments.xlsx");
+        let e = parse_path(&path, "report.xls").unwrap_err().to_string();
+        assert!(e.contains("`report.xls`") && e.contains("binary spreadsheet workbook"), "{e}");
+    }
+
+    #[test]
+    fn empty_file_is_rejected() {
+        let e = parse_path(&fixture("bad/empty.csv"), "empty.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`empty.csv`") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn kdp_file_is_not_a_smashwords_report() {
+        let e = parse_path(&fixture("kdp/kdp_ebook_royalty.csv"), "kdp.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a Smashwords sales report: missing columns"), "{e}");
+    }
+
+    const HEADER: &str = "type\tchannel\tlocation\tid\tisbn\ttitle\tauthor\tprice\tqty\tamount\tcouponCode\tretailerCut\tsmashwordsCut\taffiliateCut\ttransFee\tvat\tnet\tcurrency\tamountFinal (USD)\tdate\tbalanceAdjusted";
+
+    #[test]
+    fn missing_isbn_falls_back_to_smashwords_id() {
+        let text = format!(
+            "{HEADER}\rsale\tSmashwords.com\t\t1180442\t\tT\tA\t4.99\t1\t4.99\t\t\t-0.75\t0\t-0.45\t\t3.79\tUSD\t3.79\t2025-07-02 9:03\t\r"
+        );
+        let ev = parse_text(&text).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].product_id, "smashwords:1180442");
+        assert!(!ev[0].is_final);
+    }
+
+    #[test]
+    fn currency_symbol_in_net_is_rejected_with_column() {
+        let text = format!(
+            "{HEADER}\nsale\tSmashwords.com\t\t1\t\tT\tA\t4.99\t1\t4.99\t\t\t-0.75\t0\t-0.45\t\t$3.79\tUSD\t3.79\t2025-07-02 9:03\t\n"
+        );
+        let e = parse_text(&text).unwrap_err().to_string();
+        assert!(e.contains("line 2, column `net`"), "{e}");
+    }
+
+    #[test]
+    fn bad_date_is_rejected_with_column() {
+        let text = format!(
+            "{HEADER}\nsale\tSmashwords.com\t\t1\t\tT\tA\t4.99\t1\t4.99\t\t\t-0.75\t0\t-0.45\t\t3.79\tUSD\t3.79\t07/02/2025\t\n"
+        );
+        let e = parse_text(&text).unwrap_err().to_string();
+        assert!(e.contains("line 2, column `date`"), "{e}");
+    }
+
+    #[test]
+    fn dates_and_locations() {
+        let d = NaiveDate::from_ymd_opt(2025, 6, 14);
+        assert_eq!(parse_day("2025-06-14 0:00"), d);
+        assert_eq!(parse_day("2025-06-14 14:03"), d);
+        assert_eq!(parse_day("2025-06-14"), d);
+        assert_eq!(parse_day("2025-06-14 x"), None);
+        assert_eq!(parse_day("14/06/2025 0:00"), None);
+        assert_eq!(country("country_CA"), "CA");
+        assert_eq!(country("country_fr"), "FR");
+        assert_eq!(country("_"), "");
+        assert_eq!(country(""), "");
+        assert_eq!(country("country_XYZ"), "");
+    }
+}
