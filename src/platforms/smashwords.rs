@@ -175,7 +175,12 @@ pub fn parse_file(
         let source = match kind {
             "sale" => "smashwords.store",
             "retailer sale" => "smashwords.retailer",
-            "" => return Err(reject("type", "expected `sale` or `retailer sale`, found an empty cell".to_string())),
+            "" => {
+                return Err(reject(
+                    "type",
+                    "expected `sale` or `retailer sale`, found an empty cell".to_string(),
+                ))
+            }
             other => {
                 if !unknown_types.iter().any(|t| t == other) {
                     unknown_types.push(other.to_string());
@@ -186,14 +191,21 @@ pub fn parse_file(
         let day = parse_day(get(c_date)).ok_or_else(|| {
             reject(
                 "date",
-                format!("expected a date like 2025-07-02 14:03, found `{}`", get(c_date)),
+                format!(
+                    "expected a date like 2025-07-02 14:03, found `{}`",
+                    get(c_date)
+                ),
             )
         })?;
         for (i, name) in &money_cols {
             csvutil::money_opt(&file, line, name, get(*i))?;
         }
-        let units = csvutil::units_opt(&file, line, "qty", get(c_qty))?
-            .ok_or_else(|| reject("qty", "expected a quantity, found an empty cell".to_string()))?;
+        let units = csvutil::units_opt(&file, line, "qty", get(c_qty))?.ok_or_else(|| {
+            reject(
+                "qty",
+                "expected a quantity, found an empty cell".to_string(),
+            )
+        })?;
         let list = csvutil::money_opt(&file, line, "price", get(c_price))?;
         let royalty = csvutil::money(&file, line, "net", get(c_net))?;
         let currency = get(c_currency).to_ascii_uppercase();
@@ -321,27 +333,57 @@ mod tests {
         assert_eq!(totals(ev), expected_totals());
         assert_eq!(ev.iter().map(|e| e.units).sum::<i64>(), 10);
         assert_eq!(ev.iter().filter(|e| e.is_final).count(), 7);
-        assert_eq!(ev.iter().filter(|e| e.source == "smashwords.store").count(), 4);
-        assert_eq!(ev.iter().filter(|e| e.source == "smashwords.retailer").count(), 7);
+        assert_eq!(
+            ev.iter().filter(|e| e.source == "smashwords.store").count(),
+            4
+        );
+        assert_eq!(
+            ev.iter()
+                .filter(|e| e.source == "smashwords.retailer")
+                .count(),
+            7
+        );
         assert!(ev.iter().all(|e| e.family == "smashwords"
             && e.platform == Platform::Smashwords
             && e.format == Format::Ebook
             && e.kenp_pages == 0));
         let countries: Vec<&str> = ev.iter().map(|e| e.country.as_str()).collect();
-        assert_eq!(countries, ["", "", "", "FR", "CA", "US", "", "GB", "", "", "AU"]);
+        assert_eq!(
+            countries,
+            ["", "", "", "FR", "CA", "US", "", "GB", "", "", "AU"]
+        );
         let first = &ev[0];
         assert_eq!(first.product_id, "9781732461017");
-        assert_eq!((first.retailer.as_str(), first.marketplace.as_str()), ("Smashwords.com", "Smashwords.com"));
+        assert_eq!(
+            (first.retailer.as_str(), first.marketplace.as_str()),
+            ("Smashwords.com", "Smashwords.com")
+        );
         assert_eq!(first.list_price_micros, Some(4_990_000));
         assert_eq!(first.royalty_micros, 3_790_000);
         let d = NaiveDate::from_ymd_opt(2025, 7, 2).unwrap();
         assert_eq!((first.period_start, first.period_end), (d, d));
         assert_eq!(first.line, 2);
         let coupon = &ev[1];
-        assert_eq!((coupon.units, coupon.royalty_micros, coupon.list_price_micros), (1, 0, Some(0)));
-        assert_eq!(coupon.period_start, NaiveDate::from_ymd_opt(2025, 7, 3).unwrap());
-        let kobo = ev.iter().find(|e| e.retailer == "Kobo" && e.currency == "CAD").unwrap();
-        assert_eq!((kobo.units, kobo.royalty_micros, kobo.is_final), (2, 8_390_000, true));
+        assert_eq!(
+            (
+                coupon.units,
+                coupon.royalty_micros,
+                coupon.list_price_micros
+            ),
+            (1, 0, Some(0))
+        );
+        assert_eq!(
+            coupon.period_start,
+            NaiveDate::from_ymd_opt(2025, 7, 3).unwrap()
+        );
+        let kobo = ev
+            .iter()
+            .find(|e| e.retailer == "Kobo" && e.currency == "CAD")
+            .unwrap();
+        assert_eq!(
+            (kobo.units, kobo.royalty_micros, kobo.is_final),
+            (2, 8_390_000, true)
+        );
         let unpaid = ev.iter().find(|e| e.retailer == "OverDrive").unwrap();
         assert!(!unpaid.is_final);
         let refund = ev.iter().find(|e| e.currency == "AUD").unwrap();
@@ -354,7 +396,10 @@ mod tests {
     fn tab_separated_cr_only_report() {
         let path = fixture("smashwords/smashwords_salesReport.tsv");
         let bytes = std::fs::read(&path).unwrap();
-        assert!(!bytes.contains(&b'\n') && bytes.contains(&b'\r'), "fixture must be CR-only");
+        assert!(
+            !bytes.contains(&b'\n') && bytes.contains(&b'\r'),
+            "fixture must be CR-only"
+        );
         check_sample(&parse_path(&path, "smashwords_salesReport.tsv").unwrap());
     }
 
@@ -370,7 +415,10 @@ mod tests {
         let e = parse_path(&path, "smashwords_salesReport_commas_in_tsv.tsv")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`smashwords_salesReport_commas_in_tsv.tsv`, line 1"), "{e}");
+        assert!(
+            e.contains("`smashwords_salesReport_commas_in_tsv.tsv`, line 1"),
+            "{e}"
+        );
         assert!(e.contains("mixes commas and tabs"), "{e}");
         assert!(e.contains("type,channel,location"), "{e}");
     }
@@ -379,7 +427,10 @@ mod tests {
     fn binary_workbook_is_rejected() {
         let path = fixture("kdp/kdp_payments.xlsx");
         let e = parse_path(&path, "report.xls").unwrap_err().to_string();
-        assert!(e.contains("`report.xls`") && e.contains("binary spreadsheet workbook"), "{e}");
+        assert!(
+            e.contains("`report.xls`") && e.contains("binary spreadsheet workbook"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -395,7 +446,10 @@ mod tests {
         let e = parse_path(&fixture("kdp/kdp_ebook_royalty.csv"), "kdp.csv")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not a Smashwords sales report: missing columns"), "{e}");
+        assert!(
+            e.contains("not a Smashwords sales report: missing columns"),
+            "{e}"
+        );
     }
 
     const HEADER: &str = "type\tchannel\tlocation\tid\tisbn\ttitle\tauthor\tprice\tqty\tamount\tcouponCode\tretailerCut\tsmashwordsCut\taffiliateCut\ttransFee\tvat\tnet\tcurrency\tamountFinal (USD)\tdate\tbalanceAdjusted";

@@ -161,7 +161,10 @@ fn classify(headers: &[String]) -> Class {
     if has_any(headers, &LEGACY) {
         return Class::Legacy;
     }
-    if has_any(headers, &["Payment Number", "Payout Amount", "Accrued Royalty"]) {
+    if has_any(
+        headers,
+        &["Payment Number", "Payout Amount", "Accrued Royalty"],
+    ) {
         return Class::Payments;
     }
     if has_any(headers, &["Paid Units", "Free Units"]) {
@@ -212,7 +215,9 @@ fn class_error(file: &str, sheet: Option<&str>, class: &Class, headers: &[String
 /// A sheet name that never holds importable sales, compared trimmed and case-insensitively.
 fn non_sales_sheet_name(name: &str) -> Option<Class> {
     match name.trim().to_ascii_lowercase().as_str() {
-        "summary" => Some(Class::NonSales("the Summary sheet, which holds monthly totals only")),
+        "summary" => Some(Class::NonSales(
+            "the Summary sheet, which holds monthly totals only",
+        )),
         "orders processed" | "ebook orders placed" | "orders" => Some(Class::NonSales(
             "an order-count sheet, which repeats the sales of the royalty sheets",
         )),
@@ -226,13 +231,19 @@ fn non_sales_sheet_name(name: &str) -> Option<Class> {
 /// `2025-07` or `2025-07-01`: the whole month.
 fn period_label(text: &str) -> Option<(NaiveDate, NaiveDate)> {
     let t = text.trim();
-    let t = t.strip_prefix("Sales report for the period").unwrap_or(t).trim();
+    let t = t
+        .strip_prefix("Sales report for the period")
+        .unwrap_or(t)
+        .trim();
     if let Some(d) = parse_day_or_month(t) {
         return Some(month_of(d.0));
     }
     let mut month = None;
     let mut year = None;
-    for tok in t.split(|c: char| !c.is_ascii_alphanumeric()).filter(|s| !s.is_empty()) {
+    for tok in t
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+    {
         if tok.len() == 4 && tok.bytes().all(|b| b.is_ascii_digit()) {
             year = tok.parse::<i32>().ok();
         } else if let Some(m) = month_number(tok) {
@@ -247,8 +258,18 @@ fn period_label(text: &str) -> Option<(NaiveDate, NaiveDate)> {
 
 fn month_number(tok: &str) -> Option<u32> {
     const MONTHS: [&str; 12] = [
-        "january", "february", "march", "april", "may", "june", "july", "august", "september",
-        "october", "november", "december",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
     ];
     let t = tok.to_ascii_lowercase();
     if t.len() < 3 {
@@ -479,7 +500,11 @@ impl Sheet {
                 column: None,
                 message: format!(
                     "not a KDP {what} sheet{}: missing column{} {} (found header: {})",
-                    if is_final { " of Prior Months' Royalties" } else { "" },
+                    if is_final {
+                        " of Prior Months' Royalties"
+                    } else {
+                        ""
+                    },
                     if missing.len() == 1 { "" } else { "s" },
                     missing.join(", "),
                     headers.join(", ")
@@ -542,7 +567,12 @@ impl Sheet {
         self.headers.get(i).map_or("", String::as_str)
     }
 
-    fn money_opt(&self, line: u64, col: Option<usize>, row: &dyn Row) -> Result<Option<i64>, PlatformError> {
+    fn money_opt(
+        &self,
+        line: u64,
+        col: Option<usize>,
+        row: &dyn Row,
+    ) -> Result<Option<i64>, PlatformError> {
         match col {
             None => Ok(None),
             Some(i) => csvutil::money_opt(&self.file, line, self.header(i), row.cell(i))
@@ -550,7 +580,12 @@ impl Sheet {
         }
     }
 
-    fn units_opt(&self, line: u64, col: Option<usize>, row: &dyn Row) -> Result<Option<i64>, PlatformError> {
+    fn units_opt(
+        &self,
+        line: u64,
+        col: Option<usize>,
+        row: &dyn Row,
+    ) -> Result<Option<i64>, PlatformError> {
         match col {
             None => Ok(None),
             Some(i) => csvutil::units_opt(&self.file, line, self.header(i), row.cell(i))
@@ -603,9 +638,9 @@ impl Sheet {
             return Ok(None);
         };
         if first.starts_with("Sales report for the period") || first == "Sales Period" {
-            if let Some(p) = period_label(first).or_else(|| {
-                (1..row.width()).find_map(|i| period_label(row.cell(i)))
-            }) {
+            if let Some(p) = period_label(first)
+                .or_else(|| (1..row.width()).find_map(|i| period_label(row.cell(i))))
+            {
                 if self.is_final {
                     self.period = Some(p);
                 }
@@ -621,7 +656,9 @@ impl Sheet {
             return Err(self.reject(
                 line,
                 Some(self.header(self.cols.product)),
-                format!("expected an ASIN/ISBN and a Marketplace, found neither (row starts `{first}`)"),
+                format!(
+                    "expected an ASIN/ISBN and a Marketplace, found neither (row starts `{first}`)"
+                ),
             ));
         }
         if product_raw.is_empty() {
@@ -649,7 +686,8 @@ impl Sheet {
                 self.reject(
                     line,
                     None,
-                    "no `Sales Period` label was found for this Prior Months' Royalties sheet".to_string(),
+                    "no `Sales Period` label was found for this Prior Months' Royalties sheet"
+                        .to_string(),
                 )
             })?
         };
@@ -673,7 +711,10 @@ impl Sheet {
             (sold.unwrap_or(0) - refunded.unwrap_or(0), 0)
         };
         let list = self.money_opt(line, self.cols.list, row)?;
-        let royalty = match (self.cols.royalty, self.money_opt(line, self.cols.royalty, row)?) {
+        let royalty = match (
+            self.cols.royalty,
+            self.money_opt(line, self.cols.royalty, row)?,
+        ) {
             (_, Some(r)) => r,
             (None, None) => 0,
             (Some(c), None) => {
@@ -713,7 +754,10 @@ impl Sheet {
         let mut raw = serde_json::Map::with_capacity(self.headers.len());
         for (i, h) in self.headers.iter().enumerate() {
             if !h.is_empty() {
-                raw.insert(h.clone(), serde_json::Value::String(row.cell(i).to_string()));
+                raw.insert(
+                    h.clone(),
+                    serde_json::Value::String(row.cell(i).to_string()),
+                );
             }
         }
         Ok(Some(SaleEvent {
@@ -723,7 +767,11 @@ impl Sheet {
             natural_key: None,
             period_start: start,
             period_end: end,
-            title: self.cols.title.map_or("", |i| row.cell(i).trim()).to_string(),
+            title: self
+                .cols
+                .title
+                .map_or("", |i| row.cell(i).trim())
+                .to_string(),
             product_id,
             format,
             marketplace: marketplace.to_string(),

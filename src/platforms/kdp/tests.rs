@@ -101,8 +101,14 @@ fn estimator_imports_per_format_sheets_and_kenp_only() {
     assert_eq!(units(&ev), 286);
     assert_eq!(pages(&ev), 2699);
     assert!(ev.iter().all(|e| !e.is_final && e.family == "kdp_estimate"));
-    assert!(ev.iter().all(|e| e.platform == Platform::AmazonKdp && e.retailer == "Amazon"));
-    assert!(summary.layout.contains("Royalties Estimator"), "{}", summary.layout);
+    assert!(ev
+        .iter()
+        .all(|e| e.platform == Platform::AmazonKdp && e.retailer == "Amazon"));
+    assert!(
+        summary.layout.contains("Royalties Estimator"),
+        "{}",
+        summary.layout
+    );
 }
 
 #[test]
@@ -119,8 +125,12 @@ fn estimator_keeps_both_identical_paperback_rows() {
     assert_eq!(twins.len(), 2);
     assert_eq!(twins[0].raw, twins[1].raw);
     assert_eq!((twins[0].line, twins[1].line), (7, 8));
-    assert!(twins.iter().all(|e| e.royalty_micros == 4_590_000 && e.units == 1));
-    assert!(twins.iter().all(|e| e.format == Format::Paperback && e.country == "DE"));
+    assert!(twins
+        .iter()
+        .all(|e| e.royalty_micros == 4_590_000 && e.units == 1));
+    assert!(twins
+        .iter()
+        .all(|e| e.format == Format::Paperback && e.country == "DE"));
 }
 
 #[test]
@@ -132,8 +142,14 @@ fn estimator_row_fields() {
         .expect("refund row");
     assert_eq!(refund.units, -1);
     assert_eq!(refund.royalty_micros, -3_220_000);
-    assert_eq!((refund.currency.as_str(), refund.country.as_str()), ("EUR", "FR"));
-    assert_eq!((refund.period_start, refund.period_end), (day(2025, 7, 1), day(2025, 7, 31)));
+    assert_eq!(
+        (refund.currency.as_str(), refund.country.as_str()),
+        ("EUR", "FR")
+    );
+    assert_eq!(
+        (refund.period_start, refund.period_end),
+        (day(2025, 7, 1), day(2025, 7, 31))
+    );
     assert_eq!(refund.product_id, "B0C7QX3LKD");
     assert_eq!(refund.format, Format::Ebook);
     assert_eq!(refund.list_price_micros, Some(4_730_000));
@@ -153,10 +169,19 @@ fn estimator_row_fields() {
         .find(|e| e.marketplace == "Amazon.co.jp" && e.format == Format::Ebook)
         .unwrap();
     assert_eq!(jp.list_price_micros, Some(1_000_000_000));
-    assert_eq!((jp.royalty_micros, jp.currency.as_str(), jp.country.as_str()), (318_000_000, "JPY", "JP"));
+    assert_eq!(
+        (jp.royalty_micros, jp.currency.as_str(), jp.country.as_str()),
+        (318_000_000, "JPY", "JP")
+    );
 
-    let june = ev.iter().find(|e| e.marketplace == "Amazon.com.au").unwrap();
-    assert_eq!((june.period_start, june.period_end), (day(2025, 6, 1), day(2025, 6, 30)));
+    let june = ev
+        .iter()
+        .find(|e| e.marketplace == "Amazon.com.au")
+        .unwrap();
+    assert_eq!(
+        (june.period_start, june.period_end),
+        (day(2025, 6, 1), day(2025, 6, 30))
+    );
 
     let expanded = ev
         .iter()
@@ -166,15 +191,24 @@ fn estimator_row_fields() {
     assert_eq!(expanded.product_id, "9798867123451");
 
     let hard = ev.iter().find(|e| e.format == Format::Hardcover).unwrap();
-    assert_eq!((hard.royalty_micros, hard.product_id.as_str()), (7_140_000, "9798867123468"));
+    assert_eq!(
+        (hard.royalty_micros, hard.product_id.as_str()),
+        (7_140_000, "9798867123468")
+    );
 
     let kenp_jp = ev
         .iter()
         .find(|e| e.format == Format::Kenp && e.marketplace == "Amazon.co.jp")
         .unwrap();
-    assert_eq!((kenp_jp.kenp_pages, kenp_jp.units, kenp_jp.royalty_micros), (55, 0, 0));
+    assert_eq!(
+        (kenp_jp.kenp_pages, kenp_jp.units, kenp_jp.royalty_micros),
+        (55, 0, 0)
+    );
     assert_eq!(kenp_jp.currency, "JPY");
-    assert_eq!((kenp_jp.period_start, kenp_jp.period_end), (day(2025, 7, 30), day(2025, 7, 30)));
+    assert_eq!(
+        (kenp_jp.period_start, kenp_jp.period_end),
+        (day(2025, 7, 30), day(2025, 7, 30))
+    );
     let kenp_currencies: BTreeMap<&str, &str> = ev
         .iter()
         .filter(|e| e.format == Format::Kenp)
@@ -211,16 +245,38 @@ fn prior_month_2025_uses_per_format_sheets_not_total_earnings() {
     assert!(ev
         .iter()
         .all(|e| e.period_start == day(2025, 7, 1) && e.period_end == day(2025, 7, 31)));
-    let ebook: Vec<SaleEvent> = ev.iter().filter(|e| e.format == Format::Ebook).cloned().collect();
+    let ebook: Vec<SaleEvent> = ev
+        .iter()
+        .filter(|e| e.format == Format::Ebook)
+        .cloned()
+        .collect();
     assert_eq!(units(&ebook), 248);
     // Paperback Royalty has no Net Units Sold: net = sold − refunded (2 − 1 for the refund row).
-    let print: Vec<SaleEvent> = ev.iter().filter(|e| e.format == Format::Paperback).cloned().collect();
+    let print: Vec<SaleEvent> = ev
+        .iter()
+        .filter(|e| e.format == Format::Paperback)
+        .cloned()
+        .collect();
     assert_eq!(units(&print), 11);
-    assert_eq!(totals(&print), map(&[("EUR", 15_210_000), ("GBP", 3_610_000), ("USD", 31_410_000)]));
-    let kenp: Vec<SaleEvent> = ev.iter().filter(|e| e.format == Format::Kenp).cloned().collect();
+    assert_eq!(
+        totals(&print),
+        map(&[("EUR", 15_210_000), ("GBP", 3_610_000), ("USD", 31_410_000)])
+    );
+    let kenp: Vec<SaleEvent> = ev
+        .iter()
+        .filter(|e| e.format == Format::Kenp)
+        .cloned()
+        .collect();
     assert_eq!(pages(&kenp), 6917);
     assert_eq!(units(&kenp), 0);
-    assert_eq!(totals(&kenp), map(&[("EUR", 3_110_000), ("JPY", 436_000_000), ("USD", 19_240_000)]));
+    assert_eq!(
+        totals(&kenp),
+        map(&[
+            ("EUR", 3_110_000),
+            ("JPY", 436_000_000),
+            ("USD", 19_240_000)
+        ])
+    );
     let first = &ev[0];
     assert_eq!(first.line, 3);
 }
@@ -250,10 +306,16 @@ fn prior_month_2023_ebook_report_plus_non_ebook_rows_of_combined_report() {
         .filter(|e| e.source == "kdp.final.combined_royalty_report")
         .collect();
     assert!(combined.iter().all(|e| e.format != Format::Ebook));
-    assert_eq!(combined.iter().filter(|e| e.format == Format::Kenp).count(), 2);
+    assert_eq!(
+        combined.iter().filter(|e| e.format == Format::Kenp).count(),
+        2
+    );
     // The hyphenated ISBN is normalised to digits.
     assert_eq!(combined[0].product_id, "9798867123451");
-    let refund = combined.iter().find(|e| e.marketplace == "Amazon.de" && e.format == Format::Paperback).unwrap();
+    let refund = combined
+        .iter()
+        .find(|e| e.marketplace == "Amazon.de" && e.format == Format::Paperback)
+        .unwrap();
     assert_eq!((refund.units, refund.royalty_micros), (-1, -6_030_000));
 }
 
@@ -273,12 +335,23 @@ fn total_royalty_sheet_2024() {
     );
     assert_eq!(units(&ev), 29);
     assert_eq!(pages(&ev), 120);
-    assert!(ev.iter().all(|e| e.source == "kdp.final.total_royalty" && e.is_final));
+    assert!(ev
+        .iter()
+        .all(|e| e.source == "kdp.final.total_royalty" && e.is_final));
     assert!(ev.iter().all(|e| e.period_end == day(2024, 3, 31)));
-    assert_eq!(ev.iter().filter(|e| e.format == Format::Hardcover).count(), 1);
-    assert_eq!(ev.iter().filter(|e| e.format == Format::Paperback).count(), 1);
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Hardcover).count(),
+        1
+    );
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Paperback).count(),
+        1
+    );
     // The two identical rows are two sales.
-    assert_eq!(ev.iter().filter(|e| e.royalty_micros == 39_870_000).count(), 2);
+    assert_eq!(
+        ev.iter().filter(|e| e.royalty_micros == 39_870_000).count(),
+        2
+    );
 }
 
 #[test]
@@ -296,13 +369,23 @@ fn total_earnings_only_workbook_is_used() {
     );
     assert_eq!(units(&ev), 102);
     assert_eq!(pages(&ev), 4203);
-    assert!(ev.iter().all(|e| e.period_start == day(2026, 1, 1) && e.is_final));
+    assert!(ev
+        .iter()
+        .all(|e| e.period_start == day(2026, 1, 1) && e.is_final));
     let kenp: Vec<&SaleEvent> = ev.iter().filter(|e| e.format == Format::Kenp).collect();
     assert_eq!(kenp.len(), 2);
-    assert!(kenp.iter().all(|e| e.units == 0 && e.list_price_micros.is_none()));
-    let mx = ev.iter().find(|e| e.marketplace == "Amazon.com.mx").unwrap();
+    assert!(kenp
+        .iter()
+        .all(|e| e.units == 0 && e.list_price_micros.is_none()));
+    let mx = ev
+        .iter()
+        .find(|e| e.marketplace == "Amazon.com.mx")
+        .unwrap();
     assert_eq!((mx.country.as_str(), mx.format), ("MX", Format::Paperback));
-    assert_eq!(ev.iter().filter(|e| e.format == Format::Hardcover).count(), 1);
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Hardcover).count(),
+        1
+    );
 }
 
 #[test]
@@ -311,22 +394,47 @@ fn new_kdp_reports_kenp_sheet() {
     assert_eq!(ev.len(), 7);
     assert_eq!(
         totals(&ev),
-        map(&[("PLN", 13_640_000), ("SEK", 33_250_000), ("USD", 6_640_000), ("EUR", 0), ("GBP", 0), ("MXN", 0)])
+        map(&[
+            ("PLN", 13_640_000),
+            ("SEK", 33_250_000),
+            ("USD", 6_640_000),
+            ("EUR", 0),
+            ("GBP", 0),
+            ("MXN", 0)
+        ])
     );
-    let kenp: Vec<&SaleEvent> = ev.iter().filter(|e| e.source == "kdp.estimate.kenp").collect();
+    let kenp: Vec<&SaleEvent> = ev
+        .iter()
+        .filter(|e| e.source == "kdp.estimate.kenp")
+        .collect();
     assert_eq!(kenp.len(), 4);
     assert_eq!(kenp.iter().map(|e| e.kenp_pages).sum::<i64>(), 506);
     assert_eq!(kenp[0].product_id, "B0B9FOX123");
-    assert_eq!((kenp[0].period_start, kenp[0].period_end), (day(2025, 9, 1), day(2025, 9, 1)));
-    let cur: BTreeMap<&str, &str> = kenp.iter().map(|e| (e.marketplace.as_str(), e.currency.as_str())).collect();
+    assert_eq!(
+        (kenp[0].period_start, kenp[0].period_end),
+        (day(2025, 9, 1), day(2025, 9, 1))
+    );
+    let cur: BTreeMap<&str, &str> = kenp
+        .iter()
+        .map(|e| (e.marketplace.as_str(), e.currency.as_str()))
+        .collect();
     assert_eq!(cur["Amazon.com.mx"], "MXN");
     assert_eq!(cur["Amazon.nl"], "EUR");
     let se = ev.iter().find(|e| e.marketplace == "Amazon.se").unwrap();
     assert_eq!((se.country.as_str(), se.currency.as_str()), ("SE", "SEK"));
-    assert_eq!(ev.iter().find(|e| e.marketplace == "Amazon.pl").unwrap().country, "PL");
+    assert_eq!(
+        ev.iter()
+            .find(|e| e.marketplace == "Amazon.pl")
+            .unwrap()
+            .country,
+        "PL"
+    );
     assert!(ev.iter().all(|e| !e.is_final));
     assert!(
-        summary.warnings.iter().any(|w| w.contains("Audiobook Royalty")),
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("Audiobook Royalty")),
         "{:?}",
         summary.warnings
     );
@@ -351,7 +459,9 @@ fn ebook_royalty_csv() {
     assert_eq!(ev.len(), 14);
     assert_eq!(totals(&ev), map(&EBOOK_CSV_TOTALS));
     assert_eq!(units(&ev), 271);
-    assert!(ev.iter().all(|e| e.source == "kdp.estimate.ebook_royalty" && e.format == Format::Ebook));
+    assert!(ev
+        .iter()
+        .all(|e| e.source == "kdp.estimate.ebook_royalty" && e.format == Format::Ebook));
     assert_eq!(ev.first().map(|e| e.line), Some(2));
     assert_eq!(ev.last().map(|e| e.line), Some(15));
     assert!(summary.layout.contains("CSV"));
@@ -374,8 +484,14 @@ fn combined_sales_csv_alone_is_imported_by_row_format() {
     assert_eq!(totals(&ev), map(&ESTIMATOR_TOTALS));
     assert_eq!(units(&ev), 286);
     assert_eq!(ev.iter().filter(|e| e.format == Format::Ebook).count(), 14);
-    assert_eq!(ev.iter().filter(|e| e.format == Format::Paperback).count(), 7);
-    assert_eq!(ev.iter().filter(|e| e.format == Format::Hardcover).count(), 1);
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Paperback).count(),
+        7
+    );
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Hardcover).count(),
+        1
+    );
     assert!(ev.iter().all(|e| e.source == "kdp.estimate.combined_sales"));
 }
 
@@ -389,11 +505,16 @@ fn kenp_read_csvs_old_and_new() {
         assert_eq!(ev.len(), 12, "{rel}");
         assert_eq!(pages(&ev), 2699, "{rel}");
         assert_eq!(units(&ev), 0, "{rel}");
-        assert!(ev.iter().all(|e| e.royalty_micros == 0 && e.format == Format::Kenp && e.source == source));
+        assert!(ev
+            .iter()
+            .all(|e| e.royalty_micros == 0 && e.format == Format::Kenp && e.source == source));
         let us = ev.iter().find(|e| e.marketplace == "Amazon.com").unwrap();
         assert_eq!((us.currency.as_str(), us.country.as_str()), ("USD", "US"));
         assert_eq!(ev[0].product_id, "B0B9FOX123");
-        assert_eq!((ev[0].period_start, ev[0].period_end), (day(2025, 8, 2), day(2025, 8, 2)));
+        assert_eq!(
+            (ev[0].period_start, ev[0].period_end),
+            (day(2025, 8, 2), day(2025, 8, 2))
+        );
     }
 }
 
@@ -403,7 +524,11 @@ fn prior_month_csv_copy_with_sales_period_row() {
     assert_eq!(ev.len(), 5);
     assert_eq!(
         totals(&ev),
-        map(&[("EUR", -3_220_000), ("JPY", 318_000_000), ("USD", 93_020_000)])
+        map(&[
+            ("EUR", -3_220_000),
+            ("JPY", 318_000_000),
+            ("USD", 93_020_000)
+        ])
     );
     assert_eq!(units(&ev), 240);
     assert!(ev.iter().all(|e| e.is_final
@@ -411,7 +536,10 @@ fn prior_month_csv_copy_with_sales_period_row() {
         && e.source == "kdp.final.ebook_royalty"
         && e.period_start == day(2025, 7, 1)
         && e.period_end == day(2025, 7, 31)));
-    assert_eq!(ev.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 4, 5, 6, 7]);
+    assert_eq!(
+        ev.iter().map(|e| e.line).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6, 7]
+    );
 }
 
 #[test]
@@ -428,7 +556,10 @@ fn payments_workbook_is_rejected() {
     let e = err("kdp/kdp_payments.xlsx");
     assert!(e.contains("`kdp_payments.xlsx`"), "{e}");
     assert!(e.contains("sheet `Payments`"), "{e}");
-    assert!(e.contains("a KDP Payments report lists payouts, not sales"), "{e}");
+    assert!(
+        e.contains("a KDP Payments report lists payouts, not sales"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -444,22 +575,37 @@ fn spanish_headers_are_rejected_naming_the_language() {
     let e = err("bad/kdp_ebook_royalty_spanish_headers.csv");
     assert!(e.contains("`kdp_ebook_royalty_spanish_headers.csv`"), "{e}");
     assert!(e.contains("headers are in Spanish"), "{e}");
-    assert!(e.contains("switch the KDP account language to English"), "{e}");
+    assert!(
+        e.contains("switch the KDP account language to English"),
+        "{e}"
+    );
     let e = err("bad/kdp_spanish_headers.xlsx");
-    assert!(e.contains("sheet `Regalías eBook`") && e.contains("Spanish"), "{e}");
+    assert!(
+        e.contains("sheet `Regalías eBook`") && e.contains("Spanish"),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_headers_are_rejected_naming_missing_columns() {
     let e = err("bad/kdp_ebook_royalty_wrong_headers.csv");
-    assert!(e.contains("`kdp_ebook_royalty_wrong_headers.csv`, line 1"), "{e}");
-    assert!(e.contains("`Royalty Date`") && e.contains("`Royalty`"), "{e}");
+    assert!(
+        e.contains("`kdp_ebook_royalty_wrong_headers.csv`, line 1"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`Royalty Date`") && e.contains("`Royalty`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn text_money_in_csv_is_rejected_with_line_and_column() {
     let e = err("bad/kdp_ebook_royalty_nonnumeric.csv");
-    assert!(e.contains("`kdp_ebook_royalty_nonnumeric.csv`, line 2, column `Royalty`"), "{e}");
+    assert!(
+        e.contains("`kdp_ebook_royalty_nonnumeric.csv`, line 2, column `Royalty`"),
+        "{e}"
+    );
     assert!(e.contains("46,51"), "{e}");
 }
 
@@ -467,19 +613,27 @@ fn text_money_in_csv_is_rejected_with_line_and_column() {
 fn text_money_in_xlsx_is_rejected_with_sheet_row_and_column() {
     let e = err("bad/kdp_estimator_text_money.xlsx");
     assert!(
-        e.contains("`kdp_estimator_text_money.xlsx`, sheet `eBook Royalty`, row 3, column `Royalty`"),
+        e.contains(
+            "`kdp_estimator_text_money.xlsx`, sheet `eBook Royalty`, row 3, column `Royalty`"
+        ),
         "{e}"
     );
     assert!(e.contains("US$20.88"), "{e}");
     let e = err("bad/kdp_estimator_decimal_comma.xlsx");
-    assert!(e.contains("row 2, column `Avg. List Price without tax`"), "{e}");
+    assert!(
+        e.contains("row 2, column `Avg. List Price without tax`"),
+        "{e}"
+    );
     assert!(e.contains("4,64"), "{e}");
 }
 
 #[test]
 fn truncated_xlsx_is_rejected_cleanly() {
     let e = err("bad/kdp_royalties_estimator_truncated.xlsx");
-    assert!(e.contains("`kdp_royalties_estimator_truncated.xlsx`"), "{e}");
+    assert!(
+        e.contains("`kdp_royalties_estimator_truncated.xlsx`"),
+        "{e}"
+    );
     assert!(
         e.contains("not a valid XLSX workbook (the file may be truncated): download it again"),
         "{e}"
@@ -527,10 +681,16 @@ fn period_labels() {
         period_label("February 2024"),
         Some((day(2024, 2, 1), day(2024, 2, 29)))
     );
-    assert_eq!(period_label("December 2025").map(|p| p.1), Some(day(2025, 12, 31)));
+    assert_eq!(
+        period_label("December 2025").map(|p| p.1),
+        Some(day(2025, 12, 31))
+    );
     assert_eq!(period_label("Title"), None);
     assert_eq!(period_label("2025"), None);
-    assert_eq!(parse_day_or_month("2025-07-31"), Some((day(2025, 7, 31), day(2025, 7, 31))));
+    assert_eq!(
+        parse_day_or_month("2025-07-31"),
+        Some((day(2025, 7, 31), day(2025, 7, 31)))
+    );
     assert_eq!(parse_day_or_month("2025-13"), None);
 }
 
@@ -552,11 +712,17 @@ fn marketplaces() {
 #[ignore = "needs generated benchmark files"]
 fn bench_100k_rows() {
     for var in ["KDP_BENCH_XLSX", "KDP_BENCH_CSV"] {
-        let Ok(path) = std::env::var(var) else { continue };
+        let Ok(path) = std::env::var(var) else {
+            continue;
+        };
         let mut sink = crate::platforms::CountingSink::default();
         let t = std::time::Instant::now();
         parse_file(std::path::Path::new(&path), &path, &mut sink).unwrap();
         let secs = t.elapsed().as_secs_f64();
-        println!("{var}: {} events in {secs:.3}s = {:.0} rows/s", sink.events, sink.events as f64 / secs);
+        println!(
+            "{var}: {} events in {secs:.3}s = {:.0} rows/s",
+            sink.events,
+            sink.events as f64 / secs
+        );
     }
 }

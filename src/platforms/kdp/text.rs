@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{classify, class_error, period_label, Class, Sheet, SheetKind};
+use super::{class_error, classify, period_label, Class, Sheet, SheetKind};
 use crate::platforms::csvutil::{self, Delimiter, TextReport};
 use crate::platforms::{EventSink, InputError, ParseSummary, PlatformError};
 

@@ -234,9 +234,7 @@ pub(super) fn parse(
     sink: &mut dyn EventSink,
 ) -> Result<ParseSummary, PlatformError> {
     let mut wb: Workbook = calamine::open_workbook(path).map_err(|e| match e {
-        calamine::XlsxError::Io(io) => {
-            crate::platforms::csvutil::io_error(display_name, &io)
-        }
+        calamine::XlsxError::Io(io) => crate::platforms::csvutil::io_error(display_name, &io),
         other => broken(display_name, None, &other.to_string()),
     })?;
     let names = wb.sheet_names();
@@ -312,7 +310,12 @@ pub(super) fn parse(
             covered.extend(per_format(kind, name));
         }
     }
-    let all = [Format::Ebook, Format::Paperback, Format::Hardcover, Format::Kenp];
+    let all = [
+        Format::Ebook,
+        Format::Paperback,
+        Format::Hardcover,
+        Format::Kenp,
+    ];
     let is_final = period.is_some();
     let mut summary = ParseSummary {
         layout: String::new(),
@@ -320,15 +323,13 @@ pub(super) fn parse(
     };
     let mut used: Vec<String> = Vec::new();
     for (name, p) in &sales {
-        let Class::Sales(kind) = p.class else { continue };
+        let Class::Sales(kind) = p.class else {
+            continue;
+        };
         if kind == SheetKind::Union && all.iter().all(|f| covered.contains(f)) {
             continue;
         }
-        let sheet_period = if is_final {
-            p.period.or(period)
-        } else {
-            None
-        };
+        let sheet_period = if is_final { p.period.or(period) } else { None };
         let mut sheet = Sheet::new(
             display_name,
             Some(name.trim()),
