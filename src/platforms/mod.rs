@@ -7,6 +7,8 @@
 pub mod csvutil;
 pub mod draft2digital;
 pub mod gumroad;
+pub mod kdp;
+pub mod smashwords;
 
 use std::fmt;
 use std::path::Path;
@@ -147,12 +149,8 @@ pub fn parse_file(
 ) -> Result<ParseSummary, PlatformError> {
     match platform {
         Platform::Draft2digital => draft2digital::parse_file(path, display_name, sink),
-        Platform::AmazonKdp | Platform::Smashwords => Err(PlatformError::Rejected(
-            InputError::file(
-                display_name,
-                format!("importing {platform} reports is not supported by this version yet"),
-            ),
-        )),
+        Platform::AmazonKdp => kdp::parse_file(path, display_name, sink),
+        Platform::Smashwords => smashwords::parse_file(path, display_name, sink),
         Platform::Gumroad => Err(PlatformError::Rejected(InputError::file(
             display_name,
             "gumroad has no report files: use `salesingest enqueue gumroad` (API sync) or `--ping-file`",

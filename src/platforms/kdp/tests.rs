@@ -1,0 +1,728 @@
+//! KDP adapter tests over the fixtures in `tests/fixtures/` (copies of the shared samples plus
+//! generated workbooks, see `tests/fixtures/gen/make_kdp_fixtures.py`). Expected totals were
+//! computed independently from the fixture files (Python `decimal` over openpyxl/csv reads),
+//! not from this parser.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use super::*;
+use crate::platforms::SinkError;
+
+#[derive(Default)]
+struct Collect(Vec<SaleEvent>);
+impl EventSink for Collect {
+    fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
+        self.0.push(event);
+        Ok(())
+    }
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
+}
+
+fn parse(rel: &str) -> Result<(Vec<SaleEvent>, ParseSummary), PlatformError> {
+    let path = fixture(rel);
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let mut sink = Collect::default();
+    let summary = parse_file(&path, name, &mut sink)?;
+    Ok((sink.0, summary))
+}
+
+fn ok(rel: &str) -> (Vec<SaleEvent>, ParseSummary) {
+    parse(rel).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn err(rel: &str) -> String {
+    match parse(rel) {
+        Ok((ev, _)) => panic!("{rel}: expected an error, got {} events", ev.len()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn totals(ev: &[SaleEvent]) -> BTreeMap<String, i64> {
+    let mut t = BTreeMap::new();
+    for e in ev {
+        *t.entry(e.currency.clone()).or_insert(0) += e.royalty_micros;
+    }
+    t
+}
+
+fn map(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
+    pairs.iter().map(|(k, v)| ((*k).to_string(), *v)).collect()
+}
+
+fn units(ev: &[SaleEvent]) -> i64 {
+    ev.iter().map(|e| e.units).sum()
+}
+
+fn pages(ev: &[SaleEvent]) -> i64 {
+    ev.iter().map(|e| e.kenp_pages).sum()
+}
+
+fn count_source(ev: &[SaleEvent], source: &str) -> usize {
+    ev.iter().filter(|e| e.source == source).count()
+}
+
+fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+// ---------------------------------------------------------------- old 9-sheet workbook
+
+/// Royalty per currency of eBook + Paperback + Hardcover Royalty; equals the Summary sheet's
+/// June + July royalty columns, so Combined Sales (same sales again) was not added.
+const ESTIMATOR_TOTALS: [(&str, i64); 8] = [
+    ("AUD", 9_860_000),
+    ("BRL", 3_470_000),
+    ("CAD", 4_370_000),
+    ("EUR", 26_800_000),
+    ("GBP", 11_910_000),
+    ("INR", 117_420_000),
+    ("JPY", 318_000_000),
+    ("USD", 183_880_000),
+];
+
+#[test]
+fn estimator_imports_per_format_sheets_and_kenp_only() {
+    let (ev, summary) = ok("kdp/kdp_royalties_estimator.xlsx");
+    assert_eq!(ev.len(), 34);
+    assert_eq!(summary.rows, 34);
+    assert_eq!(count_source(&ev, "kdp.estimate.ebook_royalty"), 14);
+    assert_eq!(count_source(&ev, "kdp.estimate.paperback_royalty"), 7);
+    assert_eq!(count_source(&ev, "kdp.estimate.hardcover_royalty"), 1);
+    assert_eq!(count_source(&ev, "kdp.estimate.kenp_read"), 12);
+    assert_eq!(totals(&ev), map(&ESTIMATOR_TOTALS));
+    assert_eq!(units(&ev), 286);
+    assert_eq!(pages(&ev), 2699);
+    assert!(ev.iter().all(|e| !e.is_final && e.family == "kdp_estimate"));
+    assert!(ev
+        .iter()
+        .all(|e| e.platform == Platform::AmazonKdp && e.retailer == "Amazon"));
+    assert!(
+        summary.layout.contains("Royalties Estimator"),
+        "{}",
+        summary.layout
+    );
+}
+
+#[test]
+fn estimator_keeps_both_identical_paperback_rows() {
+    let (ev, _) = ok("kdp/kdp_royalties_estimator.xlsx");
+    let twins: Vec<&SaleEvent> = ev
+        .iter()
+        .filter(|e| {
+            e.product_id == "9798355123017"
+                && e.marketplace == "Amazon.de"
+                && e.period_end == day(2025, 7, 31)
+        })
+        .collect();
+    assert_eq!(twins.len(), 2);
+    assert_eq!(twins[0].raw, twins[1].raw);
+    assert_eq!((twins[0].line, twins[1].line), (7, 8));
+    assert!(twins
+        .iter()
+        .all(|e| e.royalty_micros == 4_590_000 && e.units == 1));
+    assert!(twins
+        .iter()
+        .all(|e| e.format == Format::Paperback && e.country == "DE"));
+}
+
+#[test]
+fn estimator_row_fields() {
+    let (ev, _) = ok("kdp/kdp_royalties_estimator.xlsx");
+    let refund = ev
+        .iter()
+        .find(|e| e.marketplace == "Amazon.fr")
+        .expect("refund row");
+    assert_eq!(refund.units, -1);
+    assert_eq!(refund.royalty_micros, -3_220_000);
+    assert_eq!(
+        (refund.currency.as_str(), refund.country.as_str()),
+        ("EUR", "FR")
+    );
+    assert_eq!(
+        (refund.period_start, refund.period_end),
+        (day(2025, 7, 1), day(2025, 7, 31))
+    );
+    assert_eq!(refund.product_id, "B0C7QX3LKD");
+    assert_eq!(refund.format, Format::Ebook);
+    assert_eq!(refund.list_price_micros, Some(4_730_000));
+    assert_eq!(refund.line, 5);
+    let raw: serde_json::Value = serde_json::from_str(&refund.raw).unwrap();
+    assert_eq!(raw["Royalty Date"], "2025-07");
+    assert_eq!(raw["Royalty"], "-3.22");
+
+    let free = ev
+        .iter()
+        .find(|e| e.raw.contains("Free - Promotion"))
+        .expect("free row");
+    assert_eq!((free.units, free.royalty_micros), (212, 0));
+
+    let jp = ev
+        .iter()
+        .find(|e| e.marketplace == "Amazon.co.jp" && e.format == Format::Ebook)
+        .unwrap();
+    assert_eq!(jp.list_price_micros, Some(1_000_000_000));
+    assert_eq!(
+        (jp.royalty_micros, jp.currency.as_str(), jp.country.as_str()),
+        (318_000_000, "JPY", "JP")
+    );
+
+    let june = ev
+        .iter()
+        .find(|e| e.marketplace == "Amazon.com.au")
+        .unwrap();
+    assert_eq!(
+        (june.period_start, june.period_end),
+        (day(2025, 6, 1), day(2025, 6, 30))
+    );
+
+    let expanded = ev
+        .iter()
+        .find(|e| e.raw.contains("Expanded Distribution Channels"))
+        .unwrap();
+    assert_eq!(expanded.format, Format::Paperback);
+    assert_eq!(expanded.product_id, "9798867123451");
+
+    let hard = ev.iter().find(|e| e.format == Format::Hardcover).unwrap();
+    assert_eq!(
+        (hard.royalty_micros, hard.product_id.as_str()),
+        (7_140_000, "9798867123468")
+    );
+
+    let kenp_jp = ev
+        .iter()
+        .find(|e| e.format == Format::Kenp && e.marketplace == "Amazon.co.jp")
+        .unwrap();
+    assert_eq!(
+        (kenp_jp.kenp_pages, kenp_jp.units, kenp_jp.royalty_micros),
+        (55, 0, 0)
+    );
+    assert_eq!(kenp_jp.currency, "JPY");
+    assert_eq!(
+        (kenp_jp.period_start, kenp_jp.period_end),
+        (day(2025, 7, 30), day(2025, 7, 30))
+    );
+    let kenp_currencies: BTreeMap<&str, &str> = ev
+        .iter()
+        .filter(|e| e.format == Format::Kenp)
+        .map(|e| (e.marketplace.as_str(), e.currency.as_str()))
+        .collect();
+    assert_eq!(kenp_currencies["Amazon.co.uk"], "GBP");
+    assert_eq!(kenp_currencies["Amazon.de"], "EUR");
+    assert_eq!(kenp_currencies["Amazon.com.br"], "BRL");
+    assert_eq!(kenp_currencies["Amazon.in"], "INR");
+    assert_eq!(kenp_currencies["Amazon.ca"], "CAD");
+}
+
+// ---------------------------------------------------------------- Prior Months' Royalties
+
+#[test]
+fn prior_month_2025_uses_per_format_sheets_not_total_earnings() {
+    let (ev, _) = ok("kdp/kdp_prior_month_royalties.xlsx");
+    assert_eq!(ev.len(), 18);
+    assert_eq!(count_source(&ev, "kdp.final.ebook_royalty"), 10);
+    assert_eq!(count_source(&ev, "kdp.final.kenp_read"), 3);
+    assert_eq!(count_source(&ev, "kdp.final.paperback_royalty"), 5);
+    assert_eq!(count_source(&ev, "kdp.final.total_earnings"), 0);
+    assert_eq!(
+        totals(&ev),
+        map(&[
+            ("CAD", 4_370_000),
+            ("EUR", 29_910_000),
+            ("GBP", 11_910_000),
+            ("JPY", 754_000_000),
+            ("USD", 119_080_000),
+        ])
+    );
+    assert!(ev.iter().all(|e| e.is_final && e.family == "kdp_final"));
+    assert!(ev
+        .iter()
+        .all(|e| e.period_start == day(2025, 7, 1) && e.period_end == day(2025, 7, 31)));
+    let ebook: Vec<SaleEvent> = ev
+        .iter()
+        .filter(|e| e.format == Format::Ebook)
+        .cloned()
+        .collect();
+    assert_eq!(units(&ebook), 248);
+    // Paperback Royalty has no Net Units Sold: net = sold − refunded (2 − 1 for the refund row).
+    let print: Vec<SaleEvent> = ev
+        .iter()
+        .filter(|e| e.format == Format::Paperback)
+        .cloned()
+        .collect();
+    assert_eq!(units(&print), 11);
+    assert_eq!(
+        totals(&print),
+        map(&[("EUR", 15_210_000), ("GBP", 3_610_000), ("USD", 31_410_000)])
+    );
+    let kenp: Vec<SaleEvent> = ev
+        .iter()
+        .filter(|e| e.format == Format::Kenp)
+        .cloned()
+        .collect();
+    assert_eq!(pages(&kenp), 6917);
+    assert_eq!(units(&kenp), 0);
+    assert_eq!(
+        totals(&kenp),
+        map(&[
+            ("EUR", 3_110_000),
+            ("JPY", 436_000_000),
+            ("USD", 19_240_000)
+        ])
+    );
+    let first = &ev[0];
+    assert_eq!(first.line, 3);
+}
+
+#[test]
+fn prior_month_2023_ebook_report_plus_non_ebook_rows_of_combined_report() {
+    let (ev, _) = ok("kdp/kdp_prior_month_2023.xlsx");
+    assert_eq!(ev.len(), 10);
+    assert_eq!(count_source(&ev, "kdp.final.ebook_royalty_report"), 5);
+    assert_eq!(count_source(&ev, "kdp.final.combined_royalty_report"), 5);
+    assert_eq!(
+        totals(&ev),
+        map(&[
+            ("EUR", -3_520_000),
+            ("GBP", 2_770_000),
+            ("JPY", 694_000_000),
+            ("USD", 65_730_000),
+        ])
+    );
+    assert_eq!(units(&ev), 167);
+    assert_eq!(pages(&ev), 3150);
+    assert!(ev.iter().all(|e| e.is_final
+        && e.period_start == day(2023, 8, 1)
+        && e.period_end == day(2023, 8, 31)));
+    let combined: Vec<&SaleEvent> = ev
+        .iter()
+        .filter(|e| e.source == "kdp.final.combined_royalty_report")
+        .collect();
+    assert!(combined.iter().all(|e| e.format != Format::Ebook));
+    assert_eq!(
+        combined.iter().filter(|e| e.format == Format::Kenp).count(),
+        2
+    );
+    // The hyphenated ISBN is normalised to digits.
+    assert_eq!(combined[0].product_id, "9798867123451");
+    let refund = combined
+        .iter()
+        .find(|e| e.marketplace == "Amazon.de" && e.format == Format::Paperback)
+        .unwrap();
+    assert_eq!((refund.units, refund.royalty_micros), (-1, -6_030_000));
+}
+
+#[test]
+fn total_royalty_sheet_2024() {
+    let (ev, _) = ok("kdp/kdp_total_royalty_2024.xlsx");
+    assert_eq!(ev.len(), 7);
+    assert_eq!(
+        totals(&ev),
+        map(&[
+            ("AUD", 610_000),
+            ("CAD", 3_960_000),
+            ("EUR", -3_220_000),
+            ("GBP", 7_220_000),
+            ("USD", 86_880_000),
+        ])
+    );
+    assert_eq!(units(&ev), 29);
+    assert_eq!(pages(&ev), 120);
+    assert!(ev
+        .iter()
+        .all(|e| e.source == "kdp.final.total_royalty" && e.is_final));
+    assert!(ev.iter().all(|e| e.period_end == day(2024, 3, 31)));
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Hardcover).count(),
+        1
+    );
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Paperback).count(),
+        1
+    );
+    // The two identical rows are two sales.
+    assert_eq!(
+        ev.iter().filter(|e| e.royalty_micros == 39_870_000).count(),
+        2
+    );
+}
+
+#[test]
+fn total_earnings_only_workbook_is_used() {
+    let (ev, _) = ok("kdp/kdp_total_earnings_only.xlsx");
+    assert_eq!(ev.len(), 7);
+    assert_eq!(
+        totals(&ev),
+        map(&[
+            ("INR", 117_420_000),
+            ("JPY", 436_000_000),
+            ("MXN", 117_900_000),
+            ("USD", 87_280_000),
+        ])
+    );
+    assert_eq!(units(&ev), 102);
+    assert_eq!(pages(&ev), 4203);
+    assert!(ev
+        .iter()
+        .all(|e| e.period_start == day(2026, 1, 1) && e.is_final));
+    let kenp: Vec<&SaleEvent> = ev.iter().filter(|e| e.format == Format::Kenp).collect();
+    assert_eq!(kenp.len(), 2);
+    assert!(kenp
+        .iter()
+        .all(|e| e.units == 0 && e.list_price_micros.is_none()));
+    let mx = ev
+        .iter()
+        .find(|e| e.marketplace == "Amazon.com.mx")
+        .unwrap();
+    assert_eq!((mx.country.as_str(), mx.format), ("MX", Format::Paperback));
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Hardcover).count(),
+        1
+    );
+}
+
+#[test]
+fn new_kdp_reports_kenp_sheet() {
+    let (ev, summary) = ok("kdp/kdp_reports_2025.xlsx");
+    assert_eq!(ev.len(), 7);
+    assert_eq!(
+        totals(&ev),
+        map(&[
+            ("PLN", 13_640_000),
+            ("SEK", 33_250_000),
+            ("USD", 6_640_000),
+            ("EUR", 0),
+            ("GBP", 0),
+            ("MXN", 0)
+        ])
+    );
+    let kenp: Vec<&SaleEvent> = ev
+        .iter()
+        .filter(|e| e.source == "kdp.estimate.kenp")
+        .collect();
+    assert_eq!(kenp.len(), 4);
+    assert_eq!(kenp.iter().map(|e| e.kenp_pages).sum::<i64>(), 506);
+    assert_eq!(kenp[0].product_id, "B0B9FOX123");
+    assert_eq!(
+        (kenp[0].period_start, kenp[0].period_end),
+        (day(2025, 9, 1), day(2025, 9, 1))
+    );
+    let cur: BTreeMap<&str, &str> = kenp
+        .iter()
+        .map(|e| (e.marketplace.as_str(), e.currency.as_str()))
+        .collect();
+    assert_eq!(cur["Amazon.com.mx"], "MXN");
+    assert_eq!(cur["Amazon.nl"], "EUR");
+    let se = ev.iter().find(|e| e.marketplace == "Amazon.se").unwrap();
+    assert_eq!((se.country.as_str(), se.currency.as_str()), ("SE", "SEK"));
+    assert_eq!(
+        ev.iter()
+            .find(|e| e.marketplace == "Amazon.pl")
+            .unwrap()
+            .country,
+        "PL"
+    );
+    assert!(ev.iter().all(|e| !e.is_final));
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("Audiobook Royalty")),
+        "{:?}",
+        summary.warnings
+    );
+}
+
+// ---------------------------------------------------------------- CSV copies
+
+const EBOOK_CSV_TOTALS: [(&str, i64); 8] = [
+    ("AUD", 9_860_000),
+    ("BRL", 3_470_000),
+    ("CAD", 4_370_000),
+    ("EUR", 11_590_000),
+    ("GBP", 8_300_000),
+    ("INR", 117_420_000),
+    ("JPY", 318_000_000),
+    ("USD", 131_550_000),
+];
+
+#[test]
+fn ebook_royalty_csv() {
+    let (ev, summary) = ok("kdp/kdp_ebook_royalty.csv");
+    assert_eq!(ev.len(), 14);
+    assert_eq!(totals(&ev), map(&EBOOK_CSV_TOTALS));
+    assert_eq!(units(&ev), 271);
+    assert!(ev
+        .iter()
+        .all(|e| e.source == "kdp.estimate.ebook_royalty" && e.format == Format::Ebook));
+    assert_eq!(ev.first().map(|e| e.line), Some(2));
+    assert_eq!(ev.last().map(|e| e.line), Some(15));
+    assert!(summary.layout.contains("CSV"));
+}
+
+#[test]
+fn bom_and_crlf_are_accepted() {
+    let bytes = std::fs::read(fixture("bad/kdp_ebook_royalty_bom_crlf.csv")).unwrap();
+    assert!(bytes.starts_with(b"\xEF\xBB\xBF") && bytes.windows(2).any(|w| w == b"\r\n"));
+    let (ev, _) = ok("bad/kdp_ebook_royalty_bom_crlf.csv");
+    assert_eq!(ev.len(), 14);
+    assert_eq!(totals(&ev), map(&EBOOK_CSV_TOTALS));
+    assert_eq!(units(&ev), 271);
+}
+
+#[test]
+fn combined_sales_csv_alone_is_imported_by_row_format() {
+    let (ev, _) = ok("kdp/kdp_combined_sales.csv");
+    assert_eq!(ev.len(), 22);
+    assert_eq!(totals(&ev), map(&ESTIMATOR_TOTALS));
+    assert_eq!(units(&ev), 286);
+    assert_eq!(ev.iter().filter(|e| e.format == Format::Ebook).count(), 14);
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Paperback).count(),
+        7
+    );
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Hardcover).count(),
+        1
+    );
+    assert!(ev.iter().all(|e| e.source == "kdp.estimate.combined_sales"));
+}
+
+#[test]
+fn kenp_read_csvs_old_and_new() {
+    for (rel, source) in [
+        ("kdp/kdp_kenp.csv", "kdp.estimate.kenp_read"),
+        ("kdp/kdp_kenp_2025.csv", "kdp.estimate.kenp"),
+    ] {
+        let (ev, _) = ok(rel);
+        assert_eq!(ev.len(), 12, "{rel}");
+        assert_eq!(pages(&ev), 2699, "{rel}");
+        assert_eq!(units(&ev), 0, "{rel}");
+        assert!(ev
+            .iter()
+            .all(|e| e.royalty_micros == 0 && e.format == Format::Kenp && e.source == source));
+        let us = ev.iter().find(|e| e.marketplace == "Amazon.com").unwrap();
+        assert_eq!((us.currency.as_str(), us.country.as_str()), ("USD", "US"));
+        assert_eq!(ev[0].product_id, "B0B9FOX123");
+        assert_eq!(
+            (ev[0].period_start, ev[0].period_end),
+            (day(2025, 8, 2), day(2025, 8, 2))
+        );
+    }
+}
+
+#[test]
+fn prior_month_csv_copy_with_sales_period_row() {
+    let (ev, _) = ok("kdp/kdp_prior_month_ebook_2025.csv");
+    assert_eq!(ev.len(), 5);
+    assert_eq!(
+        totals(&ev),
+        map(&[
+            ("EUR", -3_220_000),
+            ("JPY", 318_000_000),
+            ("USD", 93_020_000)
+        ])
+    );
+    assert_eq!(units(&ev), 240);
+    assert!(ev.iter().all(|e| e.is_final
+        && e.family == "kdp_final"
+        && e.source == "kdp.final.ebook_royalty"
+        && e.period_start == day(2025, 7, 1)
+        && e.period_end == day(2025, 7, 31)));
+    assert_eq!(
+        ev.iter().map(|e| e.line).collect::<Vec<_>>(),
+        vec![3, 4, 5, 6, 7]
+    );
+}
+
+#[test]
+fn csv_text_with_xlsx_name_is_parsed_as_csv() {
+    let (ev, _) = ok("bad/kdp_not_really.xlsx");
+    assert_eq!(ev.len(), 14);
+    assert_eq!(totals(&ev), map(&EBOOK_CSV_TOTALS));
+}
+
+// ---------------------------------------------------------------- rejected input
+
+#[test]
+fn payments_workbook_is_rejected() {
+    let e = err("kdp/kdp_payments.xlsx");
+    assert!(e.contains("`kdp_payments.xlsx`"), "{e}");
+    assert!(e.contains("sheet `Payments`"), "{e}");
+    assert!(
+        e.contains("a KDP Payments report lists payouts, not sales"),
+        "{e}"
+    );
+}
+
+#[test]
+fn legacy_block_report_is_rejected() {
+    let e = err("kdp/kdp_legacy_monthly_2013.csv");
+    assert!(e.contains("`kdp_legacy_monthly_2013.csv`"), "{e}");
+    assert!(e.contains("KDP reports from 2011–2016"), "{e}");
+    assert!(e.contains("not supported"), "{e}");
+}
+
+#[test]
+fn spanish_headers_are_rejected_naming_the_language() {
+    let e = err("bad/kdp_ebook_royalty_spanish_headers.csv");
+    assert!(e.contains("`kdp_ebook_royalty_spanish_headers.csv`"), "{e}");
+    assert!(e.contains("headers are in Spanish"), "{e}");
+    assert!(
+        e.contains("switch the KDP account language to English"),
+        "{e}"
+    );
+    let e = err("bad/kdp_spanish_headers.xlsx");
+    assert!(
+        e.contains("sheet `Regalías eBook`") && e.contains("Spanish"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_headers_are_rejected_naming_missing_columns() {
+    let e = err("bad/kdp_ebook_royalty_wrong_headers.csv");
+    assert!(
+        e.contains("`kdp_ebook_royalty_wrong_headers.csv`, line 1"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`Royalty Date`") && e.contains("`Royalty`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn text_money_in_csv_is_rejected_with_line_and_column() {
+    let e = err("bad/kdp_ebook_royalty_nonnumeric.csv");
+    assert!(
+        e.contains("`kdp_ebook_royalty_nonnumeric.csv`, line 2, column `Royalty`"),
+        "{e}"
+    );
+    assert!(e.contains("46,51"), "{e}");
+}
+
+#[test]
+fn text_money_in_xlsx_is_rejected_with_sheet_row_and_column() {
+    let e = err("bad/kdp_estimator_text_money.xlsx");
+    assert!(
+        e.contains(
+            "`kdp_estimator_text_money.xlsx`, sheet `eBook Royalty`, row 3, column `Royalty`"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("US$20.88"), "{e}");
+    let e = err("bad/kdp_estimator_decimal_comma.xlsx");
+    assert!(
+        e.contains("row 2, column `Avg. List Price without tax`"),
+        "{e}"
+    );
+    assert!(e.contains("4,64"), "{e}");
+}
+
+#[test]
+fn truncated_xlsx_is_rejected_cleanly() {
+    let e = err("bad/kdp_royalties_estimator_truncated.xlsx");
+    assert!(
+        e.contains("`kdp_royalties_estimator_truncated.xlsx`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("not a valid XLSX workbook (the file may be truncated): download it again"),
+        "{e}"
+    );
+}
+
+#[test]
+fn empty_file_is_rejected() {
+    let e = err("bad/empty.csv");
+    assert!(e.contains("`empty.csv`") && e.contains("empty"), "{e}");
+}
+
+#[test]
+fn smashwords_report_is_not_a_kdp_report() {
+    let e = err("smashwords/smashwords_sales.csv");
+    assert!(e.contains("not a recognised KDP sales sheet"), "{e}");
+}
+
+// ---------------------------------------------------------------- helpers
+
+#[test]
+fn float_cells_become_exact_decimal_text() {
+    assert_eq!(xlsx::float_text(46.51), "46.51");
+    assert_eq!(xlsx::float_text(8.3), "8.3");
+    assert_eq!(xlsx::float_text(1000.0), "1000");
+    assert_eq!(xlsx::float_text(-3.22), "-3.22");
+    assert_eq!(xlsx::float_text(0.1 + 0.2), "0.3");
+    assert_eq!(xlsx::float_text(9_798_867_123_451.0), "9798867123451");
+    assert_eq!(xlsx::float_text(-0.0), "0");
+    assert!(crate::model::parse_micros(&xlsx::float_text(f64::NAN)).is_err());
+}
+
+#[test]
+fn period_labels() {
+    let july = Some((day(2025, 7, 1), day(2025, 7, 31)));
+    assert_eq!(period_label("July 2025"), july);
+    assert_eq!(period_label("Jul 2025"), july);
+    assert_eq!(period_label("2025-07"), july);
+    assert_eq!(period_label("2025-07-01"), july);
+    assert_eq!(
+        period_label("Sales report for the period August - 2023"),
+        Some((day(2023, 8, 1), day(2023, 8, 31)))
+    );
+    assert_eq!(
+        period_label("February 2024"),
+        Some((day(2024, 2, 1), day(2024, 2, 29)))
+    );
+    assert_eq!(
+        period_label("December 2025").map(|p| p.1),
+        Some(day(2025, 12, 31))
+    );
+    assert_eq!(period_label("Title"), None);
+    assert_eq!(period_label("2025"), None);
+    assert_eq!(
+        parse_day_or_month("2025-07-31"),
+        Some((day(2025, 7, 31), day(2025, 7, 31)))
+    );
+    assert_eq!(parse_day_or_month("2025-13"), None);
+}
+
+#[test]
+fn marketplaces() {
+    assert_eq!(marketplace_country("Amazon.co.uk"), "GB");
+    assert_eq!(marketplace_country("Amazon.com.au"), "AU");
+    assert_eq!(marketplace_country("Amazon.sg"), "");
+    assert_eq!(marketplace_currency("Amazon.pl"), Some("PLN"));
+    assert_eq!(marketplace_currency("Amazon.it"), Some("EUR"));
+    assert_eq!(marketplace_currency("Amazon.sg"), None);
+}
+
+/// Speed check over a generated 100,000-row eBook Royalty sheet:
+/// `python3 tests/fixtures/gen/make_kdp_fixtures.py --bench 100000 /tmp/b.xlsx /tmp/b.csv`
+/// then `KDP_BENCH_XLSX=/tmp/b.xlsx KDP_BENCH_CSV=/tmp/b.csv cargo test --release --lib
+/// kdp::tests::bench -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs generated benchmark files"]
+fn bench_100k_rows() {
+    for var in ["KDP_BENCH_XLSX", "KDP_BENCH_CSV"] {
+        let Ok(path) = std::env::var(var) else {
+            continue;
+        };
+        let mut sink = crate::platforms::CountingSink::default();
+        let t = std::time::Instant::now();
+        parse_file(std::path::Path::new(&path), &path, &mut sink).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{var}: {} events in {secs:.3}s = {:.0} rows/s",
+            sink.events,
+            sink.events as f64 / secs
+        );
+    }
+}
