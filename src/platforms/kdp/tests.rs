@@ -726,3 +726,43 @@ fn bench_100k_rows() {
         );
     }
 }
+
+fn parse_text(text: &[u8]) -> Result<(Vec<SaleEvent>, ParseSummary), PlatformError> {
+    use std::io::Write;
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text).unwrap();
+    let mut sink = Collect::default();
+    let summary = parse_file(f.path(), "copy.csv", &mut sink)?;
+    Ok((sink.0, summary))
+}
+
+#[test]
+fn header_only_csv_gives_a_warning_and_no_events() {
+    let (ev, summary) = parse_text(
+        b"Date,Title,Author Name,ASIN,Marketplace,Kindle Edition Normalized Page (KENP) Read\n",
+    )
+    .unwrap();
+    assert!(ev.is_empty());
+    assert!(summary.warnings.iter().any(|w| w.contains("no sales rows")));
+}
+
+#[test]
+fn odd_inputs_are_rejected_without_panicking() {
+    let cases: [&[u8]; 7] = [
+        b"Sales Period,July 2025\n",
+        b"Sales Period,someday,,\nTitle,Author,ASIN,Marketplace\n",
+        b"\xEF\xBB\xBF\r\n\r\n",
+        b"PK\x03\x04garbage",
+        b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+        b"Royalty Date,ASIN,Marketplace,Net Units Sold,Royalty,Currency\n2025-07,,Amazon.com,1,1.00,USD\n",
+        b"Royalty Date,ASIN,Marketplace,Net Units Sold,Royalty,Currency\n2025-7-1,B0X,Amazon.com,1,1.00,US$\n",
+    ];
+    for case in cases {
+        let r = parse_text(case);
+        assert!(
+            r.is_err(),
+            "{:?} should be rejected",
+            String::from_utf8_lossy(case)
+        );
+    }
+}

@@ -367,6 +367,11 @@ pub(super) fn parse(
             name.trim()
         ));
     }
+    if summary.rows == 0 {
+        summary.warnings.push(format!(
+            "`{display_name}` has KDP sales sheets but no sales rows"
+        ));
+    }
     summary.layout = format!(
         "KDP {} workbook (sheets imported: {})",
         if is_final {
