@@ -20,7 +20,7 @@ use crate::platforms::{
 };
 use crate::queue::worker::{Handler, JobControl};
 use crate::queue::{now_ms, ClaimedJob, Effects, EventCounts, JobError, JobResult};
-use crate::store::sales::StagedImport;
+use crate::store::sales::{StagedImport, StagingDone};
 use crate::store::Db;
 
 /// Events staged per transaction: large enough to be fast, small enough that other workers get
@@ -238,11 +238,7 @@ impl IngestHandler<'_> {
                 stored.display()
             )));
         }
-        let db_err = |e: anyhow::Error| JobError::Transient(format!("database error: {e:#}"));
-        let import = self
-            .db
-            .begin_import(job.id, platform.as_str(), file, sha256, now_ms())
-            .map_err(db_err)?;
+        let import = StagedImport::new(job.id, platform.as_str(), file, sha256);
         let progress = if self.progress {
             Progress::bytes(size, &format!("job {} {file}", job.id))
         } else {
@@ -250,21 +246,23 @@ impl IngestHandler<'_> {
         };
         let mut sink = StagingSink {
             db: self.db,
-            job_id: job.id,
             import,
             buf: Vec::with_capacity(STAGE_CHUNK),
             ctl,
             progress,
         };
-        let parsed = platforms::parse_file(platform, stored, file, &mut sink)
-            .and_then(|summary| sink.flush().map(|()| summary).map_err(PlatformError::from));
+        let parsed = platforms::parse_file(platform, stored, file, &mut sink).and_then(|summary| {
+            sink.flush(Some(StagingDone {
+                layout: &summary.layout,
+                rows: summary.rows,
+            }))
+            .map(|()| summary)
+            .map_err(PlatformError::from)
+        });
         sink.progress.finish();
         let import = sink.import;
-        match parsed {
-            Ok(summary) => {
-                self.db
-                    .finish_staging(&import, &summary.layout, summary.rows)
-                    .map_err(db_err)?;
+        match (parsed, import.id) {
+            (Ok(summary), Some(import_id)) => {
                 let result = JobResult {
                     events: EventCounts {
                         inserted: import.events,
@@ -278,13 +276,18 @@ impl IngestHandler<'_> {
                 Ok((
                     result,
                     Effects {
-                        import_id: Some(import.id),
+                        import_id: Some(import_id),
                     },
                 ))
             }
-            Err(e) => {
+            (Ok(_), None) => Err(JobError::Transient(
+                "the import was not recorded (database error?)".to_string(),
+            )),
+            (Err(e), id) => {
                 // Best effort: the store also discards staging when the failure is recorded.
-                let _ = self.db.discard_import(import.id);
+                if let Some(id) = id {
+                    let _ = self.db.discard_import(id);
+                }
                 Err(ctl.should_stop().unwrap_or_else(|| classify(e)))
             }
         }
@@ -437,7 +440,6 @@ pub fn classify(e: PlatformError) -> JobError {
 
 struct StagingSink<'a> {
     db: &'a Db,
-    job_id: i64,
     import: StagedImport,
     buf: Vec<SaleEvent>,
     ctl: &'a JobControl,
@@ -445,12 +447,12 @@ struct StagingSink<'a> {
 }
 
 impl StagingSink<'_> {
-    fn flush(&mut self) -> Result<(), SinkError> {
+    fn flush(&mut self, done: Option<StagingDone<'_>>) -> Result<(), SinkError> {
         if let Some(stop) = self.ctl.should_stop() {
             return Err(SinkError(anyhow::anyhow!("{}", stop.message())));
         }
         self.db
-            .stage_events(&mut self.import, self.job_id, &self.buf, now_ms())
+            .stage_events(&mut self.import, &self.buf, done, now_ms())
             .map_err(SinkError)?;
         self.buf.clear();
         Ok(())
@@ -461,7 +463,7 @@ impl EventSink for StagingSink<'_> {
     fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
         self.buf.push(event);
         if self.buf.len() >= STAGE_CHUNK {
-            self.flush()?;
+            self.flush(None)?;
         }
         Ok(())
     }

@@ -186,11 +186,17 @@ fn run_with_heartbeat(
         let flag = ctl.flag.clone();
         let lease = job.lease.clone();
         scope.spawn(move || {
-            let Ok(hb_store) = open_heartbeat() else {
-                return;
-            };
+            // The connection is opened at the first beat: most jobs finish well within a third
+            // of the lease, and opening a connection per job would cost more than the job.
+            let mut hb_store: Option<Box<dyn JobStore + Send>> = None;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
-                match hb_store.heartbeat(&lease, now_ms(), lease_ms) {
+                if hb_store.is_none() {
+                    hb_store = open_heartbeat().ok();
+                }
+                let Some(store) = hb_store.as_ref() else {
+                    continue;
+                };
+                match store.heartbeat(&lease, now_ms(), lease_ms) {
                     Ok(Heartbeat::Held {
                         cancel_requested: true,
                     }) => flag.store(CANCEL, Ordering::SeqCst),

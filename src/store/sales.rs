@@ -11,13 +11,41 @@ use super::Db;
 use crate::model::SaleEvent;
 use crate::queue::Millis;
 
-/// A file import being staged.
+/// A file import being staged. The `imports` row is created by the first `stage_events` call
+/// (in the same transaction as the first chunk), so a small file costs one transaction.
 #[derive(Debug)]
 pub struct StagedImport {
-    pub id: i64,
+    /// The `imports` row, once created.
+    pub id: Option<i64>,
+    job_id: i64,
+    platform: String,
+    file: String,
+    sha256: String,
     /// Per family: the earliest start and latest end of the staged events.
     coverage: BTreeMap<String, (NaiveDate, NaiveDate)>,
     pub events: u64,
+}
+
+impl StagedImport {
+    /// A new import of `file` for `job_id` (nothing is written yet).
+    pub fn new(job_id: i64, platform: &str, file: &str, sha256: &str) -> StagedImport {
+        StagedImport {
+            id: None,
+            job_id,
+            platform: platform.to_string(),
+            file: file.to_string(),
+            sha256: sha256.to_string(),
+            coverage: BTreeMap::new(),
+            events: 0,
+        }
+    }
+}
+
+/// What the parse found, recorded with the last chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct StagingDone<'a> {
+    pub layout: &'a str,
+    pub rows: u64,
 }
 
 /// A live import of the same content, found at enqueue time.
@@ -34,55 +62,23 @@ const INSERT_EVENT: &str = "INSERT INTO sales_events (platform, family, source, 
   VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
 
 impl Db {
-    /// Start staging a file import for `job_id`, discarding what an earlier, interrupted attempt
-    /// of the same job staged.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn begin_import(
-        &self,
-        job_id: i64,
-        platform: &str,
-        file: &str,
-        sha256: &str,
-        now: Millis,
-    ) -> Result<StagedImport> {
-        self.immediate(|c| {
-            discard_staged_imports(c, job_id)?;
-            c.execute(
-                "INSERT INTO imports (job_id, platform, file, sha256, state, started_at)
-                 VALUES (?1, ?2, ?3, ?4, 'staging', ?5)",
-                params![job_id, platform, file, sha256, now],
-            )?;
-            Ok(StagedImport {
-                id: c.last_insert_rowid(),
-                coverage: BTreeMap::new(),
-                events: 0,
-            })
-        })
-    }
-
-    /// Stage a chunk of events (one short transaction). They stay invisible until published.
+    /// Stage a chunk of events in one short transaction; they stay invisible until published.
+    /// The first call discards what an interrupted earlier attempt of the same job staged and
+    /// creates the `imports` row; the call with `done` records the layout and the coverage that
+    /// `publish_import` will replace at completion.
     ///
     /// # Errors
     /// Database errors.
     pub fn stage_events(
         &self,
         import: &mut StagedImport,
-        job_id: i64,
         events: &[SaleEvent],
+        done: Option<StagingDone<'_>>,
         now: Millis,
     ) -> Result<()> {
-        if events.is_empty() {
+        if events.is_empty() && done.is_none() {
             return Ok(());
         }
-        self.immediate(|c| {
-            let mut stmt = c.prepare_cached(INSERT_EVENT)?;
-            for e in events {
-                insert_event(&mut stmt, e, Some(import.id), job_id, now)?;
-            }
-            Ok(())
-        })?;
         for e in events {
             let cov = import
                 .coverage
@@ -91,33 +87,51 @@ impl Db {
             cov.0 = cov.0.min(e.period_start);
             cov.1 = cov.1.max(e.period_end);
         }
+        let id = self.immediate(|c| {
+            let id =
+                match import.id {
+                    Some(id) => id,
+                    None => {
+                        discard_staged_imports(c, import.job_id)?;
+                        c.execute(
+                        "INSERT INTO imports (job_id, platform, file, sha256, state, started_at)
+                         VALUES (?1, ?2, ?3, ?4, 'staging', ?5)",
+                        params![import.job_id, import.platform, import.file, import.sha256, now],
+                    )?;
+                        c.last_insert_rowid()
+                    }
+                };
+            let mut stmt = c.prepare_cached(INSERT_EVENT)?;
+            for e in events {
+                insert_event(&mut stmt, e, Some(id), import.job_id, now)?;
+            }
+            if let Some(done) = done {
+                c.execute(
+                    "UPDATE imports SET layout = ?2, rows = ?3, events = ?4 WHERE id = ?1",
+                    params![
+                        id,
+                        done.layout,
+                        done.rows,
+                        import.events + events.len() as u64
+                    ],
+                )?;
+                c.execute(
+                    "DELETE FROM import_coverage WHERE import_id = ?1",
+                    params![id],
+                )?;
+                for (family, (start, end)) in &import.coverage {
+                    c.execute(
+                        "INSERT INTO import_coverage (import_id, family, period_start, period_end)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![id, family, start.to_string(), end.to_string()],
+                    )?;
+                }
+            }
+            Ok(id)
+        })?;
+        import.id = Some(id);
         import.events += events.len() as u64;
         Ok(())
-    }
-
-    /// Record what was parsed and the coverage, ready for `publish_import` at completion.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn finish_staging(&self, import: &StagedImport, layout: &str, rows: u64) -> Result<()> {
-        self.immediate(|c| {
-            c.execute(
-                "UPDATE imports SET layout = ?2, rows = ?3, events = ?4 WHERE id = ?1",
-                params![import.id, layout, rows, import.events],
-            )?;
-            c.execute(
-                "DELETE FROM import_coverage WHERE import_id = ?1",
-                params![import.id],
-            )?;
-            for (family, (start, end)) in &import.coverage {
-                c.execute(
-                    "INSERT INTO import_coverage (import_id, family, period_start, period_end)
-                     VALUES (?1, ?2, ?3, ?4)",
-                    params![import.id, family, start.to_string(), end.to_string()],
-                )?;
-            }
-            Ok(())
-        })
     }
 
     /// Throw away a staged import (the job failed).
