@@ -766,3 +766,79 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod worker_tests {
+    use std::time::Duration;
+
+    use crate::queue::retry::{Retention, RetryPolicy};
+    use crate::queue::worker::{self, Handler, JobControl, WorkerConfig};
+    use crate::queue::{ClaimedJob, Effects, JobError, JobResult, JobStore, NewJob};
+    use crate::store::testutil::temp_db;
+    use crate::store::Db;
+
+    /// A handler that runs longer than the lease, checking that nobody rescued its job.
+    struct Slow {
+        db: Db,
+        rescued_meanwhile: usize,
+    }
+
+    impl Handler for Slow {
+        fn handle(
+            &mut self,
+            _job: &ClaimedJob,
+            ctl: &JobControl,
+        ) -> Result<(JobResult, Effects), JobError> {
+            for _ in 0..12 {
+                std::thread::sleep(Duration::from_millis(100));
+                // Another run's rescue pass, with nobody judged dead: only expired leases go.
+                let r = self
+                    .db
+                    .rescue(crate::queue::now_ms(), &|_| false)
+                    .map_err(|e| JobError::Transient(e.to_string()))?;
+                self.rescued_meanwhile += r.len();
+                if let Some(stop) = ctl.should_stop() {
+                    return Err(stop);
+                }
+            }
+            Ok((JobResult::default(), Effects::default()))
+        }
+    }
+
+    #[test]
+    fn a_long_job_is_never_rescued_while_its_heartbeat_runs() {
+        let (_d, db) = temp_db();
+        db.enqueue(
+            &NewJob {
+                platform: "draft2digital".into(),
+                input: "{}".into(),
+                priority: 0,
+                run_at: 0,
+                max_attempts: 3,
+                unique_key: None,
+            },
+            0,
+        )
+        .unwrap();
+        let mut handler = Slow {
+            db: db.reopen().unwrap(),
+            rescued_meanwhile: 0,
+        };
+        let path = db.path().to_path_buf();
+        let open =
+            move || -> anyhow::Result<Box<dyn JobStore + Send>> { Ok(Box::new(Db::open(&path)?)) };
+        let cfg = WorkerConfig {
+            batch: 1,
+            platform: None,
+            // 300 ms lease, the job runs 1.2 s: only the heartbeat (every 100 ms) keeps it.
+            lease_ms: 300,
+            policy: RetryPolicy::default(),
+            retention: Retention::default(),
+            args: "test".into(),
+        };
+        let report = worker::run(&db, &open, &mut handler, &cfg, &mut |_| {}).unwrap();
+        assert_eq!(handler.rescued_meanwhile, 0, "a live job was rescued");
+        assert_eq!(report.counts.completed, 1);
+        assert_eq!(db.attempts(1).unwrap().len(), 1);
+    }
+}
