@@ -312,6 +312,8 @@ fn claim_rank(e: &InputError) -> u8 {
         || m.starts_with("the workbook has no KDP sales sheet")
         || m.starts_with("the file is empty")
         || m.starts_with("no header row found")
+        // Commas and tabs in one header line only say "Smashwords" when its columns are there.
+        || (m.starts_with("the header mixes commas and tabs") && !m.contains("smashwordsCut"))
         // "missing columns `a`, `b`, …": most of the layout's columns missing = not this layout.
         || (m.contains("missing column") && missing_columns(m) >= 8);
     if mismatch {
@@ -345,4 +347,99 @@ fn found_header(path: &Path, display_name: &str) -> String {
         .take(200)
         .collect();
     clean
+}
+
+#[cfg(test)]
+mod detect_tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel)
+    }
+
+    fn outcome(rel: &str) -> (Option<Platform>, &'static str, String) {
+        match detect(&fixture(rel), rel) {
+            Ok(d) => (Some(d.platform), "ok", d.summary.layout),
+            Err(DetectError::Invalid { platform, error }) => {
+                (Some(platform), "invalid", error.to_string())
+            }
+            Err(DetectError::Unknown { header, .. }) => (None, "unknown", header),
+            Err(DetectError::Io(e)) => (None, "io", e.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_good_fixture_is_recognised_with_its_period() {
+        for (dir, platform) in [
+            ("d2d", Platform::Draft2digital),
+            ("kdp", Platform::AmazonKdp),
+            ("smashwords", Platform::Smashwords),
+        ] {
+            for e in std::fs::read_dir(fixture(dir)).unwrap() {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                let rel = format!("{dir}/{name}");
+                let (p, what, detail) = outcome(&rel);
+                assert_eq!(p, Some(platform), "{rel}: {what} {detail}");
+                if name.contains("legacy") || name.contains("payments") {
+                    assert_eq!(what, "invalid", "{rel}: {detail}");
+                } else {
+                    assert_eq!(what, "ok", "{rel}: {detail}");
+                    let d = detect(&fixture(&rel), &rel).unwrap();
+                    assert!(d.events > 0 && d.period.is_some(), "{rel}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_error_names_the_platform_whose_header_matched() {
+        for (rel, platform, needle) in [
+            (
+                "bad/kdp_ebook_royalty_nonnumeric.csv",
+                Platform::AmazonKdp,
+                "column `Royalty`",
+            ),
+            (
+                "bad/d2d_sales_truncated.csv",
+                Platform::Draft2digital,
+                "line 8",
+            ),
+            (
+                "bad/d2d_sales_wrong_headers.csv",
+                Platform::Draft2digital,
+                "missing columns",
+            ),
+            (
+                "bad/kdp_spanish_headers.xlsx",
+                Platform::AmazonKdp,
+                "Spanish",
+            ),
+            (
+                "bad/smashwords_salesReport_commas_in_tsv.tsv",
+                Platform::Smashwords,
+                "mixes commas and tabs",
+            ),
+        ] {
+            let (p, what, detail) = outcome(rel);
+            assert_eq!((p, what), (Some(platform), "invalid"), "{rel}: {detail}");
+            assert!(detail.contains(needle), "{rel}: {detail}");
+        }
+    }
+
+    #[test]
+    fn unknown_files_report_the_header_found() {
+        let (p, what, header) = outcome("bad/gumroad_sales_bad_types.json");
+        assert_eq!((p, what), (None, "unknown"));
+        assert_eq!(header, "{");
+        let (_, what, header) = outcome("bad/empty.csv");
+        assert_eq!((what, header.as_str()), ("unknown", ""));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        std::fs::write(&p, "a,b\tc\nx,y\tz\n").unwrap();
+        let e = detect(&p, "x.csv").unwrap_err();
+        assert!(matches!(e, DetectError::Unknown { .. }), "{e}");
+        assert!(e.to_string().contains("found header: a,b c"), "{e}");
+    }
 }

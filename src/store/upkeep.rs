@@ -342,9 +342,19 @@ impl Db {
                 .context("cannot start the backup")?;
             // -1: every page in one step, under one read transaction: a consistent snapshot
             // that concurrent writers cannot force to restart.
-            backup
-                .run_to_completion(-1, Duration::ZERO, None)
-                .context("the backup failed")?;
+            let mut waits = 0;
+            loop {
+                match backup.step(-1).context("the backup failed")? {
+                    rusqlite::backup::StepResult::Done => break,
+                    rusqlite::backup::StepResult::More => {}
+                    // Busy/Locked: another connection holds a lock; wait and try again.
+                    _ if waits < 600 => {
+                        waits += 1;
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    _ => anyhow::bail!("the database stayed locked for a minute: try again"),
+                }
+            }
         }
         let mode: String = out.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("delete") {
