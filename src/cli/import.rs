@@ -83,9 +83,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
                 }
                 .into(),
                 v.status.into(),
-                v.job_id
-                    .map(|j| num_cell(j))
-                    .unwrap_or_else(|| num_cell("")),
+                v.job_id.map(num_cell).unwrap_or_else(|| num_cell("")),
             ]);
         }
         ctx.out.table(&t);

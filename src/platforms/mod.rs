@@ -184,7 +184,10 @@ pub enum DetectError {
     /// No file platform's layout matches: the user must look at it. `header` is what was found
     /// (the first line of a text file, or the adapter's description of a workbook).
     #[error("{error}")]
-    Unknown { header: String, error: InputError },
+    Unknown {
+        header: String,
+        error: Box<InputError>,
+    },
     /// The layout is `platform`'s, but the file is malformed (a bad row, a localised or legacy
     /// report): that platform's own error.
     #[error("{error}")]
@@ -200,7 +203,7 @@ pub enum DetectError {
 impl From<DetectError> for PlatformError {
     fn from(e: DetectError) -> Self {
         match e {
-            DetectError::Unknown { error, .. } => PlatformError::Rejected(error),
+            DetectError::Unknown { error, .. } => PlatformError::Rejected(*error),
             DetectError::Invalid { error, .. } | DetectError::Io(error) => error,
         }
     }
@@ -286,14 +289,14 @@ pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> 
                 format!("found header: {header}")
             };
             Err(DetectError::Unknown {
-                error: InputError::file(
+                error: Box::new(InputError::file(
                     display_name,
                     format!(
                         "not a known report layout (KDP, Draft2Digital or Smashwords); {what}. \
                          Import it with `salesingest enqueue <platform> --file` if it is one, \
                          or remove it from the inbox"
                     ),
-                ),
+                )),
                 header,
             })
         }
