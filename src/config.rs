@@ -270,6 +270,12 @@ pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -
         .filter(|p| !p.trim().is_empty())
         .map(|p| expand_path(p, config_dir))
         .transpose()?;
+    if inbox_path.as_ref().is_some_and(|p| p == &inbox_dir) {
+        bail!(
+            "[inbox] path `{}` is where salesingest keeps its own copies of imported files: choose another folder",
+            inbox_dir.display()
+        );
+    }
     let ping_url = env("SALESINGEST_PING_URL")
         .or_else(|| file_cfg.healthcheck.ping_url.clone())
         .map(|u| u.trim().trim_end_matches('/').to_string())

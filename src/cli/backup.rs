@@ -72,7 +72,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         std::fs::rename(&tmp, &dest)
     } else {
         // A hard link never replaces an existing file: no race with another backup.
-        std::fs::hard_link(&tmp, &dest).and_then(|()| std::fs::remove_file(&tmp))
+        // (Filesystems without hard links: check, then rename.)
+        match std::fs::hard_link(&tmp, &dest) {
+            Ok(()) => std::fs::remove_file(&tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) if !dest.exists() => std::fs::rename(&tmp, &dest),
+            Err(e) => Err(e),
+        }
     };
     if let Err(e) = placed {
         let _ = std::fs::remove_file(&tmp);
