@@ -847,6 +847,19 @@ pub fn scan_inbox(
     let mut outcomes = Vec::new();
     for path in files {
         let shown = path.display().to_string();
+        let stat = std::fs::metadata(&path).ok().map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            (i64::try_from(m.len()).unwrap_or(i64::MAX), mtime)
+        });
+        if let Some((size, mtime)) = stat {
+            if db.inbox_unchanged(&shown, size, mtime)? {
+                continue;
+            }
+        }
         let sha = match sha256_file(&path) {
             Ok(s) => s,
             Err(e) => {
@@ -854,10 +867,20 @@ pub fn scan_inbox(
                 continue;
             }
         };
-        if db.inbox_file(&sha)?.is_some_and(|r| {
-            r.status != "checking" || r.seen_at >= now - crate::store::upkeep::INBOX_CLAIM_STALE_MS
-        }) {
-            continue;
+        if let Some(r) = db.inbox_file(&sha)? {
+            if r.status != "checking" {
+                // Seen before (maybe under another name or before a touch): remember this
+                // path's size and time so it is not hashed again.
+                if r.path == shown {
+                    if let Some((size, mtime)) = stat {
+                        db.inbox_stat(&sha, size, mtime)?;
+                    }
+                }
+                continue;
+            }
+            if r.seen_at >= now - crate::store::upkeep::INBOX_CLAIM_STALE_MS {
+                continue;
+            }
         }
         if !db.inbox_claim(&sha, &shown, now)? {
             continue;
@@ -887,6 +910,9 @@ pub fn scan_inbox(
             outcome.job_id,
             now,
         )?;
+        if let Some((size, mtime)) = stat {
+            db.inbox_stat(&sha, size, mtime)?;
+        }
         outcomes.push(FileOutcome {
             sha256: Some(sha),
             ..outcome

@@ -196,6 +196,38 @@ impl Db {
         })
     }
 
+    /// Whether a file at `path` with this size and modification time was already checked (so
+    /// the scan need not hash it again).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn inbox_unchanged(&self, path: &str, size: i64, mtime_ms: i64) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM inbox_files WHERE path = ?1 AND size = ?2 AND mtime_ms = ?3
+                   AND status != 'checking' LIMIT 1",
+                params![path, size, mtime_ms],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Remember the size and modification time a checked file had.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn inbox_stat(&self, sha256: &str, size: i64, mtime_ms: i64) -> Result<()> {
+        self.immediate(|c| {
+            c.execute(
+                "UPDATE inbox_files SET size = ?2, mtime_ms = ?3 WHERE sha256 = ?1",
+                params![sha256, size, mtime_ms],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Forget an inbox claim (an I/O error while checking: try again next scan).
     ///
     /// # Errors

@@ -287,6 +287,14 @@ fn inbox_recognises_every_layout_by_content_and_reports_an_unknown_file_once() {
         ),
         1
     );
+    // Each file's size and time are kept, so an unchanged file is not even hashed again.
+    assert_eq!(
+        scalar(
+            &env,
+            "SELECT count(*) FROM inbox_files WHERE size IS NOT NULL AND mtime_ms IS NOT NULL"
+        ),
+        expected.len() as i64 + 1
+    );
     // The remaining jobs run; every queued file was imported exactly once.
     let out = env.cmd().args(["run-worker", "--json"]).output().unwrap();
     assert!(out.status.success());

@@ -21,6 +21,8 @@ CREATE TABLE inbox_files (
            CHECK (status IN ('checking','enqueued','already_imported','rejected','unknown')),
   message  TEXT,                                       -- layout, or why it was not enqueued
   job_id   INTEGER,
+  size     INTEGER,                                    -- size and mtime when checked, so an
+  mtime_ms INTEGER,                                    -- unchanged file is not even hashed again
   seen_at  INTEGER NOT NULL
 );
-CREATE INDEX inbox_files_status ON inbox_files (status, seen_at);
+CREATE INDEX inbox_files_path ON inbox_files (path);
