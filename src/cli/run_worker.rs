@@ -100,9 +100,17 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
 /// The run; returns the exit code and the plain-text summary for the ping body.
 fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
     let db = ctx.open_db()?;
+    // On a terminal, say what the schedules and the inbox did; under cron only with -v.
+    let tell = |text: &str| {
+        if Printer::stdout_is_tty() && !ctx.out.json {
+            ctx.out.line(text);
+        } else {
+            ctx.out.info(text);
+        }
+    };
     let fired = ingest::fire_schedules(&db, &ctx.settings, now_ms())?;
     for f in &fired {
-        ctx.out.info(&format!(
+        tell(&format!(
             "schedule `{}`: {} sync job {}{}",
             f.name,
             f.platform,
@@ -124,7 +132,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             // Recorded by content hash, so this alert is sent once per file content.
             ctx.out.alert(&format!("inbox: {line}"));
         } else {
-            ctx.out.info(&format!("inbox: {line}"));
+            tell(&format!("inbox: {line}"));
         }
     }
     let cfg = WorkerConfig {
