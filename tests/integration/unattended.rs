@@ -913,3 +913,56 @@ fn man_page_in_repo_matches_the_binary() {
         "man/salesingest.1 is stale: run `salesingest man > man/salesingest.1`"
     );
 }
+
+#[test]
+fn overlapping_workers_handle_each_inbox_file_once() {
+    let env = Env::new();
+    let inbox = env.path("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    env.config(&format!("[inbox]\npath = \"{}\"\n", inbox.display()));
+    for (i, (p, _, _)) in layouts().into_iter().enumerate() {
+        std::fs::copy(&p, inbox.join(format!("f{i:02}"))).unwrap();
+    }
+    std::fs::write(inbox.join("unknown.txt"), "Mystery,Header\n").unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            env.spawn_cmd()
+                .args(["run-worker", "--json", "--batch", "3"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let mut handled = Vec::new();
+    let mut alerts = 0;
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for f in stdout_json(out)["inbox"].as_array().unwrap() {
+            handled.push(f["file"].as_str().unwrap().to_string());
+        }
+        alerts += String::from_utf8_lossy(&out.stderr)
+            .matches("Mystery,Header")
+            .count();
+    }
+    let n = handled.len();
+    handled.sort();
+    handled.dedup();
+    assert_eq!(n, handled.len(), "a file was handled by two workers");
+    assert_eq!(n, layouts().len() + 1);
+    assert_eq!(alerts, 1, "the unknown file is reported exactly once");
+    let queued = layouts().iter().filter(|l| l.2 == "queued").count() as i64;
+    assert_eq!(scalar(&env, "SELECT count(*) FROM jobs"), queued);
+    assert_eq!(
+        scalar(&env, "SELECT count(DISTINCT unique_key) FROM jobs"),
+        queued
+    );
+}
