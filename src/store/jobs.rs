@@ -355,25 +355,25 @@ impl Db {
 /// unique key (shared by `enqueue` and the schedule firing in `upkeep`).
 pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<Enqueued> {
     let inserted: Option<i64> = c
-            .query_row(
-                "INSERT INTO jobs (platform, input, priority, run_at, max_attempts, unique_key, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (platform, unique_key)
-                   WHERE unique_key IS NOT NULL AND state IN ('queued','retrying','processing')
-                 DO NOTHING
-                 RETURNING id",
-                params![
-                    job.platform,
-                    job.input,
-                    job.priority,
-                    job.run_at,
-                    job.max_attempts,
-                    job.unique_key,
-                    now
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
+        .query_row(
+            "INSERT INTO jobs (platform, input, priority, run_at, max_attempts, unique_key, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (platform, unique_key)
+               WHERE unique_key IS NOT NULL AND state IN ('queued','retrying','processing')
+             DO NOTHING
+             RETURNING id",
+            params![
+                job.platform,
+                job.input,
+                job.priority,
+                job.run_at,
+                job.max_attempts,
+                job.unique_key,
+                now
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
     if let Some(id) = inserted {
         return Ok(Enqueued {
             id,
@@ -382,7 +382,7 @@ pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<En
     }
     let id: i64 = c.query_row(
         "SELECT id FROM jobs WHERE platform = ?1 AND unique_key = ?2
-               AND state IN ('queued','retrying','processing')",
+           AND state IN ('queued','retrying','processing')",
         params![job.platform, job.unique_key],
         |r| r.get(0),
     )?;
