@@ -16,11 +16,17 @@ _salesingest() {
             ",$1")
                 cmd="salesingest"
                 ;;
+            salesingest,backup)
+                cmd="salesingest__subcmd__backup"
+                ;;
             salesingest,cancel)
                 cmd="salesingest__subcmd__cancel"
                 ;;
             salesingest,completions)
                 cmd="salesingest__subcmd__completions"
+                ;;
+            salesingest,doctor)
+                cmd="salesingest__subcmd__doctor"
                 ;;
             salesingest,enqueue)
                 cmd="salesingest__subcmd__enqueue"
@@ -28,11 +34,20 @@ _salesingest() {
             salesingest,help)
                 cmd="salesingest__subcmd__help"
                 ;;
+            salesingest,import)
+                cmd="salesingest__subcmd__import"
+                ;;
             salesingest,jobs)
                 cmd="salesingest__subcmd__jobs"
                 ;;
             salesingest,logs)
                 cmd="salesingest__subcmd__logs"
+                ;;
+            salesingest,man)
+                cmd="salesingest__subcmd__man"
+                ;;
+            salesingest,prune)
+                cmd="salesingest__subcmd__prune"
                 ;;
             salesingest,retry)
                 cmd="salesingest__subcmd__retry"
@@ -40,8 +55,14 @@ _salesingest() {
             salesingest,run-worker)
                 cmd="salesingest__subcmd__run__subcmd__worker"
                 ;;
+            salesingest,schedules)
+                cmd="salesingest__subcmd__schedules"
+                ;;
             salesingest,status)
                 cmd="salesingest__subcmd__status"
+                ;;
+            salesingest__subcmd__help,backup)
+                cmd="salesingest__subcmd__help__subcmd__backup"
                 ;;
             salesingest__subcmd__help,cancel)
                 cmd="salesingest__subcmd__help__subcmd__cancel"
@@ -49,11 +70,17 @@ _salesingest() {
             salesingest__subcmd__help,completions)
                 cmd="salesingest__subcmd__help__subcmd__completions"
                 ;;
+            salesingest__subcmd__help,doctor)
+                cmd="salesingest__subcmd__help__subcmd__doctor"
+                ;;
             salesingest__subcmd__help,enqueue)
                 cmd="salesingest__subcmd__help__subcmd__enqueue"
                 ;;
             salesingest__subcmd__help,help)
                 cmd="salesingest__subcmd__help__subcmd__help"
+                ;;
+            salesingest__subcmd__help,import)
+                cmd="salesingest__subcmd__help__subcmd__import"
                 ;;
             salesingest__subcmd__help,jobs)
                 cmd="salesingest__subcmd__help__subcmd__jobs"
@@ -61,11 +88,20 @@ _salesingest() {
             salesingest__subcmd__help,logs)
                 cmd="salesingest__subcmd__help__subcmd__logs"
                 ;;
+            salesingest__subcmd__help,man)
+                cmd="salesingest__subcmd__help__subcmd__man"
+                ;;
+            salesingest__subcmd__help,prune)
+                cmd="salesingest__subcmd__help__subcmd__prune"
+                ;;
             salesingest__subcmd__help,retry)
                 cmd="salesingest__subcmd__help__subcmd__retry"
                 ;;
             salesingest__subcmd__help,run-worker)
                 cmd="salesingest__subcmd__help__subcmd__run__subcmd__worker"
+                ;;
+            salesingest__subcmd__help,schedules)
+                cmd="salesingest__subcmd__help__subcmd__schedules"
                 ;;
             salesingest__subcmd__help,status)
                 cmd="salesingest__subcmd__help__subcmd__status"
@@ -77,8 +113,30 @@ _salesingest() {
 
     case "${cmd}" in
         salesingest)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__backup)
+            opts="-q -v -h -V --force --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -122,6 +180,28 @@ _salesingest() {
             ;;
         salesingest__subcmd__completions)
             opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version bash elvish fish powershell zsh"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__doctor)
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,8 +277,22 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help)
-            opts="enqueue run-worker status logs jobs retry cancel completions help"
+            opts="enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__backup)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -225,6 +319,20 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -266,6 +374,20 @@ _salesingest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        salesingest__subcmd__help__subcmd__import)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         salesingest__subcmd__help__subcmd__jobs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -281,6 +403,34 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help__subcmd__logs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -322,6 +472,20 @@ _salesingest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        salesingest__subcmd__help__subcmd__schedules)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         salesingest__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -329,6 +493,32 @@ _salesingest() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__import)
+            opts="-q -v -h -V --force --max-attempts --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --max-attempts)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -396,6 +586,54 @@ _salesingest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        salesingest__subcmd__man)
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__prune)
+            opts="-q -v -h -V --older-than --dry-run --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --older-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         salesingest__subcmd__retry)
             opts="-q -v -h -V --attempts --db --config --json --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -423,7 +661,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__run__subcmd__worker)
-            opts="-q -v -h -V --batch --platform --lease --db --config --json --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --batch --platform --lease --ping-url --db --config --json --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -438,6 +676,10 @@ _salesingest() {
                     return 0
                     ;;
                 --lease)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ping-url)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -456,8 +698,30 @@ _salesingest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        salesingest__subcmd__status)
+        salesingest__subcmd__schedules)
             opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__status)
+            opts="-q -v -h -V --check --db --config --json --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -40,6 +40,12 @@ complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "jobs" -d 'L
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "import" -d 'Queue report files or folders, recognising each file\'s platform by its content'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "schedules" -d 'List the [[schedule]] entries of the config with their last and next run'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "prune" -d 'Delete old finished jobs and cron runs now (never sales)'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "backup" -d 'Copy the database to FILE with SQLite\'s online backup (safe while workers run)'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "doctor" -d 'Check the installation: database, permissions, config, token, stuck jobs and runs'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l file -d 'A report file to import (repeatable; each file becomes one job)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l since -d 'API platforms: sync sales from this date (YYYY-MM-DD)' -r
@@ -61,6 +67,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s V -l
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l batch -d 'Process at most N jobs' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l platform -d 'Only jobs of this platform' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l lease -d 'Lease length in seconds, renewed by a heartbeat while a job runs [default: 60]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l ping-url -d 'Healthcheck ping URL (healthchecks.io style: URL/start, URL, URL/fail) [default: SALESINGEST_PING_URL, or [healthcheck] ping_url in the config]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l json -d 'Machine-readable JSON on stdout'
@@ -71,6 +78,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s h
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l check -d 'Exit 6 with one line per problem when data is stale (a scheduled sync overdue, failed jobs not retried, a KDP month without its final report after the 20th of the next month); print nothing and exit 0 when healthy. With --json: an array of problems'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s q -l quiet -d 'Print nothing but errors'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s v -l verbose -d 'Say more on stderr (repeatable)'
@@ -123,12 +131,71 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s 
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "logs" -d 'The run-worker log, newest first'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "jobs" -d 'List jobs, newest first'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l max-attempts -d 'Attempts before a job ends failed [default: 3, or queue.max_attempts in the config]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l force -d 'Import a file again even if the same content was already imported'
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l older-than -d 'One horizon for everything instead of the [retention] settings (e.g. 7d, 12h)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l dry-run -d 'Only count what would be deleted'
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l force -d 'Replace FILE if it exists'
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s h -l help -d 'Print help'
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "logs" -d 'The run-worker log, newest first'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "jobs" -d 'List jobs, newest first'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "import" -d 'Queue report files or folders, recognising each file\'s platform by its content'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "schedules" -d 'List the [[schedule]] entries of the config with their last and next run'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "prune" -d 'Delete old finished jobs and cron runs now (never sales)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "backup" -d 'Copy the database to FILE with SQLite\'s online backup (safe while workers run)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "doctor" -d 'Check the installation: database, permissions, config, token, stuck jobs and runs'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

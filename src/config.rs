@@ -71,6 +71,23 @@ pub struct Settings {
     pub gumroad: GumroadSettings,
     /// Colour allowed (no `NO_COLOR`, no `--no-color`).
     pub color: bool,
+    /// `[[schedule]]` entries: syncs `run-worker` enqueues when due.
+    pub schedules: Vec<Schedule>,
+    /// `[inbox] path`: a folder `run-worker` scans for report files.
+    pub inbox_path: Option<PathBuf>,
+    /// Healthcheck ping URL: `SALESINGEST_PING_URL`, else `[healthcheck] ping_url`.
+    pub ping_url: Option<String>,
+}
+
+/// One `[[schedule]]`: enqueue `platform`'s incremental sync every `every_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// Unique name (default: the platform's name).
+    pub name: String,
+    pub platform: crate::model::Platform,
+    pub every_ms: i64,
+    /// The duration as written in the config, for display.
+    pub every: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +99,32 @@ struct FileConfig {
     retention: FileRetention,
     #[serde(default)]
     gumroad: FileGumroad,
+    #[serde(default)]
+    schedule: Vec<FileSchedule>,
+    #[serde(default)]
+    inbox: FileInbox,
+    #[serde(default)]
+    healthcheck: FileHealthcheck,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSchedule {
+    name: Option<String>,
+    platform: String,
+    every: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileInbox {
+    path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHealthcheck {
+    ping_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +261,28 @@ pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -
             .first_sync
             .unwrap_or_else(|| NaiveDate::from_ymd_opt(2011, 1, 1).unwrap_or_default()),
     };
+    let schedules = schedules(&file_cfg.schedule)?;
+    let config_dir = config_path.as_deref().and_then(Path::parent);
+    let inbox_path = file_cfg
+        .inbox
+        .path
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| expand_path(p, config_dir))
+        .transpose()?;
+    if inbox_path.as_ref().is_some_and(|p| p == &inbox_dir) {
+        bail!(
+            "[inbox] path `{}` is where salesingest keeps its own copies of imported files: choose another folder",
+            inbox_dir.display()
+        );
+    }
+    let ping_url = env("SALESINGEST_PING_URL")
+        .or_else(|| file_cfg.healthcheck.ping_url.clone())
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty());
+    if let Some(u) = &ping_url {
+        check_ping_url(u)?;
+    }
     Ok(Settings {
         db_path,
         inbox_dir,
@@ -225,7 +290,98 @@ pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -
         queue,
         gumroad,
         color: !no_color_flag && !no_color_env(),
+        schedules,
+        inbox_path,
+        ping_url,
     })
+}
+
+/// Validate `[[schedule]]` entries: a known API platform, a positive duration, unique names.
+fn schedules(entries: &[FileSchedule]) -> Result<Vec<Schedule>> {
+    let mut out: Vec<Schedule> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        let n = i + 1;
+        let platform = crate::model::Platform::parse(&e.platform).with_context(|| {
+            format!(
+                "[[schedule]] #{n}: unknown platform `{}` (schedules are for API platforms: gumroad)",
+                e.platform
+            )
+        })?;
+        if platform.is_file_platform() {
+            bail!(
+                "[[schedule]] #{n}: {platform} imports report files, which cannot be fetched on a schedule: \
+                 drop its reports into the `[inbox] path` folder instead (schedules are for API platforms: gumroad)"
+            );
+        }
+        let every_ms = parse_duration_ms(&e.every)
+            .with_context(|| format!("[[schedule]] #{n}: invalid `every`"))?;
+        if every_ms < 60_000 {
+            bail!(
+                "[[schedule]] #{n}: `every = \"{}\"` is too short (at least 1m)",
+                e.every
+            );
+        }
+        let name = e
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(platform.as_str())
+            .to_string();
+        if out.iter().any(|s| s.name == name) {
+            bail!("[[schedule]] #{n}: a schedule named `{name}` is already defined: give one a different `name`");
+        }
+        out.push(Schedule {
+            name,
+            platform,
+            every_ms,
+            every: e.every.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// `~/x` → home/x; a relative path is relative to the config file's folder.
+fn expand_path(p: &str, base: Option<&Path>) -> Result<PathBuf> {
+    let p = p.trim();
+    if let Some(rest) = p.strip_prefix("~/") {
+        let home = directories::BaseDirs::new()
+            .context("cannot find the home directory to expand `~` in [inbox] path")?;
+        return Ok(home.home_dir().join(rest));
+    }
+    let path = PathBuf::from(p);
+    Ok(match base {
+        Some(b) if path.is_relative() => b.join(path),
+        _ => path,
+    })
+}
+
+fn check_ping_url(u: &str) -> Result<()> {
+    if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains(char::is_whitespace) {
+        bail!("the healthcheck ping URL must start with http:// or https:// and hold no spaces (from SALESINGEST_PING_URL, --ping-url or [healthcheck] ping_url)");
+    }
+    Ok(())
+}
+
+/// The database path alone (for `doctor`, which must work even when the config is broken).
+///
+/// # Errors
+/// When no home directory can be found or the current directory is unreadable.
+pub fn db_path_only(db: Option<PathBuf>) -> Result<PathBuf> {
+    match db {
+        Some(p) => absolute(&p),
+        None => default_db_path(),
+    }
+}
+
+/// Validate a `--ping-url` flag like the other ping URL sources.
+///
+/// # Errors
+/// A URL that is not http(s).
+pub fn validate_ping_url(u: &str) -> Result<String> {
+    let u = u.trim().trim_end_matches('/').to_string();
+    check_ping_url(&u)?;
+    Ok(u)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
@@ -304,6 +460,30 @@ mod tests {
         assert_eq!(parse_duration_ms("0").unwrap(), 0);
         assert!(parse_duration_ms("5 parsecs").is_err());
         assert!(parse_duration_ms("").is_err());
+    }
+
+    fn cfg(text: &str) -> Result<FileConfig> {
+        Ok(toml::from_str(text)?)
+    }
+
+    #[test]
+    fn schedules_are_validated() {
+        let c = cfg("[[schedule]]\nplatform = \"gumroad\"\nevery = \"6h\"\n").unwrap();
+        let s = schedules(&c.schedule).unwrap();
+        assert_eq!(s[0].name, "gumroad");
+        assert_eq!(s[0].every_ms, 6 * 3_600_000);
+        let c = cfg("[[schedule]]\nplatform = \"kdp\"\nevery = \"1d\"\n").unwrap();
+        let e = format!("{:#}", schedules(&c.schedule).unwrap_err());
+        assert!(e.contains("amazon_kdp imports report files"), "{e}");
+        let c = cfg("[[schedule]]\nplatform = \"gumroad\"\nevery = \"6 parsecs\"\n").unwrap();
+        assert!(schedules(&c.schedule).is_err());
+        let c = cfg("[[schedule]]\nplatform = \"gumroad\"\nevery = \"6h\"\n[[schedule]]\nplatform = \"gumroad\"\nevery = \"1d\"\n").unwrap();
+        assert!(format!("{:#}", schedules(&c.schedule).unwrap_err()).contains("already defined"));
+        assert!(cfg(
+            "[healthcheck]\nping_url = \"http://127.0.0.1:1/x\"\n[inbox]\npath = \"in\"\n"
+        )
+        .is_ok());
+        assert!(check_ping_url("ftp://x").is_err());
     }
 
     #[test]

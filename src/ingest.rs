@@ -472,3 +472,453 @@ impl EventSink for StagingSink<'_> {
         self.progress.set(bytes_read);
     }
 }
+
+// ----- enqueueing, shared by `enqueue`, `import`, the inbox scan and schedules -----
+
+/// How to enqueue: the knobs `enqueue` exposes as flags.
+#[derive(Debug, Clone, Copy)]
+pub struct EnqueueOptions {
+    pub priority: i64,
+    pub run_at: crate::queue::Millis,
+    pub max_attempts: i64,
+    /// Import a file again even if the same content was already imported.
+    pub force: bool,
+}
+
+impl EnqueueOptions {
+    /// The defaults for unattended enqueues: due now, the configured attempts.
+    pub fn defaults(settings: &Settings, now: crate::queue::Millis) -> Self {
+        EnqueueOptions {
+            priority: 0,
+            run_at: now,
+            max_attempts: settings.queue.max_attempts,
+            force: false,
+        }
+    }
+}
+
+/// What enqueueing a checked file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileEnqueue {
+    /// A new job, or the pending job for the same content (`deduplicated`).
+    Queued(crate::queue::Enqueued),
+    /// The same content was already imported by this job (and `force` was off).
+    AlreadyImported {
+        job_id: Option<i64>,
+        finished_at: Option<crate::queue::Millis>,
+    },
+}
+
+/// Enqueue a checked file: unique by content hash, skipped when that content is already live
+/// unless `opts.force`.
+///
+/// # Errors
+/// Database errors.
+pub fn enqueue_checked(
+    db: &Db,
+    platform: Platform,
+    checked: &CheckedFile,
+    opts: &EnqueueOptions,
+    now: crate::queue::Millis,
+) -> Result<FileEnqueue> {
+    use crate::queue::{JobStore, NewJob};
+    if !opts.force {
+        if let Some(prior) = db.live_import_by_sha(&checked.sha256)? {
+            return Ok(FileEnqueue::AlreadyImported {
+                job_id: prior.job_id,
+                finished_at: prior.finished_at,
+            });
+        }
+    }
+    let job = NewJob {
+        platform: platform.as_str().to_string(),
+        input: serde_json::to_string(&checked.input)?,
+        priority: opts.priority,
+        run_at: opts.run_at,
+        max_attempts: opts.max_attempts,
+        unique_key: Some(checked.sha256.clone()),
+    };
+    Ok(FileEnqueue::Queued(db.enqueue(&job, now)?))
+}
+
+/// The job for an API sync (`enqueue gumroad` and `[[schedule]]`): a window, or incremental
+/// from the stored cursor when both bounds are `None`. Unique key `sync:incremental` (or
+/// `sync:<since>:<until>`), so a second pending incremental sync is never queued.
+///
+/// # Errors
+/// JSON encoding errors.
+pub fn sync_job(
+    platform: Platform,
+    since: Option<NaiveDate>,
+    until: Option<NaiveDate>,
+    opts: &EnqueueOptions,
+) -> Result<(crate::queue::NewJob, JobInput)> {
+    let key = match (since, until) {
+        (None, None) => "sync:incremental".to_string(),
+        (s, u) => format!(
+            "sync:{}:{}",
+            s.map(|d| d.to_string()).unwrap_or_default(),
+            u.map(|d| d.to_string()).unwrap_or_default()
+        ),
+    };
+    let input = JobInput::Sync { since, until };
+    Ok((
+        crate::queue::NewJob {
+            platform: platform.as_str().to_string(),
+            input: serde_json::to_string(&input)?,
+            priority: opts.priority,
+            run_at: opts.run_at,
+            max_attempts: opts.max_attempts,
+            unique_key: Some(key),
+        },
+        input,
+    ))
+}
+
+/// A schedule that fired in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fired {
+    pub name: String,
+    pub platform: Platform,
+    pub job_id: i64,
+    /// The sync was already pending (queued, retrying or running).
+    pub deduplicated: bool,
+}
+
+/// Enqueue the incremental sync of every due `[[schedule]]`, each due-check and enqueue in one
+/// write transaction so overlapping workers fire a schedule exactly once.
+///
+/// # Errors
+/// Database errors.
+pub fn fire_schedules(
+    db: &Db,
+    settings: &Settings,
+    now: crate::queue::Millis,
+) -> Result<Vec<Fired>> {
+    let mut fired = Vec::new();
+    for s in &settings.schedules {
+        let opts = EnqueueOptions::defaults(settings, now);
+        let (job, _) = sync_job(s.platform, None, None, &opts)?;
+        if let Some(e) = db.fire_schedule(&s.name, s.every_ms, &job, now)? {
+            fired.push(Fired {
+                name: s.name.clone(),
+                platform: s.platform,
+                job_id: e.id,
+                deduplicated: e.deduplicated,
+            });
+        }
+    }
+    Ok(fired)
+}
+
+/// Why a file could not be enqueued without naming its platform.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectFailure {
+    /// No known layout; `header` is what was found.
+    #[error("{message}")]
+    Unknown { header: String, message: String },
+    /// `platform`'s layout, but the file is malformed.
+    #[error("{message}")]
+    Rejected { platform: Platform, message: String },
+    /// Reading the file or writing the inbox copy failed.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Recognise a report file by content (`platforms::detect`), then check it and copy it into the
+/// inbox exactly as `enqueue <platform> --file` does.
+///
+/// # Errors
+/// `DetectFailure` as above.
+pub fn check_detected(
+    settings: &Settings,
+    path: &Path,
+) -> Result<(platforms::Detected, CheckedFile), DetectFailure> {
+    let shown = path.display().to_string();
+    let detected = platforms::detect(path, &shown).map_err(|e| match e {
+        platforms::DetectError::Unknown { header, error } => DetectFailure::Unknown {
+            header,
+            message: error.to_string(),
+        },
+        platforms::DetectError::Invalid { platform, error } => DetectFailure::Rejected {
+            platform,
+            message: error.to_string(),
+        },
+        platforms::DetectError::Io(e) => DetectFailure::Other(anyhow::anyhow!("{e}")),
+    })?;
+    let checked = check_file(settings, detected.platform, path).map_err(|e| match e {
+        CheckError::Rejected(message) => DetectFailure::Rejected {
+            platform: detected.platform,
+            message,
+        },
+        CheckError::Other(e) => DetectFailure::Other(e),
+    })?;
+    Ok((detected, checked))
+}
+
+/// What happened to one file found in the inbox folder (or named to `import`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub sha256: Option<String>,
+    pub platform: Option<Platform>,
+    pub layout: Option<String>,
+    pub period: Option<(NaiveDate, NaiveDate)>,
+    pub rows: u64,
+    pub status: FileStatus,
+    pub job_id: Option<i64>,
+    /// Why it was not enqueued (unknown layout with its header, or the adapter's error).
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The fate of one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    /// A new job.
+    Queued,
+    /// The same content is already pending.
+    Deduplicated,
+    /// The same content was already imported.
+    AlreadyImported,
+    /// A known layout with an error: left for the user.
+    Rejected,
+    /// No known layout: left for the user.
+    Unknown,
+}
+
+impl FileStatus {
+    /// The word shown to users and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Queued => "queued",
+            FileStatus::Deduplicated => "deduplicated",
+            FileStatus::AlreadyImported => "already_imported",
+            FileStatus::Rejected => "rejected",
+            FileStatus::Unknown => "unknown",
+        }
+    }
+
+    /// True when nothing was enqueued and the user must act.
+    pub fn needs_attention(self) -> bool {
+        matches!(self, FileStatus::Rejected | FileStatus::Unknown)
+    }
+}
+
+/// Detect, check and enqueue one file (no inbox bookkeeping): `import` and the inbox scan.
+///
+/// # Errors
+/// I/O errors reading the file or writing the inbox copy; database errors.
+pub fn import_file(
+    db: &Db,
+    settings: &Settings,
+    path: &Path,
+    opts: &EnqueueOptions,
+    now: crate::queue::Millis,
+) -> Result<FileOutcome> {
+    let mut out = FileOutcome {
+        path: path.to_path_buf(),
+        sha256: None,
+        platform: None,
+        layout: None,
+        period: None,
+        rows: 0,
+        status: FileStatus::Unknown,
+        job_id: None,
+        message: None,
+        warnings: Vec::new(),
+    };
+    match check_detected(settings, path) {
+        Ok((detected, checked)) => {
+            out.sha256 = Some(checked.sha256.clone());
+            out.platform = Some(detected.platform);
+            out.layout = Some(detected.summary.layout.clone());
+            out.period = detected.period;
+            out.rows = detected.summary.rows;
+            out.warnings.clone_from(&detected.summary.warnings);
+            match enqueue_checked(db, detected.platform, &checked, opts, now)? {
+                FileEnqueue::Queued(e) => {
+                    out.job_id = Some(e.id);
+                    out.status = if e.deduplicated {
+                        FileStatus::Deduplicated
+                    } else {
+                        FileStatus::Queued
+                    };
+                }
+                FileEnqueue::AlreadyImported { job_id, .. } => {
+                    out.job_id = job_id;
+                    out.status = FileStatus::AlreadyImported;
+                }
+            }
+        }
+        Err(DetectFailure::Unknown { message, .. }) => {
+            out.status = FileStatus::Unknown;
+            out.message = Some(message);
+        }
+        Err(DetectFailure::Rejected { platform, message }) => {
+            out.platform = Some(platform);
+            out.status = FileStatus::Rejected;
+            out.message = Some(message);
+        }
+        Err(DetectFailure::Other(e)) => return Err(e),
+    }
+    Ok(out)
+}
+
+/// Names that are never report files: hidden files and downloads still in progress.
+fn skip_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with('.')
+        || name.starts_with('~')
+        || [".part", ".crdownload", ".download", ".tmp", ".partial"]
+            .iter()
+            .any(|s| lower.ends_with(s))
+}
+
+/// The files under `paths` (files as given; folders walked, up to 4 levels, hidden entries and
+/// partial downloads skipped), sorted.
+///
+/// # Errors
+/// A path that does not exist or a folder that cannot be read.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read the folder `{}`", dir.display()))?
+            .filter_map(std::result::Result::ok)
+            .collect();
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if skip_name(&name) {
+                continue;
+            }
+            let p = e.path();
+            let meta = std::fs::metadata(&p);
+            match meta {
+                Ok(m) if m.is_dir() && depth < 4 => walk(&p, depth + 1, out)?,
+                Ok(m) if m.is_file() => out.push(p),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let meta =
+            std::fs::metadata(p).with_context(|| format!("cannot read `{}`", p.display()))?;
+        if meta.is_dir() {
+            walk(p, 0, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Scan the inbox folder: every file whose content was not seen before is recognised, checked
+/// and enqueued once per content hash; a file of no known layout (or a broken one) is recorded,
+/// reported once, and left where it is. Files already seen are not parsed again until their
+/// content changes. Overlapping workers claim each hash in the store, so one file is handled
+/// by one worker.
+///
+/// Returns the files handled in this scan and warnings (unreadable files, a missing folder).
+///
+/// # Errors
+/// Database errors.
+pub fn scan_inbox(
+    db: &Db,
+    settings: &Settings,
+    dir: &Path,
+    now: crate::queue::Millis,
+) -> Result<(Vec<FileOutcome>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    if !dir.is_dir() {
+        warnings.push(format!(
+            "the inbox folder `{}` does not exist or is not a folder: create it or fix `[inbox] path`",
+            dir.display()
+        ));
+        return Ok((Vec::new(), warnings));
+    }
+    let files = match collect_files(&[dir.to_path_buf()]) {
+        Ok(f) => f,
+        Err(e) => {
+            warnings.push(format!("{e:#}"));
+            return Ok((Vec::new(), warnings));
+        }
+    };
+    let mut outcomes = Vec::new();
+    for path in files {
+        let shown = path.display().to_string();
+        let stat = std::fs::metadata(&path).ok().map(|m| {
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            (i64::try_from(m.len()).unwrap_or(i64::MAX), mtime)
+        });
+        if let Some((size, mtime)) = stat {
+            if db.inbox_unchanged(&shown, size, mtime)? {
+                continue;
+            }
+        }
+        let sha = match sha256_file(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                warnings.push(format!("cannot read `{shown}`: {e}"));
+                continue;
+            }
+        };
+        if let Some(r) = db.inbox_file(&sha)? {
+            if r.status != "checking" {
+                // Seen before (maybe under another name or before a touch): remember this
+                // path's size and time so it is not hashed again.
+                if r.path == shown {
+                    if let Some((size, mtime)) = stat {
+                        db.inbox_stat(&sha, size, mtime)?;
+                    }
+                }
+                continue;
+            }
+            if r.seen_at >= now - crate::store::upkeep::INBOX_CLAIM_STALE_MS {
+                continue;
+            }
+        }
+        if !db.inbox_claim(&sha, &shown, now)? {
+            continue;
+        }
+        let opts = EnqueueOptions::defaults(settings, now);
+        let outcome = match import_file(db, settings, &path, &opts, now) {
+            Ok(o) => o,
+            Err(e) => {
+                db.inbox_forget(&sha)?;
+                warnings.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        let status = match outcome.status {
+            FileStatus::Queued | FileStatus::Deduplicated => "enqueued",
+            FileStatus::AlreadyImported => "already_imported",
+            FileStatus::Rejected => "rejected",
+            FileStatus::Unknown => "unknown",
+        };
+        let message = outcome.message.clone().or_else(|| outcome.layout.clone());
+        db.inbox_record(
+            &sha,
+            &shown,
+            outcome.platform.map(Platform::as_str),
+            status,
+            message.as_deref(),
+            outcome.job_id,
+            now,
+        )?;
+        if let Some((size, mtime)) = stat {
+            db.inbox_stat(&sha, size, mtime)?;
+        }
+        outcomes.push(FileOutcome {
+            sha256: Some(sha),
+            ..outcome
+        });
+    }
+    Ok((outcomes, warnings))
+}

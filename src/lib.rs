@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod ingest;
 pub mod model;
+pub mod notify;
 pub mod output;
 pub mod platforms;
 pub mod queue;

@@ -106,6 +106,11 @@ impl Printer {
         eprintln!("{text}");
     }
 
+    /// A line on stdout that is always shown, even with `--quiet` (`status --check` problems).
+    pub fn alert_stdout(&self, text: &str) {
+        println!("{text}");
+    }
+
     /// The final error line.
     pub fn error(&self, text: &str) {
         let color = self.color && std::io::stderr().is_terminal();
@@ -239,6 +244,81 @@ pub struct RunView {
     pub failed: u64,
     pub rescued: u64,
     pub jobs: Vec<RunJobView>,
+    /// Schedules that fired before claiming.
+    pub scheduled: Vec<ScheduledView>,
+    /// Inbox files handled in this run (new content only).
+    pub inbox: Vec<FileView>,
+}
+
+/// A schedule that fired in a `run-worker` run.
+#[derive(Debug, Serialize, Clone)]
+pub struct ScheduledView {
+    pub name: String,
+    pub platform: String,
+    pub job_id: i64,
+    pub deduplicated: bool,
+}
+
+/// One file of `import --json` or of the inbox scan in `run-worker --json`.
+#[derive(Debug, Serialize, Clone)]
+pub struct FileView {
+    pub file: String,
+    pub sha256: Option<String>,
+    /// Detected platform (null when the layout is unknown).
+    pub platform: Option<String>,
+    pub layout: Option<String>,
+    pub period_start: Option<String>,
+    pub period_end: Option<String>,
+    pub rows: u64,
+    /// `queued`, `deduplicated`, `already_imported`, `rejected` or `unknown`.
+    pub status: String,
+    pub job_id: Option<i64>,
+    /// Why it was not enqueued (for `unknown`, the header that was found).
+    pub message: Option<String>,
+}
+
+/// One line of `schedules --json`.
+#[derive(Debug, Serialize)]
+pub struct ScheduleView {
+    pub name: String,
+    pub platform: String,
+    pub every: String,
+    pub every_seconds: i64,
+    pub last_enqueued_at: Option<String>,
+    pub next_run_at: String,
+    pub due: bool,
+    pub last_job_id: Option<i64>,
+    pub last_job_status: Option<String>,
+    pub last_success_at: Option<String>,
+}
+
+/// One problem of `status --check --json`.
+#[derive(Debug, Serialize, Clone)]
+pub struct ProblemView {
+    /// `stale_sync`, `failed_job` or `kdp_not_final`.
+    pub kind: String,
+    pub platform: String,
+    pub message: String,
+    /// The job, for `failed_job`.
+    pub job_id: Option<i64>,
+    /// The month, for `kdp_not_final`.
+    pub month: Option<String>,
+}
+
+/// One check of `doctor --json`.
+#[derive(Debug, Serialize, Clone)]
+pub struct CheckView {
+    pub check: String,
+    /// `ok`, `warn` or `fail`.
+    pub status: String,
+    pub detail: String,
+}
+
+/// `doctor --json`.
+#[derive(Debug, Serialize)]
+pub struct DoctorView {
+    pub healthy: bool,
+    pub checks: Vec<CheckView>,
 }
 
 /// One attempt in `status --json`.

@@ -119,38 +119,35 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         )));
     }
     let db = ctx.open_db()?;
-    let (input, unique_key) = if let Some(ping) = &args.ping_file {
+    let (job, input) = if let Some(ping) = &args.ping_file {
         let (name, bytes) = read_ping(ping)?;
         crate::platforms::parse_ping(&bytes, &name)
             .map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
         let (sha256, stored) = ingest::store_bytes_in_inbox(&ctx.settings.inbox_dir, &bytes)?;
-        (
-            JobInput::Ping {
-                file: name,
-                sha256: sha256.clone(),
-                stored_path: stored.display().to_string(),
-            },
-            format!("ping:{sha256}"),
-        )
-    } else {
-        let (since, until) = sync_window(args)?;
-        let key = match (since, until) {
-            (None, None) => "sync:incremental".to_string(),
-            (s, u) => format!(
-                "sync:{}:{}",
-                s.map(|d| d.to_string()).unwrap_or_default(),
-                u.map(|d| d.to_string()).unwrap_or_default()
-            ),
+        let input = JobInput::Ping {
+            file: name,
+            sha256: sha256.clone(),
+            stored_path: stored.display().to_string(),
         };
-        (JobInput::Sync { since, until }, key)
-    };
-    let job = NewJob {
-        platform: args.platform.as_str().to_string(),
-        input: serde_json::to_string(&input)?,
-        priority: args.priority,
-        run_at,
-        max_attempts,
-        unique_key: Some(unique_key),
+        let job = NewJob {
+            platform: args.platform.as_str().to_string(),
+            input: serde_json::to_string(&input)?,
+            priority: args.priority,
+            run_at,
+            max_attempts,
+            unique_key: Some(format!("ping:{sha256}")),
+        };
+        (job, input)
+    } else {
+        // The same job `[[schedule]]` enqueues (ingest::sync_job).
+        let (since, until) = sync_window(args)?;
+        let opts = ingest::EnqueueOptions {
+            priority: args.priority,
+            run_at,
+            max_attempts,
+            force: args.force,
+        };
+        ingest::sync_job(args.platform, since, until, &opts)?
     };
     let e = db.enqueue(&job, now)?;
     let view = EnqueueView {
@@ -250,9 +247,18 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Resu
     let now = now_ms();
     let mut views = Vec::with_capacity(checked.len());
     for c in checked {
-        if !args.force {
-            if let Some(prior) = db.live_import_by_sha(&c.sha256)? {
-                let id = prior.job_id.unwrap_or(0);
+        let opts = ingest::EnqueueOptions {
+            priority: args.priority,
+            run_at,
+            max_attempts,
+            force: args.force,
+        };
+        match ingest::enqueue_checked(&db, args.platform, &c, &opts, now)? {
+            ingest::FileEnqueue::AlreadyImported {
+                job_id,
+                finished_at,
+            } => {
+                let id = job_id.unwrap_or(0);
                 ctx.out.info(&format!(
                     "{}: already imported by job {id}; pass --force to import it again",
                     file_name(&c.input)
@@ -261,36 +267,26 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Resu
                     id,
                     platform: args.platform.as_str().to_string(),
                     status: status_of(&db, id).unwrap_or_else(|_| "completed".into()),
-                    run_at: rfc3339(prior.finished_at.unwrap_or(now)),
+                    run_at: rfc3339(finished_at.unwrap_or(now)),
                     deduplicated: true,
                     input: input_view(&c.input),
                 });
-                continue;
             }
+            ingest::FileEnqueue::Queued(e) => views.push(EnqueueView {
+                id: e.id,
+                platform: args.platform.as_str().to_string(),
+                status: status_of(&db, e.id)?,
+                run_at: rfc3339(run_at),
+                deduplicated: e.deduplicated,
+                input: input_view(&c.input),
+            }),
         }
-        let job = NewJob {
-            platform: args.platform.as_str().to_string(),
-            input: serde_json::to_string(&c.input)?,
-            priority: args.priority,
-            run_at,
-            max_attempts,
-            unique_key: Some(c.sha256.clone()),
-        };
-        let e = db.enqueue(&job, now)?;
-        views.push(EnqueueView {
-            id: e.id,
-            platform: job.platform,
-            status: status_of(&db, e.id)?,
-            run_at: rfc3339(run_at),
-            deduplicated: e.deduplicated,
-            input: input_view(&c.input),
-        });
     }
     print_views(ctx, &views);
     Ok(0)
 }
 
-fn status_of(db: &crate::store::Db, id: i64) -> Result<String> {
+pub(crate) fn status_of(db: &crate::store::Db, id: i64) -> Result<String> {
     Ok(db
         .job(id)?
         .map_or_else(|| "completed".to_string(), |j| j.state))
@@ -323,7 +319,7 @@ pub fn input_view(input: &JobInput) -> serde_json::Value {
     }
 }
 
-fn print_views(ctx: &Ctx, views: &[EnqueueView]) {
+pub(crate) fn print_views(ctx: &Ctx, views: &[EnqueueView]) {
     if ctx.out.json {
         for v in views {
             ctx.out.json_line(v);

@@ -3,13 +3,20 @@
 //! Owns: clap definitions and dispatch. Each subcommand lives in its own file with its `Args`
 //! and a `run(args, ctx)`. Must not: parse reports or write SQL.
 
+pub mod backup;
 pub mod cancel;
+pub mod check;
 pub mod completions;
+pub mod doctor;
 pub mod enqueue;
+pub mod import;
 pub mod jobs;
 pub mod logs;
+pub mod man;
+pub mod prune;
 pub mod retry;
 pub mod run_worker;
+pub mod schedules;
 pub mod status;
 
 use std::path::PathBuf;
@@ -28,7 +35,8 @@ Exit codes:
   2  usage error
   3  run-worker: at least one job ended failed in this run
   4  not found (unknown job id)
-  5  input rejected (unreadable file, unrecognised or corrupt format, invalid payload)";
+  5  input rejected (unreadable file, unrecognised or corrupt format, invalid payload)
+  6  unhealthy: status --check found stale data or failed jobs; doctor found a problem";
 
 /// Gather a self-published author's sales from KDP, Gumroad, Smashwords and Draft2Digital into
 /// one local SQLite database, through a crash-safe job queue that cron drives.
@@ -82,6 +90,18 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Print a shell completion script
     Completions(completions::Args),
+    /// Queue report files or folders, recognising each file's platform by its content
+    Import(import::Args),
+    /// List the [[schedule]] entries of the config with their last and next run
+    Schedules(schedules::Args),
+    /// Delete old finished jobs and cron runs now (never sales)
+    Prune(prune::Args),
+    /// Copy the database to FILE with SQLite's online backup (safe while workers run)
+    Backup(backup::Args),
+    /// Check the installation: database, permissions, config, token, stuck jobs and runs
+    Doctor(doctor::Args),
+    /// Print the man page (roff)
+    Man(man::Args),
 }
 
 /// What every subcommand gets.
@@ -122,6 +142,8 @@ pub const EXIT_REJECTED: i32 = 5;
 pub const EXIT_NOT_FOUND: i32 = 4;
 /// Exit code: a job failed in this run.
 pub const EXIT_JOBS_FAILED: i32 = 3;
+/// Exit code: `status --check` found stale data, or `doctor` found a problem.
+pub const EXIT_UNHEALTHY: i32 = 6;
 
 /// The exit code for an error: its `Coded` code, else 1.
 pub fn exit_code_of(err: &anyhow::Error) -> i32 {
@@ -138,6 +160,13 @@ pub fn run(cli: Cli) -> Result<i32> {
     if let Command::Completions(args) = &cli.command {
         return completions::run(args);
     }
+    if let Command::Man(args) = &cli.command {
+        return man::run(args);
+    }
+    if let Command::Doctor(args) = &cli.command {
+        // Doctor loads the settings itself: a broken config is one of its findings.
+        return doctor::run(args, &cli);
+    }
     let settings = config::load(cli.db.clone(), cli.config.clone(), cli.no_color)?;
     let out = Printer::new(cli.json, cli.quiet, cli.verbose, settings.color);
     let ctx = Ctx { settings, out };
@@ -150,6 +179,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Retry(a) => retry::run(&a, &ctx),
         Command::Cancel(a) => cancel::run(&a, &ctx),
         Command::Completions(a) => completions::run(&a),
+        Command::Import(a) => import::run(&a, &ctx),
+        Command::Schedules(a) => schedules::run(&a, &ctx),
+        Command::Prune(a) => prune::run(&a, &ctx),
+        Command::Backup(a) => backup::run(&a, &ctx),
+        // Handled before the settings are loaded.
+        Command::Doctor(_) => Err(anyhow::anyhow!("internal error: doctor dispatched twice")),
+        Command::Man(a) => man::run(&a),
     }
 }
 

@@ -2,12 +2,15 @@
 
 use anyhow::Result;
 
-use super::{parse_platform, Ctx};
-use crate::ingest::IngestHandler;
+use super::{coded, parse_platform, Ctx};
+use crate::ingest::{self, FileOutcome, Fired, IngestHandler};
 use crate::model::Platform;
-use crate::output::{new_table, num_cell, rfc3339, EventsView, Printer, RunJobView, RunView};
-use crate::queue::worker::{self, JobReport, WorkerConfig};
-use crate::queue::JobState;
+use crate::notify::{PingKind, Pinger, PING_TIMEOUT};
+use crate::output::{
+    new_table, num_cell, rfc3339, EventsView, Printer, RunJobView, RunView, ScheduledView,
+};
+use crate::queue::worker::{self, JobReport, RunReport, WorkerConfig};
+use crate::queue::{now_ms, JobState};
 
 /// Process due jobs.
 #[derive(Debug, clap::Args)]
@@ -15,8 +18,14 @@ use crate::queue::JobState;
     after_help = "Under cron (stdout not a terminal, no --json) it prints nothing when all \
 went well, and one line per failed job on stderr otherwise, so cron's mail is the alert.
 
+Before claiming, it enqueues every due [[schedule]] of the config file (exactly once, even \
+when runs overlap) and scans the [inbox] folder for new report files, so one crontab line keeps \
+everything current. With a ping URL it pings URL/start, then URL on success or URL/fail when a \
+job ended failed or the run errored, with the run summary as the body; a failed ping never fails \
+the run.
+
 Example crontab line:
-  */5 * * * * salesingest run-worker --batch 10"
+  */5 * * * * salesingest run-worker --batch 10 --ping-url https://hc-ping.com/<uuid>"
 )]
 pub struct Args {
     /// Process at most N jobs
@@ -30,6 +39,11 @@ pub struct Args {
     /// Lease length in seconds, renewed by a heartbeat while a job runs [default: 60]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub lease: Option<u64>,
+
+    /// Healthcheck ping URL (healthchecks.io style: URL/start, URL, URL/fail)
+    /// [default: SALESINGEST_PING_URL, or [healthcheck] ping_url in the config]
+    #[arg(long, value_name = "URL")]
+    pub ping_url: Option<String>,
 }
 
 /// Run `run-worker`.
@@ -37,7 +51,90 @@ pub struct Args {
 /// # Errors
 /// Database errors (exit 1).
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
+    let url = match &args.ping_url {
+        Some(u) => Some(
+            crate::config::validate_ping_url(u)
+                .map_err(|e| coded(2, format!("--ping-url: {e:#}")))?,
+        ),
+        None => ctx.settings.ping_url.clone(),
+    };
+    let pinger = url.and_then(|u| match Pinger::new(&u, PING_TIMEOUT) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            ctx.out.warn(&e);
+            None
+        }
+    });
+    let ping = |kind: PingKind, body: &str| {
+        if let Some(p) = &pinger {
+            match p.send(kind, body) {
+                Ok(status) => ctx.out.info(&format!(
+                    "healthcheck ping{} sent (HTTP {status})",
+                    kind.suffix()
+                )),
+                // A ping failure is reported but never fails the run.
+                Err(e) => ctx.out.warn(&e),
+            }
+        }
+    };
+    ping(PingKind::Start, "");
+    match run_inner(args, ctx) {
+        Ok((code, body)) => {
+            ping(
+                if code == 0 {
+                    PingKind::Success
+                } else {
+                    PingKind::Fail
+                },
+                &body,
+            );
+            Ok(code)
+        }
+        Err(e) => {
+            ping(PingKind::Fail, &format!("run-worker failed: {e:#}\n"));
+            Err(e)
+        }
+    }
+}
+
+/// The run; returns the exit code and the plain-text summary for the ping body.
+fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
     let db = ctx.open_db()?;
+    // On a terminal, say what the schedules and the inbox did; under cron only with -v.
+    let tell = |text: &str| {
+        if Printer::stdout_is_tty() && !ctx.out.json {
+            ctx.out.line(text);
+        } else {
+            ctx.out.info(text);
+        }
+    };
+    let fired = ingest::fire_schedules(&db, &ctx.settings, now_ms())?;
+    for f in &fired {
+        tell(&format!(
+            "schedule `{}`: {} sync job {}{}",
+            f.name,
+            f.platform,
+            f.job_id,
+            if f.deduplicated {
+                " (already pending)"
+            } else {
+                " queued"
+            }
+        ));
+    }
+    let (inbox, mut early_warnings) = match &ctx.settings.inbox_path {
+        Some(dir) => ingest::scan_inbox(&db, &ctx.settings, dir, now_ms())?,
+        None => (Vec::new(), Vec::new()),
+    };
+    for f in &inbox {
+        let line = super::import::describe(f);
+        if f.status.needs_attention() {
+            // Recorded by content hash, so this alert is sent once per file content.
+            ctx.out.alert(&format!("inbox: {line}"));
+        } else {
+            tell(&format!("inbox: {line}"));
+        }
+    }
     let cfg = WorkerConfig {
         batch: args.batch,
         platform: args.platform.map(|p| p.as_str().to_string()),
@@ -72,7 +169,9 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             out.info(&format!("job {} ({}): {}", j.id, j.platform, j.status));
         }
     };
-    let report = worker::run(&db, &open_hb, &mut handler, &cfg, &mut on_job)?;
+    let mut report = worker::run(&db, &open_hb, &mut handler, &cfg, &mut on_job)?;
+    early_warnings.append(&mut report.warnings);
+    report.warnings = early_warnings;
     for w in &report.warnings {
         ctx.out.warn(w);
     }
@@ -102,6 +201,16 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
                     },
                 })
                 .collect(),
+            scheduled: fired
+                .iter()
+                .map(|f| ScheduledView {
+                    name: f.name.clone(),
+                    platform: f.platform.as_str().to_string(),
+                    job_id: f.job_id,
+                    deduplicated: f.deduplicated,
+                })
+                .collect(),
+            inbox: inbox.iter().map(super::import::file_view).collect(),
         });
     } else if interactive {
         if report.jobs.is_empty() {
@@ -138,5 +247,58 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             ));
         }
     }
-    Ok(report.exit_code)
+    Ok((report.exit_code, ping_body(&report, &fired, &inbox)))
+}
+
+/// The healthcheck ping body: one summary line, then one line per schedule, inbox file, job
+/// and warning.
+fn ping_body(report: &RunReport, fired: &[Fired], inbox: &[FileOutcome]) -> String {
+    let c = &report.counts;
+    let mut out = format!(
+        "salesingest run-worker on {}: run {}, exit {}: {} claimed, {} completed, {} retrying, {} failed, {} rescued\n",
+        crate::queue::hostname(),
+        report.run_id,
+        report.exit_code,
+        c.claimed,
+        c.completed,
+        c.retrying,
+        c.failed,
+        c.rescued
+    );
+    for f in fired {
+        out.push_str(&format!(
+            "schedule {}: {} sync job {}{}\n",
+            f.name,
+            f.platform,
+            f.job_id,
+            if f.deduplicated {
+                " (already pending)"
+            } else {
+                ""
+            }
+        ));
+    }
+    for f in inbox {
+        out.push_str(&format!("inbox: {}\n", super::import::describe(f)));
+    }
+    for j in &report.jobs {
+        out.push_str(&format!(
+            "job {} {} {} (attempt {}): {} inserted, {} updated, {} removed{}\n",
+            j.id,
+            j.platform,
+            j.status,
+            j.attempt,
+            j.events.inserted,
+            j.events.updated,
+            j.events.removed,
+            j.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        ));
+    }
+    for w in &report.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out
 }

@@ -16,6 +16,12 @@ pub struct Args {
     /// The job id; without it, the per-platform overview
     #[arg(value_name = "JOB_ID")]
     pub id: Option<i64>,
+
+    /// Exit 6 with one line per problem when data is stale (a scheduled sync overdue, failed
+    /// jobs not retried, a KDP month without its final report after the 20th of the next
+    /// month); print nothing and exit 0 when healthy. With --json: an array of problems
+    #[arg(long, conflicts_with = "id")]
+    pub check: bool,
 }
 
 /// Run `status`.
@@ -23,6 +29,9 @@ pub struct Args {
 /// # Errors
 /// Exit 4 for an unknown id; database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
+    if args.check {
+        return super::check::run(ctx);
+    }
     let db = ctx.open_db()?;
     match args.id {
         Some(id) => job_status(&db, id, ctx),

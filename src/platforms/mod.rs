@@ -165,3 +165,284 @@ pub fn parse_file(
 pub fn parse_ping(body: &[u8], display_name: &str) -> Result<SaleEvent, PlatformError> {
     gumroad::parse_ping(body, display_name)
 }
+
+/// What `detect` recognised a file as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    pub platform: Platform,
+    /// Layout, rows and warnings of the successful parse.
+    pub summary: ParseSummary,
+    /// Events the file holds.
+    pub events: u64,
+    /// The period the file covers: earliest event start, latest event end (None without events).
+    pub period: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+}
+
+/// Why `detect` did not recognise a file.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// No file platform's layout matches: the user must look at it. `header` is what was found
+    /// (the first line of a text file, or the adapter's description of a workbook).
+    #[error("{error}")]
+    Unknown {
+        header: String,
+        error: Box<InputError>,
+    },
+    /// The layout is `platform`'s, but the file is malformed (a bad row, a localised or legacy
+    /// report): that platform's own error.
+    #[error("{error}")]
+    Invalid {
+        platform: Platform,
+        error: PlatformError,
+    },
+    /// The file could not be read (worth trying again later).
+    #[error("{0}")]
+    Io(PlatformError),
+}
+
+impl From<DetectError> for PlatformError {
+    fn from(e: DetectError) -> Self {
+        match e {
+            DetectError::Unknown { error, .. } => PlatformError::Rejected(*error),
+            DetectError::Invalid { error, .. } | DetectError::Io(error) => error,
+        }
+    }
+}
+
+/// A sink that counts events and tracks the period they cover.
+#[derive(Debug, Default)]
+struct RangeSink {
+    events: u64,
+    period: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+}
+
+impl EventSink for RangeSink {
+    fn event(&mut self, e: SaleEvent) -> Result<(), SinkError> {
+        self.events += 1;
+        self.period = Some(match self.period {
+            None => (e.period_start, e.period_end),
+            Some((a, b)) => (a.min(e.period_start), b.max(e.period_end)),
+        });
+        Ok(())
+    }
+}
+
+/// The file platforms `detect` tries, in order of preference when several accept a file.
+const DETECT_ORDER: [Platform; 3] = [
+    Platform::AmazonKdp,
+    Platform::Draft2digital,
+    Platform::Smashwords,
+];
+
+/// Recognise a report file by its content alone (magic bytes, sheet names, header sets; never
+/// the file name): every file platform's parser reads it into a counting sink, and the one
+/// that accepts it wins.
+///
+/// When none accepts it, the errors are ranked so the user hears the right one: an adapter
+/// that recognised its own layout but found a bad row (or a localised, legacy or payout report)
+/// beats one that merely said "not my header". Only when every adapter says the header is not
+/// theirs is the file `Unknown`, reported with the header that was found.
+///
+/// # Errors
+/// `DetectError` as above.
+pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> {
+    let mut best: Option<(u8, Platform, PlatformError)> = None;
+    for platform in DETECT_ORDER {
+        let mut sink = RangeSink::default();
+        match parse_file(platform, path, display_name, &mut sink) {
+            Ok(summary) => {
+                return Ok(Detected {
+                    platform,
+                    summary,
+                    events: sink.events,
+                    period: sink.period,
+                })
+            }
+            Err(PlatformError::Rejected(ie)) => {
+                let rank = claim_rank(&ie);
+                if best.as_ref().map_or(true, |(r, _, _)| rank > *r) {
+                    best = Some((rank, platform, PlatformError::Rejected(ie)));
+                }
+            }
+            Err(other) => return Err(DetectError::Io(other)),
+        }
+    }
+    match best {
+        Some((rank, platform, error)) if rank > 0 => Err(DetectError::Invalid { platform, error }),
+        best => {
+            let workbook = csvutil::is_binary_container(path);
+            let header = if workbook {
+                // Only KDP reads workbooks: its message names the sheets and headers it saw.
+                best.map(|(_, _, e)| match e {
+                    PlatformError::Rejected(ie) => ie.message,
+                    other => other.to_string(),
+                })
+                .unwrap_or_default()
+            } else {
+                found_header(path, display_name)
+            };
+            let what = if workbook {
+                header.clone()
+            } else if header.is_empty() {
+                "the file is empty".to_string()
+            } else {
+                format!("found header: {header}")
+            };
+            Err(DetectError::Unknown {
+                error: Box::new(InputError::file(
+                    display_name,
+                    format!(
+                        "not a known report layout (KDP, Draft2Digital or Smashwords); {what}. \
+                         Import it with `salesingest enqueue <platform> --file` if it is one, \
+                         or remove it from the inbox"
+                    ),
+                )),
+                header,
+            })
+        }
+    }
+}
+
+/// How strongly an adapter's rejection says "this is my layout, but it is broken":
+/// 0 = not my layout (header mismatch), 1 = my layout at the header level (missing a few
+/// columns, localised, legacy, payouts), 2 = a row or cell error in my layout.
+fn claim_rank(e: &InputError) -> u8 {
+    let m = e.message.as_str();
+    let mismatch = m.starts_with("not a recognised")
+        || m.contains("expected an `Ebook ISBN` or `Paperback ISBN` column")
+        || m.starts_with("this is a spreadsheet workbook")
+        || m.starts_with("this is a binary spreadsheet workbook")
+        || m.starts_with("the workbook has no KDP sales sheet")
+        || m.starts_with("the file is empty")
+        || m.starts_with("no header row found")
+        // Commas and tabs in one header line only say "Smashwords" when its columns are there.
+        || (m.starts_with("the header mixes commas and tabs") && !m.contains("smashwordsCut"))
+        // "missing columns `a`, `b`, …": most of the layout's columns missing = not this layout.
+        || (m.contains("missing column") && missing_columns(m) >= 8);
+    if mismatch {
+        0
+    } else if e.column.is_some() || e.line.is_some_and(|l| l > 2) {
+        2
+    } else {
+        1
+    }
+}
+
+/// How many back-quoted column names a "missing columns" message lists.
+fn missing_columns(message: &str) -> usize {
+    let list = message
+        .split_once("missing column")
+        .map_or("", |(_, rest)| rest.split("(found").next().unwrap_or(""));
+    list.matches('`').count() / 2
+}
+
+/// The first non-empty line of a file, printable and short, for "unknown layout" messages.
+fn found_header(path: &Path, display_name: &str) -> String {
+    let Ok(line) = csvutil::first_line(path, display_name) else {
+        return String::new();
+    };
+    let clean: String = line
+        .trim_start_matches('\u{feff}')
+        .trim()
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
+    clean
+}
+
+#[cfg(test)]
+mod detect_tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel)
+    }
+
+    fn outcome(rel: &str) -> (Option<Platform>, &'static str, String) {
+        match detect(&fixture(rel), rel) {
+            Ok(d) => (Some(d.platform), "ok", d.summary.layout),
+            Err(DetectError::Invalid { platform, error }) => {
+                (Some(platform), "invalid", error.to_string())
+            }
+            Err(DetectError::Unknown { header, .. }) => (None, "unknown", header),
+            Err(DetectError::Io(e)) => (None, "io", e.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_good_fixture_is_recognised_with_its_period() {
+        for (dir, platform) in [
+            ("d2d", Platform::Draft2digital),
+            ("kdp", Platform::AmazonKdp),
+            ("smashwords", Platform::Smashwords),
+        ] {
+            for e in std::fs::read_dir(fixture(dir)).unwrap() {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                let rel = format!("{dir}/{name}");
+                let (p, what, detail) = outcome(&rel);
+                assert_eq!(p, Some(platform), "{rel}: {what} {detail}");
+                if name.contains("legacy") || name.contains("payments") {
+                    assert_eq!(what, "invalid", "{rel}: {detail}");
+                } else {
+                    assert_eq!(what, "ok", "{rel}: {detail}");
+                    let d = detect(&fixture(&rel), &rel).unwrap();
+                    assert!(d.events > 0 && d.period.is_some(), "{rel}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_row_error_names_the_platform_whose_header_matched() {
+        for (rel, platform, needle) in [
+            (
+                "bad/kdp_ebook_royalty_nonnumeric.csv",
+                Platform::AmazonKdp,
+                "column `Royalty`",
+            ),
+            (
+                "bad/d2d_sales_truncated.csv",
+                Platform::Draft2digital,
+                "line 8",
+            ),
+            (
+                "bad/d2d_sales_wrong_headers.csv",
+                Platform::Draft2digital,
+                "missing columns",
+            ),
+            (
+                "bad/kdp_spanish_headers.xlsx",
+                Platform::AmazonKdp,
+                "Spanish",
+            ),
+            (
+                "bad/smashwords_salesReport_commas_in_tsv.tsv",
+                Platform::Smashwords,
+                "mixes commas and tabs",
+            ),
+        ] {
+            let (p, what, detail) = outcome(rel);
+            assert_eq!((p, what), (Some(platform), "invalid"), "{rel}: {detail}");
+            assert!(detail.contains(needle), "{rel}: {detail}");
+        }
+    }
+
+    #[test]
+    fn unknown_files_report_the_header_found() {
+        let (p, what, header) = outcome("bad/gumroad_sales_bad_types.json");
+        assert_eq!((p, what), (None, "unknown"));
+        assert_eq!(header, "{");
+        let (_, what, header) = outcome("bad/empty.csv");
+        assert_eq!((what, header.as_str()), ("unknown", ""));
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        std::fs::write(&p, "a,b\tc\nx,y\tz\n").unwrap();
+        let e = detect(&p, "x.csv").unwrap_err();
+        assert!(matches!(e, DetectError::Unknown { .. }), "{e}");
+        assert!(e.to_string().contains("found header: a,b c"), "{e}");
+    }
+}

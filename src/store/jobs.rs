@@ -15,44 +15,7 @@ const FENCE: &str = "id = ?1 AND state = 'processing' AND lease_owner = ?2 AND c
 
 impl JobStore for Db {
     fn enqueue(&self, job: &NewJob, now: Millis) -> Result<Enqueued> {
-        self.immediate(|c| {
-            let inserted: Option<i64> = c
-                .query_row(
-                    "INSERT INTO jobs (platform, input, priority, run_at, max_attempts, unique_key, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (platform, unique_key)
-                       WHERE unique_key IS NOT NULL AND state IN ('queued','retrying','processing')
-                     DO NOTHING
-                     RETURNING id",
-                    params![
-                        job.platform,
-                        job.input,
-                        job.priority,
-                        job.run_at,
-                        job.max_attempts,
-                        job.unique_key,
-                        now
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = inserted {
-                return Ok(Enqueued {
-                    id,
-                    deduplicated: false,
-                });
-            }
-            let id: i64 = c.query_row(
-                "SELECT id FROM jobs WHERE platform = ?1 AND unique_key = ?2
-                   AND state IN ('queued','retrying','processing')",
-                params![job.platform, job.unique_key],
-                |r| r.get(0),
-            )?;
-            Ok(Enqueued {
-                id,
-                deduplicated: true,
-            })
-        })
+        self.immediate(|c| enqueue_in(c, job, now))
     }
 
     fn rescue(&self, now: Millis, is_dead: &dyn Fn(&str) -> bool) -> Result<Vec<Rescued>> {
@@ -386,6 +349,47 @@ impl Db {
         )?;
         Ok((jobs as u64, runs as u64))
     }
+}
+
+/// Insert a job inside the caller's write transaction, or return the pending job with the same
+/// unique key (shared by `enqueue` and the schedule firing in `upkeep`).
+pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<Enqueued> {
+    let inserted: Option<i64> = c
+        .query_row(
+            "INSERT INTO jobs (platform, input, priority, run_at, max_attempts, unique_key, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (platform, unique_key)
+               WHERE unique_key IS NOT NULL AND state IN ('queued','retrying','processing')
+             DO NOTHING
+             RETURNING id",
+            params![
+                job.platform,
+                job.input,
+                job.priority,
+                job.run_at,
+                job.max_attempts,
+                job.unique_key,
+                now
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = inserted {
+        return Ok(Enqueued {
+            id,
+            deduplicated: false,
+        });
+    }
+    let id: i64 = c.query_row(
+        "SELECT id FROM jobs WHERE platform = ?1 AND unique_key = ?2
+           AND state IN ('queued','retrying','processing')",
+        params![job.platform, job.unique_key],
+        |r| r.get(0),
+    )?;
+    Ok(Enqueued {
+        id,
+        deduplicated: true,
+    })
 }
 
 fn holds(c: &Connection, lease: &Lease) -> Result<bool> {

@@ -6,4 +6,5 @@ mod d2d;
 mod gumroad;
 mod kdp;
 mod queue;
+mod unattended;
 mod util;

@@ -1,0 +1,151 @@
+//! `salesingest import PATH...`: queue report files (or folders of them) without naming the
+//! platform: each file is recognised by its content.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{coded, Ctx, EXIT_REJECTED};
+use crate::ingest::{self, EnqueueOptions, FileOutcome};
+use crate::output::{new_table, num_cell, FileView};
+use crate::queue::now_ms;
+
+/// Queue report files, recognising each file's platform, layout and period by its content.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Files are recognised by content (magic bytes, sheet names, headers), \
+never by name. Folders are walked (hidden files and unfinished downloads are skipped). Good \
+files are queued even when others are rejected; the exit code is then 5.
+
+Examples:
+  salesingest import ~/Downloads/KDP_Prior_Month_Royalties-2025-07.xlsx
+  salesingest import ~/Downloads/sales-reports/"
+)]
+pub struct Args {
+    /// Report files or folders
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Import a file again even if the same content was already imported
+    #[arg(long)]
+    pub force: bool,
+
+    /// Attempts before a job ends failed [default: 3, or queue.max_attempts in the config]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub max_attempts: Option<i64>,
+}
+
+/// Run `import`.
+///
+/// # Errors
+/// Exit 5 when a file was not recognised or is malformed (the others are still queued), 1 for
+/// I/O and database errors.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
+    let files =
+        ingest::collect_files(&args.paths).map_err(|e| coded(EXIT_REJECTED, format!("{e:#}")))?;
+    if files.is_empty() {
+        return Err(coded(EXIT_REJECTED, "no files found under the given paths"));
+    }
+    let db = ctx.open_db()?;
+    let now = now_ms();
+    let opts = EnqueueOptions {
+        max_attempts: args.max_attempts.unwrap_or(ctx.settings.queue.max_attempts),
+        force: args.force,
+        ..EnqueueOptions::defaults(&ctx.settings, now)
+    };
+    let mut outcomes = Vec::with_capacity(files.len());
+    for path in &files {
+        let o = ingest::import_file(&db, &ctx.settings, path, &opts, now)?;
+        for w in &o.warnings {
+            ctx.out.warn(w);
+        }
+        outcomes.push(o);
+    }
+    let bad = outcomes
+        .iter()
+        .filter(|o| o.status.needs_attention())
+        .count();
+    if ctx.out.json {
+        for o in &outcomes {
+            ctx.out.json_line(&file_view(o));
+        }
+    } else {
+        let mut t = new_table(&["file", "platform", "layout", "period", "status", "job"]);
+        for o in &outcomes {
+            let v = file_view(o);
+            t.add_row(vec![
+                v.file.into(),
+                v.platform.unwrap_or_default().into(),
+                v.layout.unwrap_or_default().into(),
+                match (v.period_start, v.period_end) {
+                    (Some(a), Some(b)) => format!("{a} .. {b}"),
+                    _ => String::new(),
+                }
+                .into(),
+                v.status.into(),
+                v.job_id.map(num_cell).unwrap_or_else(|| num_cell("")),
+            ]);
+        }
+        ctx.out.table(&t);
+    }
+    for o in outcomes.iter().filter(|o| o.status.needs_attention()) {
+        ctx.out.alert(&describe(o));
+    }
+    if bad > 0 {
+        return Err(coded(
+            EXIT_REJECTED,
+            format!(
+                "{bad} of {} file(s) not queued (see above); the others were",
+                outcomes.len()
+            ),
+        ));
+    }
+    Ok(0)
+}
+
+/// The JSON view of one file's outcome.
+pub(crate) fn file_view(o: &FileOutcome) -> FileView {
+    FileView {
+        file: o.path.display().to_string(),
+        sha256: o.sha256.clone(),
+        platform: o.platform.map(|p| p.as_str().to_string()),
+        layout: o.layout.clone(),
+        period_start: o.period.map(|(a, _)| a.to_string()),
+        period_end: o.period.map(|(_, b)| b.to_string()),
+        rows: o.rows,
+        status: o.status.as_str().to_string(),
+        job_id: o.job_id,
+        message: o.message.clone(),
+    }
+}
+
+/// One line about one file's outcome.
+pub(crate) fn describe(o: &FileOutcome) -> String {
+    let file = o.path.display();
+    let period = o
+        .period
+        .map(|(a, b)| format!(", {a} .. {b}"))
+        .unwrap_or_default();
+    let what = match (&o.platform, &o.layout) {
+        (Some(p), Some(l)) => format!("{p} ({l}{period})"),
+        (Some(p), None) => p.to_string(),
+        _ => String::new(),
+    };
+    let job = o.job_id.map(|j| format!(" job {j}")).unwrap_or_default();
+    match o.status {
+        ingest::FileStatus::Queued => format!("{file}: {what} queued as{job}"),
+        ingest::FileStatus::Deduplicated => format!("{file}: {what} already queued as{job}"),
+        ingest::FileStatus::AlreadyImported => {
+            format!("{file}: {what} already imported by{job}")
+        }
+        // The adapter's message names the file already.
+        ingest::FileStatus::Rejected => format!(
+            "{what} report rejected, left in place: {}",
+            o.message.as_deref().unwrap_or("")
+        ),
+        ingest::FileStatus::Unknown => format!(
+            "unknown layout, left in place: {}",
+            o.message.as_deref().unwrap_or("")
+        ),
+    }
+}
