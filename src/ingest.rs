@@ -73,6 +73,21 @@ pub fn check_file(
     platform: Platform,
     path: &Path,
 ) -> Result<CheckedFile, CheckError> {
+    check_file_unless(settings, platform, path, &|_| false)
+}
+
+/// As `check_file`, but when `already_imported(sha256)` says this content was imported
+/// before, skip the parse (re-enqueueing yesterday's 200 MB download must not cost a full
+/// parse just to say "already imported").
+///
+/// # Errors
+/// As `check_file`.
+pub fn check_file_unless(
+    settings: &Settings,
+    platform: Platform,
+    path: &Path,
+    already_imported: &dyn Fn(&str) -> bool,
+) -> Result<CheckedFile, CheckError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path)
         .map_err(|e| CheckError::Rejected(format!("cannot read `{shown}`: {e}")))?;
@@ -81,6 +96,19 @@ pub fn check_file(
     }
     let sha256 = sha256_file(path)
         .map_err(|e| CheckError::Rejected(format!("cannot read `{shown}`: {e}")))?;
+    if already_imported(&sha256) {
+        return Ok(CheckedFile {
+            input: JobInput::File {
+                file: shown,
+                sha256: sha256.clone(),
+                stored_path: settings.inbox_dir.join(&sha256).display().to_string(),
+                size: meta.len(),
+            },
+            sha256,
+            summary: ParseSummary::default(),
+            events: 0,
+        });
+    }
     let mut counter = CountingSink::default();
     let summary =
         platforms::parse_file(platform, path, &shown, &mut counter).map_err(|e| match e {

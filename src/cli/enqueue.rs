@@ -230,9 +230,11 @@ fn sync_window(args: &Args) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
 
 fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Result<i32> {
     // Check every file before queueing any, so a bad file in a batch queues nothing.
+    let db = ctx.open_db()?;
+    let already = |sha: &str| !args.force && matches!(db.live_import_by_sha(sha), Ok(Some(_)));
     let mut checked = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        match ingest::check_file(&ctx.settings, args.platform, path) {
+        match ingest::check_file_unless(&ctx.settings, args.platform, path, &already) {
             Ok(c) => {
                 for w in &c.summary.warnings {
                     ctx.out.warn(w);
@@ -243,7 +245,6 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Resu
             Err(CheckError::Other(e)) => return Err(e),
         }
     }
-    let db = ctx.open_db()?;
     let now = now_ms();
     let mut views = Vec::with_capacity(checked.len());
     for c in checked {
