@@ -11,4 +11,5 @@ pub mod model;
 pub mod output;
 pub mod platforms;
 pub mod queue;
+pub mod report;
 pub mod store;

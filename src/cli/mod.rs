@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod logs;
 pub mod retry;
 pub mod run_worker;
+pub mod sales;
 pub mod status;
 
 use std::path::PathBuf;
@@ -82,6 +83,8 @@ pub enum Command {
     Cancel(cancel::Args),
     /// Print a shell completion script
     Completions(completions::Args),
+    /// Sales reports: summaries, exports and charts (per month, platform, title, ...)
+    Sales(sales::Args),
 }
 
 /// What every subcommand gets.
@@ -150,6 +153,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Retry(a) => retry::run(&a, &ctx),
         Command::Cancel(a) => cancel::run(&a, &ctx),
         Command::Completions(a) => completions::run(&a),
+        Command::Sales(a) => sales::run(&a, &ctx),
     }
 }
 

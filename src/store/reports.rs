@@ -1,0 +1,345 @@
+//! Read-only report queries behind `sales summary|export|chart`: grouped totals of effective
+//! sales, and a streaming walk over effective events.
+//!
+//! Everything reads the `effective_sales` view: staged imports are hidden and KDP estimates of
+//! a month with a final KDP report are shadowed (DESIGN §5).
+
+use anyhow::Result;
+use rusqlite::types::Value;
+
+use super::Db;
+
+/// A column a summary can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    Month,
+    Platform,
+    Title,
+    Product,
+    Format,
+    Marketplace,
+    Retailer,
+    Country,
+    Currency,
+}
+
+impl Dim {
+    /// Every key, in the order `--help` lists them.
+    pub const ALL: [Dim; 9] = [
+        Dim::Month,
+        Dim::Platform,
+        Dim::Title,
+        Dim::Product,
+        Dim::Format,
+        Dim::Marketplace,
+        Dim::Retailer,
+        Dim::Country,
+        Dim::Currency,
+    ];
+
+    /// The key's name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::Month => "month",
+            Dim::Platform => "platform",
+            Dim::Title => "title",
+            Dim::Product => "product",
+            Dim::Format => "format",
+            Dim::Marketplace => "marketplace",
+            Dim::Retailer => "retailer",
+            Dim::Country => "country",
+            Dim::Currency => "currency",
+        }
+    }
+
+    /// Parse a key name (`product_id` is accepted for `product`).
+    pub fn parse(s: &str) -> Option<Dim> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "product_id" {
+            return Some(Dim::Product);
+        }
+        Dim::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Dim::Product => "product_id",
+            d => d.name(),
+        }
+    }
+}
+
+/// Which effective events a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Keep events whose `period_end` is on or after this ISO date.
+    pub since: Option<String>,
+    /// Keep events whose `period_end` is on or before this ISO date.
+    pub until: Option<String>,
+    /// Keep these platforms (canonical names); empty keeps all.
+    pub platforms: Vec<String>,
+    /// Keep only final events.
+    pub final_only: bool,
+}
+
+impl ReportFilter {
+    /// The WHERE clause and its parameters.
+    fn clause(&self) -> (String, Vec<Value>) {
+        let mut conds = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(s) = &self.since {
+            params.push(Value::Text(s.clone()));
+            conds.push(format!("period_end >= ?{}", params.len()));
+        }
+        if let Some(u) = &self.until {
+            params.push(Value::Text(u.clone()));
+            conds.push(format!("period_end <= ?{}", params.len()));
+        }
+        if !self.platforms.is_empty() {
+            let mut marks = Vec::new();
+            for p in &self.platforms {
+                params.push(Value::Text(p.clone()));
+                marks.push(format!("?{}", params.len()));
+            }
+            conds.push(format!("platform IN ({})", marks.join(", ")));
+        }
+        if self.final_only {
+            conds.push("is_final = 1".to_string());
+        }
+        if conds.is_empty() {
+            (String::new(), params)
+        } else {
+            (format!(" WHERE {}", conds.join(" AND ")), params)
+        }
+    }
+}
+
+/// One group of effective events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    /// The values of the requested keys, in the order requested (currency excluded).
+    pub keys: Vec<String>,
+    pub currency: String,
+    /// With `per_event`: the events' period end (the conversion date).
+    pub period_end: Option<String>,
+    /// With `per_event`: the royalty of each event in the group (all equal).
+    pub royalty_each: Option<i64>,
+    pub events: i64,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub royalty_micros: i64,
+    /// Every event in the group is final.
+    pub all_final: bool,
+}
+
+/// One effective event with every normalised field (for `sales export`).
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    pub id: i64,
+    pub platform: String,
+    pub source: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub month: String,
+    pub title: String,
+    pub product_id: String,
+    pub format: String,
+    pub marketplace: String,
+    pub retailer: String,
+    pub country: String,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub list_price_micros: Option<i64>,
+    pub royalty_micros: i64,
+    pub currency: String,
+    pub is_final: bool,
+    pub status: String,
+    pub job_id: Option<i64>,
+    pub raw: String,
+}
+
+impl Db {
+    /// Totals of effective events grouped by `dims` (currency is always a group key, never
+    /// summed across), ordered by the keys then currency.
+    ///
+    /// With `per_event`, groups are further split by period end and by the royalty of each
+    /// event, so that a caller converting currencies can convert and round each event exactly
+    /// as if it walked every event, without walking a million rows.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn sales_groups(
+        &self,
+        filter: &ReportFilter,
+        dims: &[Dim],
+        per_event: bool,
+    ) -> Result<Vec<GroupRow>> {
+        let mut cols: Vec<&str> = dims
+            .iter()
+            .filter(|d| **d != Dim::Currency)
+            .map(|d| d.column())
+            .collect();
+        let nkeys = cols.len();
+        cols.push("currency");
+        if per_event {
+            cols.push("period_end");
+            cols.push("royalty_micros");
+        }
+        let group = cols.join(", ");
+        let (clause, params) = filter.clause();
+        // The rollup has month, platform and currency (and the filter columns): read it when
+        // that is enough; other keys and per-event royalties need the events themselves.
+        let rollup = !per_event
+            && dims
+                .iter()
+                .all(|d| matches!(d, Dim::Month | Dim::Platform | Dim::Currency));
+        let (from, count) = if rollup {
+            ("effective_rollup", "sum(events)")
+        } else {
+            ("effective_sales", "count(*)")
+        };
+        let sql = format!(
+            "SELECT {group}, {count}, sum(units), sum(kenp_pages), sum(royalty_micros), min(is_final)
+               FROM {from}{clause} GROUP BY {group} ORDER BY {group}"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            let keys = (0..nkeys)
+                .map(|i| r.get::<_, String>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut i = nkeys;
+            let currency: String = r.get(i)?;
+            i += 1;
+            let (period_end, royalty_each) = if per_event {
+                i += 2;
+                (Some(r.get(i - 2)?), Some(r.get(i - 1)?))
+            } else {
+                (None, None)
+            };
+            Ok(GroupRow {
+                keys,
+                currency,
+                period_end,
+                royalty_each,
+                events: r.get(i)?,
+                units: r.get(i + 1)?,
+                kenp_pages: r.get(i + 2)?,
+                royalty_micros: r.get(i + 3)?,
+                all_final: r.get::<_, i64>(i + 4)? == 1,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Per currency, the earliest period end among the effective events the filter keeps.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn currency_first_periods(&self, filter: &ReportFilter) -> Result<Vec<(String, String)>> {
+        let (clause, params) = filter.clause();
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT currency, min(period_end) FROM effective_rollup{clause}
+              GROUP BY currency ORDER BY currency"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Call `f` with each effective event, in period order, without collecting them: memory
+    /// stays constant however many there are. Returns how many were passed.
+    ///
+    /// # Errors
+    /// Database errors, or the first error `f` returns (which stops the walk).
+    pub fn for_each_sale(
+        &self,
+        filter: &ReportFilter,
+        mut f: impl FnMut(&EventRow) -> Result<()>,
+    ) -> Result<u64> {
+        let (clause, params) = filter.clause();
+        let sql = format!(
+            "SELECT id, platform, source, period_start, period_end, month, title, product_id,
+                    format, marketplace, retailer, country, units, kenp_pages, list_price_micros,
+                    royalty_micros, currency, is_final, status, job_id, raw
+               FROM effective_sales{clause} ORDER BY period_end, id"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut n = 0u64;
+        let mut e = EventRow::default();
+        while let Some(r) = rows.next()? {
+            e.id = r.get(0)?;
+            e.platform = r.get(1)?;
+            e.source = r.get(2)?;
+            e.period_start = r.get(3)?;
+            e.period_end = r.get(4)?;
+            e.month = r.get(5)?;
+            e.title = r.get(6)?;
+            e.product_id = r.get(7)?;
+            e.format = r.get(8)?;
+            e.marketplace = r.get(9)?;
+            e.retailer = r.get(10)?;
+            e.country = r.get(11)?;
+            e.units = r.get(12)?;
+            e.kenp_pages = r.get(13)?;
+            e.list_price_micros = r.get(14)?;
+            e.royalty_micros = r.get(15)?;
+            e.currency = r.get(16)?;
+            e.is_final = r.get::<_, i64>(17)? == 1;
+            e.status = r.get(18)?;
+            e.job_id = r.get(19)?;
+            e.raw = r.get(20)?;
+            f(&e)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::temp_db;
+
+    #[test]
+    fn filter_clause_numbers_its_parameters() {
+        let f = ReportFilter {
+            since: Some("2025-01-01".into()),
+            until: None,
+            platforms: vec!["gumroad".into(), "smashwords".into()],
+            final_only: true,
+        };
+        let (c, p) = f.clause();
+        assert_eq!(
+            c,
+            " WHERE period_end >= ?1 AND platform IN (?2, ?3) AND is_final = 1"
+        );
+        assert_eq!(p.len(), 3);
+        assert_eq!(ReportFilter::default().clause().0, "");
+    }
+
+    #[test]
+    fn empty_database_has_no_groups() {
+        let (_d, db) = temp_db();
+        let g = db
+            .sales_groups(
+                &ReportFilter::default(),
+                &[Dim::Month, Dim::Platform, Dim::Currency],
+                false,
+            )
+            .unwrap();
+        assert!(g.is_empty());
+        let n = db
+            .for_each_sale(&ReportFilter::default(), |_| Ok(()))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn dims_parse() {
+        assert_eq!(Dim::parse("product_id"), Some(Dim::Product));
+        assert_eq!(Dim::parse(" Month "), Some(Dim::Month));
+        assert_eq!(Dim::parse("isbn"), None);
+    }
+}
