@@ -336,6 +336,148 @@ mod tests {
         assert_eq!(n, 0);
     }
 
+    const ROLLUP_KEY: &str = "platform, family, coalesce(import_id, 0), month, period_start, period_end, currency, is_final";
+
+    fn rollup_matches_events(db: &Db) {
+        let c = db.conn();
+        let q = |sql: &str| -> Vec<Vec<String>> {
+            let mut stmt = c.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let from_events = q(&format!(
+            "SELECT {ROLLUP_KEY}, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
+               FROM sales_events GROUP BY {ROLLUP_KEY} ORDER BY {ROLLUP_KEY}"
+        ));
+        let rollup = q(&format!(
+            "SELECT {}, events, units, kenp_pages, royalty_micros FROM sales_rollup ORDER BY {}",
+            ROLLUP_KEY.replace("coalesce(import_id, 0)", "import_id"),
+            ROLLUP_KEY.replace("coalesce(import_id, 0)", "import_id"),
+        ));
+        assert_eq!(from_events, rollup);
+        // The effective view over the rollup equals the effective view over the events.
+        let dims = [Dim::Month, Dim::Platform, Dim::Currency];
+        let fast = db
+            .sales_groups(&ReportFilter::default(), &dims, false)
+            .unwrap();
+        let slow = q(
+            "SELECT month, platform, currency, count(*), sum(units), sum(kenp_pages),
+                             sum(royalty_micros), min(is_final)
+                        FROM effective_sales GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        );
+        let fast: Vec<Vec<String>> = fast
+            .iter()
+            .map(|g| {
+                vec![
+                    format!("{:?}", rusqlite::types::Value::Text(g.keys[0].clone())),
+                    format!("{:?}", rusqlite::types::Value::Text(g.keys[1].clone())),
+                    format!("{:?}", rusqlite::types::Value::Text(g.currency.clone())),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.events)),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.units)),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.kenp_pages)),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.royalty_micros)),
+                    format!(
+                        "{:?}",
+                        rusqlite::types::Value::Integer(i64::from(g.all_final))
+                    ),
+                ]
+            })
+            .collect();
+        assert_eq!(fast, slow);
+    }
+
+    /// Random inserts, updates and deletes (what imports, replace-by-coverage and Gumroad
+    /// upserts do) keep the trigger-maintained rollup equal to the events, and the effective
+    /// rollup equal to `effective_sales`.
+    #[test]
+    fn rollup_follows_inserts_updates_and_deletes() {
+        let (_d, db) = temp_db();
+        let c = db.conn();
+        c.execute_batch(
+            "INSERT INTO imports (id, platform, file, sha256, state, started_at) VALUES
+               (1, 'amazon_kdp', 'e.xlsx', 'a', 'live', 0),
+               (2, 'amazon_kdp', 'f.xlsx', 'b', 'live', 0),
+               (3, 'draft2digital', 'd.csv', 'c', 'staging', 0),
+               (4, 'draft2digital', 'd2.csv', 'd', 'live', 0);",
+        )
+        .unwrap();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let families = [
+            ("amazon_kdp", "kdp_estimate", Some(1)),
+            ("amazon_kdp", "kdp_final", Some(2)),
+            ("draft2digital", "d2d_ebook", Some(3)),
+            ("draft2digital", "d2d_ebook", Some(4)),
+            ("gumroad", "gumroad", None),
+        ];
+        for round in 0..400 {
+            let (platform, family, import) = families[rng.usize(..families.len())];
+            let month = format!("2025-0{}", rng.u8(6..9));
+            let end = format!("{month}-{:02}", rng.u8(1..4));
+            let cur = ["USD", "EUR"][rng.usize(..2)];
+            c.execute(
+                "INSERT INTO sales_events (platform, family, source, import_id, natural_key,
+                   period_start, period_end, month, title, product_id, format, marketplace,
+                   retailer, country, units, kenp_pages, royalty_micros, currency, is_final,
+                   raw, line, updated_at)
+                 VALUES (?1, ?2, 's', ?3, NULL, ?4, ?4, ?5, 't', 'p', 'ebook', '', '', '', ?6, ?7,
+                   ?8, ?9, ?10, '{}', 1, 0)",
+                rusqlite::params![
+                    platform,
+                    family,
+                    import,
+                    end,
+                    month,
+                    rng.i64(-1..5),
+                    rng.i64(0..50),
+                    rng.i64(-5_000_000..50_000_000),
+                    cur,
+                    family == "kdp_final" || rng.bool(),
+                ],
+            )
+            .unwrap();
+            if round % 7 == 0 {
+                c.execute(
+                    "UPDATE sales_events SET units = units + 1, royalty_micros = 0, is_final = 1 - is_final,
+                       currency = 'GBP' WHERE id = (SELECT id FROM sales_events ORDER BY random() LIMIT 1)",
+                    [],
+                )
+                .unwrap();
+            }
+            if round % 5 == 0 {
+                c.execute(
+                    "DELETE FROM sales_events WHERE id IN
+                       (SELECT id FROM sales_events ORDER BY random() LIMIT 2)",
+                    [],
+                )
+                .unwrap();
+            }
+            if round % 100 == 99 {
+                rollup_matches_events(&db);
+            }
+        }
+        c.execute(
+            "DELETE FROM sales_events WHERE family = 'kdp_final' AND month = '2025-07'",
+            [],
+        )
+        .unwrap();
+        rollup_matches_events(&db);
+        c.execute("DELETE FROM sales_events", []).unwrap();
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM sales_rollup", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
     #[test]
     fn dims_parse() {
         assert_eq!(Dim::parse("product_id"), Some(Dim::Product));

@@ -233,7 +233,7 @@ impl Db {
             (o.final_through, o.estimated_through) = c.query_row(
                 "SELECT max(CASE WHEN is_final THEN period_end END),
                         max(CASE WHEN NOT is_final THEN period_end END)
-                   FROM live_rollup WHERE platform = ?1",
+                   FROM effective_rollup WHERE platform = ?1",
                 params![p],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;

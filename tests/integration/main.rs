@@ -5,4 +5,5 @@ mod cli;
 mod d2d;
 mod gumroad;
 mod queue;
+mod reports;
 mod util;
