@@ -40,6 +40,7 @@ complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "jobs" -d 'L
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "sales" -d 'Sales reports: summaries, exports and charts (per month, platform, title, ...)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l file -d 'A report file to import (repeatable; each file becomes one job)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l since -d 'API platforms: sync sales from this date (YYYY-MM-DD)' -r
@@ -123,12 +124,83 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s 
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "logs" -d 'The run-worker log, newest first'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "jobs" -d 'List jobs, newest first'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "summary" -d 'Totals of units, KENP pages and royalty, grouped by month, platform, title, ...'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l by -d 'Group by these keys, comma-separated: month, platform, title, product, format, marketplace, retailer, country, currency [default: month,platform,currency; with --in: month,platform]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l platform -d 'Only this platform (repeatable)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l in -d 'Convert every amount into this currency (needs --rates)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l format -d 'The file format [default: csv; json with --json]' -r -f -a "csv\t'RFC 4180 CSV with a header row'
+json\t'One JSON array'
+ndjson\t'One JSON object per line'"
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s o -l output -d 'Write to FILE instead of stdout' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l platform -d 'Only this platform (repeatable)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l in -d 'Convert every amount into this currency (needs --rates)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l by -d 'What the bars are: only `month` for now' -r -f -a "month\t''"
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l currency -d 'The currency to chart [default: the one with the most events]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l width -d 'Chart width in columns [default: the terminal\'s width, 80 when not a terminal]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l svg -d 'Also write the chart as an SVG file (opens in a browser)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l platform -d 'Only this platform (repeatable)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l in -d 'Convert every amount into this currency (needs --rates)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "summary" -d 'Totals of units, KENP pages and royalty, grouped by month, platform, title, ...'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "logs" -d 'The run-worker log, newest first'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "jobs" -d 'List jobs, newest first'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "completions" -d 'Print a shell completion script'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "sales" -d 'Sales reports: summaries, exports and charts (per month, platform, title, ...)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions sales help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and __fish_seen_subcommand_from sales" -f -a "summary" -d 'Totals of units, KENP pages and royalty, grouped by month, platform, title, ...'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and __fish_seen_subcommand_from sales" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and __fish_seen_subcommand_from sales" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'

@@ -250,7 +250,7 @@ const CONVERSION_COLUMNS: [&str; 4] = [
 ];
 
 enum Sink {
-    Csv(csv::Writer<Box<dyn Write>>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
     Json(std::io::BufWriter<Box<dyn Write>>),
 }
 
@@ -289,7 +289,7 @@ impl ExportWriter {
                 header.extend(CONVERSION_COLUMNS);
             }
             w.write_record(&header)?;
-            Sink::Csv(w)
+            Sink::Csv(Box::new(w))
         } else {
             let mut w = std::io::BufWriter::with_capacity(64 * 1024, out);
             if format == ExportFormat::Json {
