@@ -1,6 +1,6 @@
 //! `salesingest sales summary|export|chart`: what did I earn, per book, per platform, per month.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -14,7 +14,7 @@ use crate::output::{
     SummaryRowView, SummaryTotal,
 };
 use crate::report::{self, EventGroup, MonthTotals, Rates, Totals};
-use crate::store::reports::{Dim, ReportFilter};
+use crate::store::reports::{AmountRow, Dim, ReportFilter};
 use crate::store::Db;
 
 const SALES_HELP: &str = "\
@@ -251,6 +251,45 @@ fn rate_of(rates: &Rates, currency: &str, period_end: &str) -> Result<Option<rep
         .map_err(|e| coded(EXIT_REJECTED, e.to_string()))
 }
 
+/// Rate look-ups memoised per (currency, period end): a million events have few distinct pairs.
+struct RateCache<'a> {
+    rates: &'a Rates,
+    seen: HashMap<(String, String), Option<report::Rate>>,
+}
+
+impl<'a> RateCache<'a> {
+    fn new(rates: &'a Rates) -> Self {
+        RateCache {
+            rates,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn rate(&mut self, currency: &str, period_end: &str) -> Result<Option<report::Rate>> {
+        if let Some(r) = self
+            .seen
+            .get(&(currency.to_string(), period_end.to_string()))
+        {
+            return Ok(*r);
+        }
+        let r = rate_of(self.rates, currency, period_end)?;
+        self.seen
+            .insert((currency.to_string(), period_end.to_string()), r);
+        Ok(r)
+    }
+}
+
+fn event_group(e: &AmountRow) -> EventGroup<'_> {
+    EventGroup {
+        currency: &e.currency,
+        events: 1,
+        units: e.units,
+        kenp_pages: e.kenp_pages,
+        each_micros: e.royalty_micros,
+        all_final: e.is_final,
+    }
+}
+
 /// Run `sales`.
 ///
 /// # Errors
@@ -305,7 +344,7 @@ fn summary(a: &SummaryArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
     };
     match &rates {
         None => {
-            for g in db.sales_groups(&filter, &dims, false)? {
+            for g in db.sales_groups(&filter, &dims)? {
                 let t = Totals {
                     events: g.events,
                     units: g.units,
@@ -331,23 +370,20 @@ fn summary(a: &SummaryArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
         Some(rates) => {
             let target = rates.target().to_string();
             let by_currency = dims.contains(&Dim::Currency);
-            let mut groups: BTreeMap<(Vec<String>, Option<String>), Totals> = BTreeMap::new();
-            for g in db.sales_groups(&filter, &dims, true)? {
-                let period_end = g.period_end.as_deref().unwrap_or_default();
-                let rate = rate_of(rates, &g.currency, period_end)?;
-                let key = (g.keys.clone(), by_currency.then(|| g.currency.clone()));
-                groups.entry(key).or_default().add_converted(
-                    EventGroup {
-                        currency: &g.currency,
-                        events: g.events,
-                        units: g.units,
-                        kenp_pages: g.kenp_pages,
-                        each_micros: g.royalty_each.unwrap_or_default(),
-                        all_final: g.all_final,
-                    },
-                    rate,
-                );
-            }
+            let mut groups: HashMap<(Vec<String>, Option<String>), Totals> = HashMap::new();
+            let mut cache = RateCache::new(rates);
+            db.for_each_amount(&filter, &dims, |e| {
+                let rate = cache.rate(&e.currency, &e.period_end)?;
+                let source = by_currency.then(|| e.currency.clone());
+                let group = match groups.get_mut(&(e.keys.clone(), source.clone())) {
+                    Some(t) => t,
+                    None => groups.entry((e.keys.clone(), source)).or_default(),
+                };
+                group.add_converted(event_group(e), rate);
+                Ok(())
+            })?;
+            let mut groups: Vec<_> = groups.into_iter().collect();
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
             for ((keys, source), t) in groups {
                 add_total(&mut totals, &target, &t);
                 rows.push(SummaryRowView {
@@ -471,21 +507,23 @@ fn chart(a: &ChartArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
     if let Some(rates) = &rates {
         currency = rates.target().to_string();
         let mut sources = Vec::new();
-        for g in db.sales_groups(&filter, &dims, true)? {
-            let rate = rate_of(
-                rates,
-                &g.currency,
-                g.period_end.as_deref().unwrap_or_default(),
-            )?;
-            let each = g.royalty_each.unwrap_or_default();
-            let each = rate.map_or(each, |r| report::convert_micros(each, r.rate));
-            *cells
-                .entry((g.keys[0].clone(), g.keys[1].clone()))
-                .or_default() += each * g.events;
-            if rate.is_some() && !sources.contains(&g.currency) {
-                sources.push(g.currency.clone());
+        let mut cache = RateCache::new(rates);
+        db.for_each_amount(&filter, &dims, |e| {
+            let rate = cache.rate(&e.currency, &e.period_end)?;
+            let micros = rate.map_or(e.royalty_micros, |r| {
+                report::convert_micros(e.royalty_micros, r.rate)
+            });
+            match cells.get_mut(&(e.keys[0].clone(), e.keys[1].clone())) {
+                Some(v) => *v += micros,
+                None => {
+                    cells.insert((e.keys[0].clone(), e.keys[1].clone()), micros);
+                }
             }
-        }
+            if rate.is_some() && !sources.contains(&e.currency) {
+                sources.push(e.currency.clone());
+            }
+            Ok(())
+        })?;
         sources.sort();
         if !sources.is_empty() {
             note = Some(format!(
@@ -499,7 +537,7 @@ fn chart(a: &ChartArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
             ));
         }
     } else {
-        let groups = db.sales_groups(&filter, &dims, false)?;
+        let groups = db.sales_groups(&filter, &dims)?;
         // Amounts in different currencies cannot be compared without rates, so the default
         // currency is the one with the most events (then the most royalty, then by name).
         let mut per_currency: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
