@@ -249,6 +249,19 @@ const CONVERSION_COLUMNS: [&str; 4] = [
     "rate_date",
 ];
 
+/// A CSV error as its I/O error when it is one, so that a closed pipe (`| head`) is recognised
+/// as such and ends the program quietly.
+fn csv_error(e: csv::Error) -> anyhow::Error {
+    if e.is_io_error() {
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => anyhow::Error::new(io),
+            other => anyhow::anyhow!("{other:?}"),
+        }
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
 enum Sink {
     Csv(Box<csv::Writer<Box<dyn Write>>>),
     Json(std::io::BufWriter<Box<dyn Write>>),
@@ -288,7 +301,7 @@ impl ExportWriter {
             if converting {
                 header.extend(CONVERSION_COLUMNS);
             }
-            w.write_record(&header)?;
+            w.write_record(&header).map_err(csv_error)?;
             Sink::Csv(Box::new(w))
         } else {
             let mut w = std::io::BufWriter::with_capacity(64 * 1024, out);
@@ -342,13 +355,14 @@ impl ExportWriter {
                     rec.push(r.rate.as_deref().unwrap_or("").into());
                     rec.push(r.rate_date.clone().flatten().unwrap_or_default().into());
                 }
-                w.write_record(rec.iter().map(|c| c.as_bytes()))?;
+                w.write_record(rec.iter().map(|c| c.as_bytes()))
+                    .map_err(csv_error)?;
             }
             Sink::Json(w) => {
                 if self.format == ExportFormat::Json {
                     w.write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;
                 }
-                serde_json::to_writer(&mut *w, r)?;
+                serde_json::to_writer(&mut *w, r).map_err(std::io::Error::from)?;
                 if self.format == ExportFormat::Ndjson {
                     w.write_all(b"\n")?;
                 }
