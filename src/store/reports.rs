@@ -175,7 +175,7 @@ pub struct EventRow {
 
 impl Db {
     /// Totals of effective events grouped by `dims` (currency is always a group key, never
-    /// summed across), ordered by the keys then currency.
+    /// summed across), ordered by the keys as given (currency last unless among them).
     ///
     /// # Errors
     /// Database errors.
@@ -199,9 +199,15 @@ impl Db {
         } else {
             ("effective_sales", "count(*)")
         };
+        // Rows come sorted by the keys in the order asked for (currency last unless placed).
+        let mut order: Vec<&str> = dims.iter().map(|d| d.column()).collect();
+        if !dims.contains(&Dim::Currency) {
+            order.push("currency");
+        }
+        let order = order.join(", ");
         let sql = format!(
             "SELECT {group}, {count}, sum(units), sum(kenp_pages), sum(royalty_micros), min(is_final)
-               FROM {from}{clause} GROUP BY {group} ORDER BY {group}"
+               FROM {from}{clause} GROUP BY {group} ORDER BY {order}"
         );
         let mut stmt = self.conn().prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
