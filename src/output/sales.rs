@@ -482,6 +482,17 @@ pub fn render_chart(chart: &ChartView, width: usize, color: bool) -> String {
         .collect::<Vec<_>>()
         .join("  ");
     let _ = writeln!(out, "{:<label_w$}  {legend}", "");
+    if chart
+        .months
+        .iter()
+        .any(|m| m.by_platform.iter().any(|v| *v < 0))
+    {
+        let _ = writeln!(
+            out,
+            "{:<label_w$}  negative amounts (refunds) are not drawn; the number is the month's net",
+            ""
+        );
+    }
     out
 }
 
@@ -679,6 +690,48 @@ pub fn create_output(path: &std::path::Path) -> Result<Box<dyn Write>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chart() -> ChartView {
+        ChartView {
+            currency: "AUD".into(),
+            platforms: vec!["amazon_kdp".into(), "smashwords".into()],
+            months: vec![
+                MonthTotals {
+                    month: "2025-06".into(),
+                    by_platform: vec![9_860_000, -2_540_000],
+                },
+                MonthTotals {
+                    month: "2025-07".into(),
+                    by_platform: vec![0, 4_930_000],
+                },
+            ],
+            note: None,
+        }
+    }
+
+    #[test]
+    fn terminal_chart_without_and_with_colour() {
+        let plain = render_chart(&chart(), 40, false);
+        assert!(!plain.contains('\x1b'));
+        let lines: Vec<&str> = plain.lines().collect();
+        // 40 - "2025-06 |" - "| 7.32" = 25 cells; July: 4.93 / 9.86 of them.
+        assert_eq!(lines[1], "2025-06 |█████████████████████████| 7.32");
+        assert_eq!(lines[2], "2025-07 |░░░░░░░░░░░░░            | 4.93");
+        assert!(lines[3].contains("██ amazon_kdp  ░░ smashwords"));
+        assert!(lines[4].contains("negative amounts (refunds) are not drawn"));
+        let coloured = render_chart(&chart(), 40, true);
+        assert!(coloured.contains("\x1b[33m█"));
+        assert!(coloured.contains("\x1b[32m░"));
+    }
+
+    #[test]
+    fn svg_draws_refunds_below_zero() {
+        let svg = chart_svg(&chart());
+        assert!(svg.starts_with("<?xml"));
+        assert!(svg.contains(">-5.00<"), "a tick below zero");
+        assert!(svg.contains("2025-06 smashwords: -2.54 AUD"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+    }
 
     #[test]
     fn nice_steps() {
