@@ -55,6 +55,9 @@ _salesingest() {
             salesingest,run-worker)
                 cmd="salesingest__subcmd__run__subcmd__worker"
                 ;;
+            salesingest,sales)
+                cmd="salesingest__subcmd__sales"
+                ;;
             salesingest,schedules)
                 cmd="salesingest__subcmd__schedules"
                 ;;
@@ -100,11 +103,47 @@ _salesingest() {
             salesingest__subcmd__help,run-worker)
                 cmd="salesingest__subcmd__help__subcmd__run__subcmd__worker"
                 ;;
+            salesingest__subcmd__help,sales)
+                cmd="salesingest__subcmd__help__subcmd__sales"
+                ;;
             salesingest__subcmd__help,schedules)
                 cmd="salesingest__subcmd__help__subcmd__schedules"
                 ;;
             salesingest__subcmd__help,status)
                 cmd="salesingest__subcmd__help__subcmd__status"
+                ;;
+            salesingest__subcmd__help__subcmd__sales,chart)
+                cmd="salesingest__subcmd__help__subcmd__sales__subcmd__chart"
+                ;;
+            salesingest__subcmd__help__subcmd__sales,export)
+                cmd="salesingest__subcmd__help__subcmd__sales__subcmd__export"
+                ;;
+            salesingest__subcmd__help__subcmd__sales,summary)
+                cmd="salesingest__subcmd__help__subcmd__sales__subcmd__summary"
+                ;;
+            salesingest__subcmd__sales,chart)
+                cmd="salesingest__subcmd__sales__subcmd__chart"
+                ;;
+            salesingest__subcmd__sales,export)
+                cmd="salesingest__subcmd__sales__subcmd__export"
+                ;;
+            salesingest__subcmd__sales,help)
+                cmd="salesingest__subcmd__sales__subcmd__help"
+                ;;
+            salesingest__subcmd__sales,summary)
+                cmd="salesingest__subcmd__sales__subcmd__summary"
+                ;;
+            salesingest__subcmd__sales__subcmd__help,chart)
+                cmd="salesingest__subcmd__sales__subcmd__help__subcmd__chart"
+                ;;
+            salesingest__subcmd__sales__subcmd__help,export)
+                cmd="salesingest__subcmd__sales__subcmd__help__subcmd__export"
+                ;;
+            salesingest__subcmd__sales__subcmd__help,help)
+                cmd="salesingest__subcmd__sales__subcmd__help__subcmd__help"
+                ;;
+            salesingest__subcmd__sales__subcmd__help,summary)
+                cmd="salesingest__subcmd__sales__subcmd__help__subcmd__summary"
                 ;;
             *)
                 ;;
@@ -113,7 +152,7 @@ _salesingest() {
 
     case "${cmd}" in
         salesingest)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -277,7 +316,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help)
-            opts="enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man help"
+            opts="enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -461,6 +500,62 @@ _salesingest() {
         salesingest__subcmd__help__subcmd__run__subcmd__worker)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__sales)
+            opts="summary export chart"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__sales__subcmd__chart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__sales__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__sales__subcmd__summary)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -680,6 +775,256 @@ _salesingest() {
                     return 0
                     ;;
                 --ping-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales)
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version summary export chart help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__chart)
+            opts="-q -v -h -V --by --currency --width --svg --since --until --platform --final-only --in --rates --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -W "month" -- "${cur}"))
+                    return 0
+                    ;;
+                --currency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --width)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --svg)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --platform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__export)
+            opts="-o -q -v -h -V --format --output --since --until --platform --final-only --in --rates --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "csv json ndjson" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --platform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rates)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__help)
+            opts="summary export chart help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__help__subcmd__chart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__help__subcmd__summary)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__summary)
+            opts="-q -v -h -V --by --since --until --platform --final-only --in --rates --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --by)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --platform)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --in)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rates)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

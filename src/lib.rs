@@ -12,4 +12,5 @@ pub mod notify;
 pub mod output;
 pub mod platforms;
 pub mod queue;
+pub mod report;
 pub mod store;

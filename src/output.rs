@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::queue::Millis;
 
+mod sales;
+pub use sales::*;
+
 /// RFC 3339 UTC with seconds: `2026-11-28T16:05:00Z`.
 pub fn rfc3339(ms: Millis) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

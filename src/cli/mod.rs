@@ -16,6 +16,7 @@ pub mod man;
 pub mod prune;
 pub mod retry;
 pub mod run_worker;
+pub mod sales;
 pub mod schedules;
 pub mod status;
 
@@ -102,6 +103,8 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Print the man page (roff)
     Man(man::Args),
+    /// Sales reports: summaries, exports and charts (per month, platform, title, ...)
+    Sales(sales::Args),
 }
 
 /// What every subcommand gets.
@@ -186,6 +189,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         // Handled before the settings are loaded.
         Command::Doctor(_) => Err(anyhow::anyhow!("internal error: doctor dispatched twice")),
         Command::Man(a) => man::run(&a),
+        Command::Sales(a) => sales::run(&a, &ctx),
     }
 }
 

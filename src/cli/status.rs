@@ -178,6 +178,7 @@ fn overview(db: &Db, ctx: &Ctx) -> Result<i32> {
         "royalty",
         "periods",
         "final through",
+        "estimated through",
         "last success",
         "queued",
         "retrying",
@@ -200,6 +201,7 @@ fn overview(db: &Db, ctx: &Ctx) -> Result<i32> {
             num_cell(royalty),
             periods.into(),
             v.final_through.clone().unwrap_or_default().into(),
+            v.estimated_through.clone().unwrap_or_default().into(),
             v.last_success_at.clone().unwrap_or_default().into(),
             num_cell(v.queued + v.processing),
             num_cell(v.retrying),
@@ -207,5 +209,12 @@ fn overview(db: &Db, ctx: &Ctx) -> Result<i32> {
         ]);
     }
     ctx.out.table(&t);
+    for v in views.iter().filter(|v| v.sync_cursor.is_some()) {
+        ctx.out.line(&format!(
+            "{} sync cursor {} (sales before it are synced)",
+            v.platform,
+            v.sync_cursor.as_deref().unwrap_or_default()
+        ));
+    }
     Ok(0)
 }

@@ -189,14 +189,15 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Totals of effective sales per platform and currency (estimates shadowed by finals).
+    /// Totals of effective sales per platform and currency (estimates shadowed by finals), read
+    /// from the rollup the triggers of migration 2 keep equal to the events.
     ///
     /// # Errors
     /// Database errors.
     pub fn totals(&self) -> Result<Vec<CurrencyTotal>> {
         let mut stmt = self.conn().prepare(
-            "SELECT platform, currency, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
-               FROM effective_sales GROUP BY platform, currency ORDER BY platform, currency",
+            "SELECT platform, currency, sum(events), sum(units), sum(kenp_pages), sum(royalty_micros)
+               FROM effective_rollup GROUP BY platform, currency ORDER BY platform, currency",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(CurrencyTotal {
@@ -224,14 +225,15 @@ impl Db {
                 ..PlatformOverview::default()
             };
             (o.events, o.first_period, o.last_period) = c.query_row(
-                "SELECT count(*), min(period_start), max(period_end) FROM effective_sales WHERE platform = ?1",
+                "SELECT coalesce(sum(events), 0), min(period_start), max(period_end)
+                   FROM effective_rollup WHERE platform = ?1",
                 params![p],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             (o.final_through, o.estimated_through) = c.query_row(
                 "SELECT max(CASE WHEN is_final THEN period_end END),
                         max(CASE WHEN NOT is_final THEN period_end END)
-                   FROM live_sales WHERE platform = ?1",
+                   FROM effective_rollup WHERE platform = ?1",
                 params![p],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;

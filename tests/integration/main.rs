@@ -6,5 +6,6 @@ mod d2d;
 mod gumroad;
 mod kdp;
 mod queue;
+mod reports;
 mod unattended;
 mod util;

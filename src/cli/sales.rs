@@ -1,0 +1,621 @@
+//! `salesingest sales summary|export|chart`: what did I earn, per book, per platform, per month.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use chrono::{Datelike, NaiveDate};
+use clap::{Subcommand, ValueEnum};
+
+use super::{coded, parse_platform, Ctx, EXIT_REJECTED};
+use crate::model::{format_micros, Platform};
+use crate::output::{
+    self, chart_svg, render_chart, ChartView, ExportFormat, ExportRecord, ExportWriter, RateView,
+    SummaryRowView, SummaryTotal,
+};
+use crate::report::{self, EventGroup, MonthTotals, Rates, Totals};
+use crate::store::reports::{AmountRow, Dim, ReportFilter};
+use crate::store::Db;
+
+const SALES_HELP: &str = "\
+Reports read the effective sales: imports still staging are invisible, and for a month with a
+final KDP report (Prior Months' Royalties) the KDP estimates of that month are replaced by the
+final figures, never added to them. Amounts of different currencies are never added together
+unless converted with --in.
+
+Dates: --since and --until keep the events whose period END falls in [since, until], both
+inclusive (the month of an event is the month of its period end). A date is YYYY-MM-DD, or
+YYYY-MM: --since 2025-07 means 2025-07-01, --until 2025-07 means 2025-07-31.
+
+Currency conversion (--in CUR --rates FILE): FILE is a CSV text file with a header row naming
+the columns date, currency and rate (any order), then one line per rate, for example
+    date,currency,rate
+    2025-07-31,USD,1.1446
+    2025-07-31,GBP,0.8630
+Dates are ISO (YYYY-MM-DD), currencies ISO 4217 codes, rates plain decimals with a `.`
+(no thousands separators, no quoting) giving the units of that currency per ONE unit of CUR,
+as in the ECB reference rates for CUR=EUR. Blank lines, a BOM and CRLF are fine; lines for CUR
+itself are ignored. Each event converts at the rate of its period's end date, or of the nearest
+earlier date in the file: amount / rate, rounded half to even to 0.000001 per event, then summed.
+A rate missing for a currency and date is an error naming both (exit 5), never a guess; so is
+a malformed rates file.
+
+Exit codes: 0 success, 1 database or I/O error, 2 usage error, 5 rates file rejected or a
+rate missing.";
+
+/// Sales reports: summaries, exports and charts.
+#[derive(Debug, clap::Args)]
+#[command(after_long_help = SALES_HELP)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: SalesCommand,
+}
+
+/// The `sales` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SalesCommand {
+    /// Totals of units, KENP pages and royalty, grouped by month, platform, title, ...
+    #[command(after_long_help = SALES_HELP)]
+    Summary(SummaryArgs),
+    /// Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)
+    #[command(after_long_help = SALES_HELP)]
+    Export(ExportArgs),
+    /// Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)
+    #[command(after_long_help = SALES_HELP)]
+    Chart(ChartArgs),
+}
+
+/// Which events a report covers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FilterArgs {
+    /// Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub since: Option<NaiveDate>,
+
+    /// Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)
+    #[arg(long, value_name = "DATE", value_parser = parse_until)]
+    pub until: Option<NaiveDate>,
+
+    /// Only this platform (repeatable)
+    #[arg(long = "platform", value_name = "PLATFORM", value_parser = parse_platform)]
+    pub platforms: Vec<Platform>,
+
+    /// Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)
+    #[arg(long)]
+    pub final_only: bool,
+}
+
+/// Currency conversion with provenance.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConvertArgs {
+    /// Convert every amount into this currency (needs --rates)
+    #[arg(long = "in", value_name = "CUR", requires = "rates", value_parser = report::parse_currency)]
+    pub into: Option<String>,
+
+    /// The rates file for --in: CSV `date,currency,rate` (see below)
+    #[arg(long, value_name = "FILE", requires = "into")]
+    pub rates: Option<PathBuf>,
+}
+
+/// `sales summary`.
+#[derive(Debug, clap::Args)]
+pub struct SummaryArgs {
+    /// Group by these keys, comma-separated: month, platform, title, product, format,
+    /// marketplace, retailer, country, currency [default: month,platform,currency; with --in:
+    /// month,platform]
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',', value_parser = parse_dim)]
+    pub by: Vec<Dim>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub convert: ConvertArgs,
+}
+
+/// Export file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// RFC 4180 CSV with a header row
+    Csv,
+    /// One JSON array
+    Json,
+    /// One JSON object per line
+    Ndjson,
+}
+
+/// `sales export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The file format [default: csv; json with --json]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
+
+    /// Write to FILE instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub convert: ConvertArgs,
+}
+
+/// `sales chart`.
+#[derive(Debug, clap::Args)]
+pub struct ChartArgs {
+    /// What the bars are: only `month` for now
+    #[arg(long, value_name = "KEY", default_value = "month", value_parser = ["month"])]
+    pub by: String,
+
+    /// The currency to chart [default: the one with the most events]
+    #[arg(long, value_name = "CUR", conflicts_with = "into", value_parser = report::parse_currency)]
+    pub currency: Option<String>,
+
+    /// Chart width in columns [default: the terminal's width, 80 when not a terminal]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(30..))]
+    pub width: Option<u16>,
+
+    /// Also write the chart as an SVG file (opens in a browser)
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    #[command(flatten)]
+    pub convert: ConvertArgs,
+}
+
+fn parse_dim(s: &str) -> Result<Dim, String> {
+    Dim::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Dim::ALL.iter().map(|d| d.name()).collect();
+        format!("unknown key `{s}`: expected {}", names.join(", "))
+    })
+}
+
+fn parse_day_or_month(s: &str, end_of_month: bool) -> Result<NaiveDate, String> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d);
+    }
+    let first = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date: expected YYYY-MM-DD or YYYY-MM"))?;
+    if !end_of_month {
+        return Ok(first);
+    }
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+    };
+    next.and_then(|n| n.pred_opt())
+        .ok_or_else(|| format!("`{s}` is out of range"))
+}
+
+fn parse_since(s: &str) -> Result<NaiveDate, String> {
+    parse_day_or_month(s, false)
+}
+
+fn parse_until(s: &str) -> Result<NaiveDate, String> {
+    parse_day_or_month(s, true)
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> ReportFilter {
+        let mut platforms: Vec<String> = self.platforms.iter().map(|p| p.to_string()).collect();
+        platforms.sort();
+        platforms.dedup();
+        ReportFilter {
+            since: self.since.map(|d| d.to_string()),
+            until: self.until.map(|d| d.to_string()),
+            platforms,
+            final_only: self.final_only,
+        }
+    }
+}
+
+/// Read and parse the rates file, then check that every currency in the report has a rate at
+/// its earliest period end (later dates then always find one), before any output is written.
+fn load_rates(c: &ConvertArgs, db: &Db, filter: &ReportFilter) -> Result<Option<Rates>> {
+    let (Some(target), Some(path)) = (&c.into, &c.rates) else {
+        return Ok(None);
+    };
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        coded(
+            EXIT_REJECTED,
+            format!("cannot read the rates file `{name}`: {e}"),
+        )
+    })?;
+    let rates =
+        Rates::parse(&name, &text, target).map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
+    for (currency, earliest) in db.currency_first_periods(filter)? {
+        let date = parse_date(&earliest)?;
+        rates
+            .rate(&currency, date)
+            .map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
+    }
+    Ok(Some(rates))
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .with_context(|| format!("bad period date `{s}` in the database"))
+}
+
+fn rate_of(rates: &Rates, currency: &str, period_end: &str) -> Result<Option<report::Rate>> {
+    rates
+        .rate(currency, parse_date(period_end)?)
+        .map_err(|e| coded(EXIT_REJECTED, e.to_string()))
+}
+
+/// Rate look-ups memoised per (currency, period end): a million events have few distinct pairs.
+struct RateCache<'a> {
+    rates: &'a Rates,
+    seen: HashMap<(String, String), Option<report::Rate>>,
+}
+
+impl<'a> RateCache<'a> {
+    fn new(rates: &'a Rates) -> Self {
+        RateCache {
+            rates,
+            seen: HashMap::new(),
+        }
+    }
+
+    fn rate(&mut self, currency: &str, period_end: &str) -> Result<Option<report::Rate>> {
+        if let Some(r) = self
+            .seen
+            .get(&(currency.to_string(), period_end.to_string()))
+        {
+            return Ok(*r);
+        }
+        let r = rate_of(self.rates, currency, period_end)?;
+        self.seen
+            .insert((currency.to_string(), period_end.to_string()), r);
+        Ok(r)
+    }
+}
+
+fn event_group(e: &AmountRow) -> EventGroup<'_> {
+    EventGroup {
+        currency: &e.currency,
+        events: 1,
+        units: e.units,
+        kenp_pages: e.kenp_pages,
+        each_micros: e.royalty_micros,
+        all_final: e.is_final,
+    }
+}
+
+/// Run `sales`.
+///
+/// # Errors
+/// Exit 5 for a bad rates file or a missing rate; database and I/O errors.
+pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
+    let db = ctx.open_db()?;
+    match &args.command {
+        SalesCommand::Summary(a) => summary(a, &db, ctx),
+        SalesCommand::Export(a) => export(a, &db, ctx),
+        SalesCommand::Chart(a) => chart(a, &db, ctx),
+    }
+}
+
+fn summary(a: &SummaryArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
+    let filter = a.filter.to_filter();
+    let rates = load_rates(&a.convert, db, &filter)?;
+    let mut dims: Vec<Dim> = Vec::new();
+    let requested = if a.by.is_empty() {
+        if rates.is_some() {
+            vec![Dim::Month, Dim::Platform]
+        } else {
+            vec![Dim::Month, Dim::Platform, Dim::Currency]
+        }
+    } else {
+        a.by.clone()
+    };
+    for d in requested {
+        if !dims.contains(&d) {
+            dims.push(d);
+        }
+    }
+    let key_dims: Vec<Dim> = dims
+        .iter()
+        .copied()
+        .filter(|d| *d != Dim::Currency)
+        .collect();
+    let keys_of = |values: &[String]| -> BTreeMap<String, String> {
+        key_dims
+            .iter()
+            .zip(values)
+            .map(|(d, v)| (d.name().to_string(), v.clone()))
+            .collect()
+    };
+    let mut rows = Vec::new();
+    let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
+    let add_total = |totals: &mut BTreeMap<String, Totals>, cur: &str, t: &Totals| {
+        let e = totals.entry(cur.to_string()).or_default();
+        e.events += t.events;
+        e.units += t.units;
+        e.kenp_pages += t.kenp_pages;
+        e.royalty_micros += t.royalty_micros;
+    };
+    match &rates {
+        None => {
+            for g in db.sales_groups(&filter, &dims)? {
+                let t = Totals {
+                    events: g.events,
+                    units: g.units,
+                    kenp_pages: g.kenp_pages,
+                    royalty_micros: g.royalty_micros,
+                    all_final: g.all_final,
+                    rates: Vec::new(),
+                };
+                add_total(&mut totals, &g.currency, &t);
+                rows.push(SummaryRowView {
+                    keys: keys_of(&g.keys),
+                    royalty: format_micros(g.royalty_micros, &g.currency),
+                    currency: g.currency,
+                    source_currency: None,
+                    units: g.units,
+                    kenp_pages: g.kenp_pages,
+                    events: g.events,
+                    is_final: g.all_final,
+                    rates: None,
+                });
+            }
+        }
+        Some(rates) => {
+            let target = rates.target().to_string();
+            let by_currency = dims.contains(&Dim::Currency);
+            let mut groups: HashMap<(Vec<String>, Option<String>), Totals> = HashMap::new();
+            let mut cache = RateCache::new(rates);
+            db.for_each_amount(&filter, &dims, |e| {
+                let rate = cache.rate(&e.currency, &e.period_end)?;
+                let source = by_currency.then(|| e.currency.clone());
+                let group = match groups.get_mut(&(e.keys.clone(), source.clone())) {
+                    Some(t) => t,
+                    None => groups.entry((e.keys.clone(), source)).or_default(),
+                };
+                group.add_converted(event_group(e), rate);
+                Ok(())
+            })?;
+            let mut groups: Vec<_> = groups.into_iter().collect();
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+            for ((keys, source), t) in groups {
+                add_total(&mut totals, &target, &t);
+                rows.push(SummaryRowView {
+                    keys: keys_of(&keys),
+                    currency: target.clone(),
+                    source_currency: source,
+                    units: t.units,
+                    kenp_pages: t.kenp_pages,
+                    royalty: format_micros(t.royalty_micros, &target),
+                    events: t.events,
+                    is_final: t.all_final,
+                    rates: Some(
+                        t.rates
+                            .iter()
+                            .map(|u| RateView {
+                                currency: u.currency.clone(),
+                                rate: u
+                                    .rate
+                                    .map_or_else(|| "1".into(), |r| report::format_rate(r.rate)),
+                                rate_date: u.rate.map(|r| r.date.to_string()),
+                                events: u.events,
+                                royalty: format_micros(u.source_micros, &u.currency),
+                                converted: format_micros(u.converted_micros, &target),
+                            })
+                            .collect(),
+                    ),
+                });
+            }
+        }
+    }
+    let totals: Vec<SummaryTotal> = totals
+        .into_iter()
+        .map(|(currency, t)| SummaryTotal {
+            royalty: format_micros(t.royalty_micros, &currency),
+            currency,
+            units: t.units,
+            kenp_pages: t.kenp_pages,
+            events: t.events,
+        })
+        .collect();
+    let names: Vec<&str> = dims.iter().map(|d| d.name()).collect();
+    ctx.out.summary(&names, &rows, &totals);
+    Ok(0)
+}
+
+fn export(a: &ExportArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
+    let filter = a.filter.to_filter();
+    let rates = load_rates(&a.convert, db, &filter)?;
+    let format = match a.format {
+        Some(FormatArg::Csv) => ExportFormat::Csv,
+        Some(FormatArg::Json) => ExportFormat::Json,
+        Some(FormatArg::Ndjson) => ExportFormat::Ndjson,
+        None if ctx.out.json && a.output.is_none() => ExportFormat::Json,
+        None => ExportFormat::Csv,
+    };
+    let converting = rates.is_some();
+    let mut w = match &a.output {
+        Some(p) => ExportWriter::new(output::create_output(p)?, format, converting)?,
+        None => ExportWriter::stdout(format, converting)?,
+    };
+    db.for_each_sale(&filter, |e| {
+        let mut rec = ExportRecord {
+            platform: &e.platform,
+            source: &e.source,
+            period_start: &e.period_start,
+            period_end: &e.period_end,
+            month: &e.month,
+            title: &e.title,
+            product_id: &e.product_id,
+            format: &e.format,
+            marketplace: &e.marketplace,
+            retailer: &e.retailer,
+            country: &e.country,
+            units: e.units,
+            kenp_pages: e.kenp_pages,
+            list_price: e.list_price_micros.map(|m| format_micros(m, &e.currency)),
+            royalty: format_micros(e.royalty_micros, &e.currency),
+            currency: &e.currency,
+            is_final: e.is_final,
+            status: &e.status,
+            job_id: e.job_id,
+            raw: &e.raw,
+            converted_royalty: None,
+            converted_currency: None,
+            rate: None,
+            rate_date: None,
+        };
+        if let Some(rates) = &rates {
+            let rate = rate_of(rates, &e.currency, &e.period_end)?;
+            let micros = rate.map_or(e.royalty_micros, |r| {
+                report::convert_micros(e.royalty_micros, r.rate)
+            });
+            rec.converted_royalty = Some(format_micros(micros, rates.target()));
+            rec.converted_currency = Some(rates.target());
+            rec.rate = Some(rate.map_or_else(|| "1".into(), |r| report::format_rate(r.rate)));
+            rec.rate_date = Some(rate.map(|r| r.date.to_string()));
+        }
+        w.write(&rec)
+    })?;
+    let n = w.finish()?;
+    if let Some(p) = &a.output {
+        if ctx.out.json {
+            ctx.out
+                .json(&serde_json::json!({"file": p.display().to_string(), "events": n}));
+        } else {
+            ctx.out
+                .line(&format!("exported {n} events to {}", p.display()));
+        }
+    }
+    Ok(0)
+}
+
+fn chart(a: &ChartArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
+    let filter = a.filter.to_filter();
+    let rates = load_rates(&a.convert, db, &filter)?;
+    let dims = [Dim::Month, Dim::Platform];
+    // (month, platform) -> micros, in one currency.
+    let mut cells: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let currency;
+    let mut note = None;
+    if let Some(rates) = &rates {
+        currency = rates.target().to_string();
+        let mut sources = Vec::new();
+        let mut cache = RateCache::new(rates);
+        db.for_each_amount(&filter, &dims, |e| {
+            let rate = cache.rate(&e.currency, &e.period_end)?;
+            let micros = rate.map_or(e.royalty_micros, |r| {
+                report::convert_micros(e.royalty_micros, r.rate)
+            });
+            match cells.get_mut(&(e.keys[0].clone(), e.keys[1].clone())) {
+                Some(v) => *v += micros,
+                None => {
+                    cells.insert((e.keys[0].clone(), e.keys[1].clone()), micros);
+                }
+            }
+            if rate.is_some() && !sources.contains(&e.currency) {
+                sources.push(e.currency.clone());
+            }
+            Ok(())
+        })?;
+        sources.sort();
+        if !sources.is_empty() {
+            note = Some(format!(
+                "{} converted at the rates of {} (each event at its period end's rate)",
+                sources.join(", "),
+                a.convert
+                    .rates
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            ));
+        }
+    } else {
+        let groups = db.sales_groups(&filter, &dims)?;
+        // Amounts in different currencies cannot be compared without rates, so the default
+        // currency is the one with the most events (then the most royalty, then by name).
+        let mut per_currency: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for g in &groups {
+            let e = per_currency.entry(&g.currency).or_default();
+            e.0 += g.events;
+            e.1 += g.royalty_micros;
+        }
+        currency = match &a.currency {
+            Some(c) => c.clone(),
+            None => per_currency
+                .iter()
+                .max_by_key(|(c, v)| (**v, std::cmp::Reverse(**c)))
+                .map(|(c, _)| (*c).to_string())
+                .unwrap_or_else(|| "USD".into()),
+        };
+        let others: Vec<&str> = per_currency
+            .keys()
+            .copied()
+            .filter(|c| *c != currency)
+            .collect();
+        if !others.is_empty() {
+            note = Some(format!(
+                "not shown: {} (pick one with --currency, or convert with --in CUR --rates FILE)",
+                others.join(", ")
+            ));
+        }
+        for g in groups.into_iter().filter(|g| g.currency == currency) {
+            *cells
+                .entry((g.keys[0].clone(), g.keys[1].clone()))
+                .or_default() += g.royalty_micros;
+        }
+    }
+    let (Some(first), Some(last)) = (
+        cells.keys().map(|k| &k.0).min().cloned(),
+        cells.keys().map(|k| &k.0).max().cloned(),
+    ) else {
+        if ctx.out.json {
+            ctx.out
+                .json(&serde_json::json!({"currency": currency, "platforms": [], "months": []}));
+        } else {
+            ctx.out.line(&format!("no sales in {currency} match"));
+        }
+        return Ok(0);
+    };
+    let platforms: Vec<String> = Platform::ALL
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .filter(|p| cells.keys().any(|k| &k.1 == p))
+        .collect();
+    let months: Vec<MonthTotals> = report::month_range(&first, &last)
+        .into_iter()
+        .map(|m| MonthTotals {
+            by_platform: platforms
+                .iter()
+                .map(|p| cells.get(&(m.clone(), p.clone())).copied().unwrap_or(0))
+                .collect(),
+            month: m,
+        })
+        .collect();
+    let view = ChartView {
+        currency,
+        platforms,
+        months,
+        note,
+    };
+    if let Some(path) = &a.svg {
+        std::fs::write(path, chart_svg(&view))
+            .with_context(|| format!("cannot write the SVG file `{}`", path.display()))?;
+    }
+    if ctx.out.json {
+        ctx.out.chart_json(&view);
+    } else {
+        let width = a.width.map_or_else(output::terminal_width, usize::from);
+        ctx.out.chart(&render_chart(&view, width, ctx.out.color));
+        if let Some(path) = &a.svg {
+            ctx.out.info(&format!("wrote {}", path.display()));
+        }
+    }
+    Ok(0)
+}

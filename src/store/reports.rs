@@ -1,0 +1,659 @@
+//! Read-only report queries behind `sales summary|export|chart`: grouped totals of effective
+//! sales, and a streaming walk over effective events.
+//!
+//! Everything reads the `effective_sales` view: staged imports are hidden and KDP estimates of
+//! a month with a final KDP report are shadowed (DESIGN §5).
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use rusqlite::types::Value;
+
+use super::Db;
+
+/// A column a summary can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    Month,
+    Platform,
+    Title,
+    Product,
+    Format,
+    Marketplace,
+    Retailer,
+    Country,
+    Currency,
+}
+
+impl Dim {
+    /// Every key, in the order `--help` lists them.
+    pub const ALL: [Dim; 9] = [
+        Dim::Month,
+        Dim::Platform,
+        Dim::Title,
+        Dim::Product,
+        Dim::Format,
+        Dim::Marketplace,
+        Dim::Retailer,
+        Dim::Country,
+        Dim::Currency,
+    ];
+
+    /// The key's name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::Month => "month",
+            Dim::Platform => "platform",
+            Dim::Title => "title",
+            Dim::Product => "product",
+            Dim::Format => "format",
+            Dim::Marketplace => "marketplace",
+            Dim::Retailer => "retailer",
+            Dim::Country => "country",
+            Dim::Currency => "currency",
+        }
+    }
+
+    /// Parse a key name (`product_id` is accepted for `product`).
+    pub fn parse(s: &str) -> Option<Dim> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "product_id" {
+            return Some(Dim::Product);
+        }
+        Dim::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Dim::Product => "product_id",
+            d => d.name(),
+        }
+    }
+}
+
+/// Which effective events a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Keep events whose `period_end` is on or after this ISO date.
+    pub since: Option<String>,
+    /// Keep events whose `period_end` is on or before this ISO date.
+    pub until: Option<String>,
+    /// Keep these platforms (canonical names); empty keeps all.
+    pub platforms: Vec<String>,
+    /// Keep only final events.
+    pub final_only: bool,
+}
+
+impl ReportFilter {
+    /// The WHERE clause and its parameters.
+    fn clause(&self) -> (String, Vec<Value>) {
+        self.clause_with("")
+    }
+
+    /// The WHERE clause with `prefix` before each column: `+` keeps SQLite from using an index
+    /// for the filter, so that a walk in id order needs no sort.
+    fn clause_with(&self, prefix: &str) -> (String, Vec<Value>) {
+        let mut conds = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        if let Some(s) = &self.since {
+            params.push(Value::Text(s.clone()));
+            conds.push(format!("{prefix}period_end >= ?{}", params.len()));
+        }
+        if let Some(u) = &self.until {
+            params.push(Value::Text(u.clone()));
+            conds.push(format!("{prefix}period_end <= ?{}", params.len()));
+        }
+        if !self.platforms.is_empty() {
+            let mut marks = Vec::new();
+            for p in &self.platforms {
+                params.push(Value::Text(p.clone()));
+                marks.push(format!("?{}", params.len()));
+            }
+            conds.push(format!("{prefix}platform IN ({})", marks.join(", ")));
+        }
+        if self.final_only {
+            conds.push(format!("{prefix}is_final = 1"));
+        }
+        if conds.is_empty() {
+            (String::new(), params)
+        } else {
+            (format!(" WHERE {}", conds.join(" AND ")), params)
+        }
+    }
+}
+
+/// One group of effective events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    /// The values of the requested keys, in the order requested (currency excluded).
+    pub keys: Vec<String>,
+    pub currency: String,
+    pub events: i64,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub royalty_micros: i64,
+    /// Every event in the group is final.
+    pub all_final: bool,
+}
+
+/// The amounts of one effective event (for conversions).
+#[derive(Debug, Clone, Default)]
+pub struct AmountRow {
+    /// The values of the requested keys (currency excluded).
+    pub keys: Vec<String>,
+    pub currency: String,
+    pub period_end: String,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub royalty_micros: i64,
+    pub is_final: bool,
+}
+
+/// One effective event with every normalised field (for `sales export`).
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    pub id: i64,
+    pub platform: String,
+    pub source: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub month: String,
+    pub title: String,
+    pub product_id: String,
+    pub format: String,
+    pub marketplace: String,
+    pub retailer: String,
+    pub country: String,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub list_price_micros: Option<i64>,
+    pub royalty_micros: i64,
+    pub currency: String,
+    pub is_final: bool,
+    pub status: String,
+    pub job_id: Option<i64>,
+    pub raw: String,
+}
+
+impl Db {
+    /// Totals of effective events grouped by `dims` (currency is always a group key, never
+    /// summed across), ordered by the keys as given (currency last unless among them).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn sales_groups(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>> {
+        let mut cols: Vec<&str> = dims
+            .iter()
+            .filter(|d| **d != Dim::Currency)
+            .map(|d| d.column())
+            .collect();
+        let nkeys = cols.len();
+        cols.push("currency");
+        let group = cols.join(", ");
+        let (clause, params) = filter.clause();
+        // The rollup has month, platform and currency (and the filter columns): read it when
+        // that is enough; other keys need the events themselves.
+        let rollup = dims
+            .iter()
+            .all(|d| matches!(d, Dim::Month | Dim::Platform | Dim::Currency));
+        if !rollup {
+            return self.sales_groups_streamed(filter, dims);
+        }
+        // Rows come sorted by the keys in the order asked for (currency last unless placed).
+        let mut order: Vec<&str> = dims.iter().map(|d| d.column()).collect();
+        if !dims.contains(&Dim::Currency) {
+            order.push("currency");
+        }
+        let order = order.join(", ");
+        let sql = format!(
+            "SELECT {group}, sum(events), sum(units), sum(kenp_pages), sum(royalty_micros), min(is_final)
+               FROM effective_rollup{clause} GROUP BY {group} ORDER BY {order}"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            let keys = (0..nkeys)
+                .map(|i| r.get::<_, String>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(GroupRow {
+                keys,
+                currency: r.get(nkeys)?,
+                events: r.get(nkeys + 1)?,
+                units: r.get(nkeys + 2)?,
+                kenp_pages: r.get(nkeys + 3)?,
+                royalty_micros: r.get(nkeys + 4)?,
+                all_final: r.get::<_, i64>(nkeys + 5)? == 1,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// `sales_groups` for keys the rollup does not have: one pass over the events, summed in a
+    /// hash map (a SQL GROUP BY would sort every event first, twice as slow on a million).
+    fn sales_groups_streamed(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>> {
+        let mut acc: HashMap<(Vec<String>, String), GroupRow> = HashMap::new();
+        self.for_each_amount(filter, dims, |a| {
+            let key = (a.keys.clone(), a.currency.clone());
+            let g = acc.entry(key).or_insert_with(|| GroupRow {
+                keys: a.keys.clone(),
+                currency: a.currency.clone(),
+                events: 0,
+                units: 0,
+                kenp_pages: 0,
+                royalty_micros: 0,
+                all_final: true,
+            });
+            g.events += 1;
+            g.units += a.units;
+            g.kenp_pages += a.kenp_pages;
+            g.royalty_micros = g
+                .royalty_micros
+                .checked_add(a.royalty_micros)
+                .ok_or_else(|| anyhow::anyhow!("royalty sum overflows"))?;
+            g.all_final &= a.is_final;
+            Ok(())
+        })?;
+        // Same order as the SQL path: the keys as asked for, currency in its place or last.
+        let pos = dims.iter().position(|d| *d == Dim::Currency);
+        let sort_key = |g: &GroupRow| -> Vec<String> {
+            let mut k = g.keys.clone();
+            k.insert(pos.unwrap_or(k.len()), g.currency.clone());
+            k
+        };
+        let mut rows: Vec<GroupRow> = acc.into_values().collect();
+        rows.sort_by_cached_key(sort_key);
+        Ok(rows)
+    }
+
+    /// Call `f` with the keys (`dims` without currency), currency, period end and amounts of
+    /// each effective event, unsorted and without collecting them: for conversions, which
+    /// convert and round every event on its own. A plain scan is several times faster than a
+    /// GROUP BY on period end and amount when most events differ.
+    ///
+    /// # Errors
+    /// Database errors, or the first error `f` returns.
+    pub fn for_each_amount(
+        &self,
+        filter: &ReportFilter,
+        dims: &[Dim],
+        mut f: impl FnMut(&AmountRow) -> Result<()>,
+    ) -> Result<u64> {
+        let cols: Vec<&str> = dims
+            .iter()
+            .filter(|d| **d != Dim::Currency)
+            .map(|d| d.column())
+            .collect();
+        let nkeys = cols.len();
+        let mut select = cols.join(", ");
+        if !select.is_empty() {
+            select.push_str(", ");
+        }
+        let (clause, params) = filter.clause();
+        let sql = format!(
+            "SELECT {select}currency, period_end, units, kenp_pages, royalty_micros, is_final
+               FROM effective_sales{clause}"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut a = AmountRow {
+            keys: vec![String::new(); nkeys],
+            ..AmountRow::default()
+        };
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            for i in 0..nkeys {
+                a.keys[i] = r.get(i)?;
+            }
+            a.currency = r.get(nkeys)?;
+            a.period_end = r.get(nkeys + 1)?;
+            a.units = r.get(nkeys + 2)?;
+            a.kenp_pages = r.get(nkeys + 3)?;
+            a.royalty_micros = r.get(nkeys + 4)?;
+            a.is_final = r.get::<_, i64>(nkeys + 5)? == 1;
+            f(&a)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Per currency, the earliest period end among the effective events the filter keeps.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn currency_first_periods(&self, filter: &ReportFilter) -> Result<Vec<(String, String)>> {
+        let (clause, params) = filter.clause();
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT currency, min(period_end) FROM effective_rollup{clause}
+              GROUP BY currency ORDER BY currency"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Call `f` with each effective event, in id order (the order they were imported), without
+    /// collecting them: SQLite walks the table (no sort) and memory stays constant however many
+    /// there are. Returns how many were passed.
+    ///
+    /// # Errors
+    /// Database errors, or the first error `f` returns (which stops the walk).
+    pub fn for_each_sale(
+        &self,
+        filter: &ReportFilter,
+        mut f: impl FnMut(&EventRow) -> Result<()>,
+    ) -> Result<u64> {
+        let (clause, params) = filter.clause_with("+");
+        let sql = format!(
+            "SELECT id, platform, source, period_start, period_end, month, title, product_id,
+                    format, marketplace, retailer, country, units, kenp_pages, list_price_micros,
+                    royalty_micros, currency, is_final, status, job_id, raw
+               FROM effective_sales{clause} ORDER BY id"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut n = 0u64;
+        let mut e = EventRow::default();
+        while let Some(r) = rows.next()? {
+            e.id = r.get(0)?;
+            e.platform = r.get(1)?;
+            e.source = r.get(2)?;
+            e.period_start = r.get(3)?;
+            e.period_end = r.get(4)?;
+            e.month = r.get(5)?;
+            e.title = r.get(6)?;
+            e.product_id = r.get(7)?;
+            e.format = r.get(8)?;
+            e.marketplace = r.get(9)?;
+            e.retailer = r.get(10)?;
+            e.country = r.get(11)?;
+            e.units = r.get(12)?;
+            e.kenp_pages = r.get(13)?;
+            e.list_price_micros = r.get(14)?;
+            e.royalty_micros = r.get(15)?;
+            e.currency = r.get(16)?;
+            e.is_final = r.get::<_, i64>(17)? == 1;
+            e.status = r.get(18)?;
+            e.job_id = r.get(19)?;
+            e.raw = r.get(20)?;
+            f(&e)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::temp_db;
+
+    #[test]
+    fn filter_clause_numbers_its_parameters() {
+        let f = ReportFilter {
+            since: Some("2025-01-01".into()),
+            until: None,
+            platforms: vec!["gumroad".into(), "smashwords".into()],
+            final_only: true,
+        };
+        let (c, p) = f.clause();
+        assert_eq!(
+            c,
+            " WHERE period_end >= ?1 AND platform IN (?2, ?3) AND is_final = 1"
+        );
+        assert_eq!(p.len(), 3);
+        assert_eq!(ReportFilter::default().clause().0, "");
+    }
+
+    #[test]
+    fn empty_database_has_no_groups() {
+        let (_d, db) = temp_db();
+        let g = db
+            .sales_groups(
+                &ReportFilter::default(),
+                &[Dim::Month, Dim::Platform, Dim::Currency],
+            )
+            .unwrap();
+        assert!(g.is_empty());
+        let n = db
+            .for_each_sale(&ReportFilter::default(), |_| Ok(()))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    const ROLLUP_KEY: &str = "platform, family, coalesce(import_id, 0), month, period_start, period_end, currency, is_final";
+
+    fn rollup_matches_events(db: &Db) {
+        let c = db.conn();
+        let q = |sql: &str| -> Vec<Vec<String>> {
+            let mut stmt = c.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            stmt.query_map([], |r| {
+                (0..n)
+                    .map(|i| {
+                        r.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let from_events = q(&format!(
+            "SELECT {ROLLUP_KEY}, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
+               FROM sales_events
+              WHERE import_id IS NULL OR import_id IN (SELECT id FROM imports WHERE state = 'live')
+              GROUP BY {ROLLUP_KEY} ORDER BY {ROLLUP_KEY}"
+        ));
+        let rollup = q(&format!(
+            "SELECT {}, events, units, kenp_pages, royalty_micros FROM sales_rollup ORDER BY {}",
+            ROLLUP_KEY.replace("coalesce(import_id, 0)", "import_id"),
+            ROLLUP_KEY.replace("coalesce(import_id, 0)", "import_id"),
+        ));
+        assert_eq!(from_events, rollup);
+        // The effective view over the rollup equals the effective view over the events.
+        let dims = [Dim::Month, Dim::Platform, Dim::Currency];
+        let fast = db.sales_groups(&ReportFilter::default(), &dims).unwrap();
+        let slow = q(
+            "SELECT month, platform, currency, count(*), sum(units), sum(kenp_pages),
+                             sum(royalty_micros), min(is_final)
+                        FROM effective_sales GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        );
+        let fast: Vec<Vec<String>> = fast
+            .iter()
+            .map(|g| {
+                vec![
+                    format!("{:?}", rusqlite::types::Value::Text(g.keys[0].clone())),
+                    format!("{:?}", rusqlite::types::Value::Text(g.keys[1].clone())),
+                    format!("{:?}", rusqlite::types::Value::Text(g.currency.clone())),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.events)),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.units)),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.kenp_pages)),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.royalty_micros)),
+                    format!(
+                        "{:?}",
+                        rusqlite::types::Value::Integer(i64::from(g.all_final))
+                    ),
+                ]
+            })
+            .collect();
+        assert_eq!(fast, slow);
+        // Keys the rollup lacks are summed in one pass; same figures as SQL's GROUP BY.
+        let by_title = db
+            .sales_groups(
+                &ReportFilter::default(),
+                &[Dim::Currency, Dim::Title, Dim::Month],
+            )
+            .unwrap();
+        let streamed: Vec<Vec<String>> = by_title
+            .iter()
+            .map(|g| {
+                vec![
+                    format!("{:?}", rusqlite::types::Value::Text(g.currency.clone())),
+                    format!("{:?}", rusqlite::types::Value::Text(g.keys[0].clone())),
+                    format!("{:?}", rusqlite::types::Value::Text(g.keys[1].clone())),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.events)),
+                    format!("{:?}", rusqlite::types::Value::Integer(g.royalty_micros)),
+                    format!(
+                        "{:?}",
+                        rusqlite::types::Value::Integer(i64::from(g.all_final))
+                    ),
+                ]
+            })
+            .collect();
+        let sql = q(
+            "SELECT currency, title, month, count(*), sum(royalty_micros), min(is_final)
+                       FROM effective_sales GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        );
+        assert_eq!(streamed, sql);
+    }
+
+    /// Random inserts, updates and deletes (what imports, replace-by-coverage and Gumroad
+    /// upserts do), on live and staged imports, and an import turning live, keep the
+    /// trigger-maintained rollup equal to the live events, and the effective rollup equal to
+    /// `effective_sales`.
+    #[test]
+    fn rollup_follows_inserts_updates_and_deletes() {
+        let (_d, db) = temp_db();
+        let c = db.conn();
+        c.execute_batch(
+            "INSERT INTO imports (id, platform, file, sha256, state, started_at) VALUES
+               (1, 'amazon_kdp', 'e.xlsx', 'a', 'live', 0),
+               (2, 'amazon_kdp', 'f.xlsx', 'b', 'live', 0),
+               (3, 'draft2digital', 'd.csv', 'c', 'staging', 0),
+               (4, 'draft2digital', 'd2.csv', 'd', 'live', 0),
+               (5, 'smashwords', 's.tsv', 'e', 'staging', 0);",
+        )
+        .unwrap();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let families = [
+            ("amazon_kdp", "kdp_estimate", Some(1)),
+            ("amazon_kdp", "kdp_final", Some(2)),
+            ("draft2digital", "d2d_ebook", Some(3)),
+            ("draft2digital", "d2d_ebook", Some(4)),
+            ("gumroad", "gumroad", None),
+            ("smashwords", "smashwords", Some(5)),
+        ];
+        for round in 0..400 {
+            let (platform, family, import) = families[rng.usize(..families.len())];
+            let month = format!("2025-0{}", rng.u8(6..9));
+            let end = format!("{month}-{:02}", rng.u8(1..4));
+            let cur = ["USD", "EUR"][rng.usize(..2)];
+            c.execute(
+                "INSERT INTO sales_events (platform, family, source, import_id, natural_key,
+                   period_start, period_end, month, title, product_id, format, marketplace,
+                   retailer, country, units, kenp_pages, royalty_micros, currency, is_final,
+                   raw, line, updated_at)
+                 VALUES (?1, ?2, 's', ?3, NULL, ?4, ?4, ?5, ?11, 'p', 'ebook', '', '', '', ?6, ?7,
+                   ?8, ?9, ?10, '{}', 1, 0)",
+                rusqlite::params![
+                    platform,
+                    family,
+                    import,
+                    end,
+                    month,
+                    rng.i64(-1..5),
+                    rng.i64(0..50),
+                    rng.i64(-5_000_000..50_000_000),
+                    cur,
+                    family == "kdp_final" || rng.bool(),
+                    ["Sea Glass", "Fox Hollow", "Zebra"][rng.usize(..3)],
+                ],
+            )
+            .unwrap();
+            if round % 7 == 0 {
+                c.execute(
+                    "UPDATE sales_events SET units = units + 1, royalty_micros = 0, is_final = 1 - is_final,
+                       currency = 'GBP' WHERE id = (SELECT id FROM sales_events ORDER BY random() LIMIT 1)",
+                    [],
+                )
+                .unwrap();
+            }
+            if round % 11 == 0 {
+                // An event moving between a live and a staged import.
+                c.execute(
+                    "UPDATE sales_events SET import_id = CASE WHEN import_id = 5 THEN 4 ELSE 5 END
+                      WHERE id = (SELECT id FROM sales_events WHERE import_id IN (4, 5)
+                                   ORDER BY random() LIMIT 1)",
+                    [],
+                )
+                .unwrap();
+            }
+            if round % 5 == 0 {
+                c.execute(
+                    "DELETE FROM sales_events WHERE id IN
+                       (SELECT id FROM sales_events ORDER BY random() LIMIT 2)",
+                    [],
+                )
+                .unwrap();
+            }
+            if round % 100 == 99 {
+                rollup_matches_events(&db);
+            }
+            if round == 250 {
+                // A staged import turns live (what `publish_import` does at job completion).
+                c.execute("UPDATE imports SET state = 'live' WHERE id = 3", [])
+                    .unwrap();
+                rollup_matches_events(&db);
+            }
+        }
+        c.execute(
+            "DELETE FROM sales_events WHERE family = 'kdp_final' AND month = '2025-07'",
+            [],
+        )
+        .unwrap();
+        rollup_matches_events(&db);
+        c.execute("DELETE FROM sales_events", []).unwrap();
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM sales_rollup", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
+    /// Summaries by month/platform/currency and the status overview never read the events
+    /// table: only the rollup (and the small imports table).
+    #[test]
+    fn report_queries_read_the_rollup_not_the_events() {
+        let (_d, db) = temp_db();
+        for sql in [
+            "SELECT month, platform, currency, sum(events), sum(royalty_micros), min(is_final)
+               FROM effective_rollup WHERE period_end >= '2025-01-01' AND platform IN ('gumroad')
+              GROUP BY month, platform, currency",
+            "SELECT platform, currency, sum(events) FROM effective_rollup GROUP BY platform, currency",
+            "SELECT coalesce(sum(events), 0), min(period_start), max(period_end)
+               FROM effective_rollup WHERE platform = 'gumroad'",
+        ] {
+            let plan = db.query_plan(sql).unwrap().join("\n");
+            assert!(!plan.contains("sales_events"), "{sql}\n{plan}");
+            assert!(plan.contains("sales_rollup"), "{plan}");
+        }
+    }
+
+    /// The export walks the events in id order with no sort (constant memory), filters or not.
+    #[test]
+    fn export_needs_no_sort() {
+        let (_d, db) = temp_db();
+        let f = ReportFilter {
+            since: Some("2025-01-01".into()),
+            until: Some("2025-12-31".into()),
+            platforms: vec!["smashwords".into()],
+            final_only: true,
+        };
+        for filter in [ReportFilter::default(), f] {
+            let (clause, _) = filter.clause_with("+");
+            let sql = format!("SELECT id, raw FROM effective_sales{clause} ORDER BY id")
+                .replace("?1", "'2025-01-01'")
+                .replace("?2", "'2025-12-31'")
+                .replace("?3", "'smashwords'");
+            let plan = db.query_plan(&sql).unwrap().join("\n");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
+    }
+
+    #[test]
+    fn dims_parse() {
+        assert_eq!(Dim::parse("product_id"), Some(Dim::Product));
+        assert_eq!(Dim::parse(" Month "), Some(Dim::Month));
+        assert_eq!(Dim::parse("isbn"), None);
+    }
+}
