@@ -267,7 +267,15 @@ pub struct SaleEvent {
 impl SaleEvent {
     /// The month the event belongs to: the month of its period's end (`YYYY-MM`).
     pub fn month(&self) -> String {
-        self.period_end.format("%Y-%m").to_string()
+        use chrono::Datelike;
+        // The same text as `format("%Y-%m")` for every year a report can carry (0..=9999),
+        // without chrono's format-string interpreter (it was visible in import profiles).
+        let (y, m) = (self.period_end.year(), self.period_end.month());
+        if (0..=9999).contains(&y) {
+            format!("{y:04}-{m:02}")
+        } else {
+            self.period_end.format("%Y-%m").to_string()
+        }
     }
 }
 

@@ -186,10 +186,17 @@ fn run_with_heartbeat(
         let flag = ctl.flag.clone();
         let lease = job.lease.clone();
         scope.spawn(move || {
-            let Ok(hb_store) = open_heartbeat() else {
-                return;
-            };
+            // Opened at the first beat, not before: most jobs end long before it, and opening a
+            // connection per job (schema parse, pragmas) was a measurable part of a short job.
+            let mut hb_store: Option<Box<dyn JobStore + Send>> = None;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
+                if hb_store.is_none() {
+                    // A failed open is retried at the next beat; the lease has room for two more.
+                    hb_store = open_heartbeat().ok();
+                }
+                let Some(hb_store) = hb_store.as_ref() else {
+                    continue;
+                };
                 match hb_store.heartbeat(&lease, now_ms(), lease_ms) {
                     Ok(Heartbeat::Held {
                         cancel_requested: true,

@@ -84,12 +84,18 @@ impl Db {
             Ok(())
         })?;
         for e in events {
-            let cov = import
-                .coverage
-                .entry(e.family.clone())
-                .or_insert((e.period_start, e.period_end));
-            cov.0 = cov.0.min(e.period_start);
-            cov.1 = cov.1.max(e.period_end);
+            // Look up before inserting: no `String` clone per event for a family already seen.
+            match import.coverage.get_mut(&e.family) {
+                Some(cov) => {
+                    cov.0 = cov.0.min(e.period_start);
+                    cov.1 = cov.1.max(e.period_end);
+                }
+                None => {
+                    import
+                        .coverage
+                        .insert(e.family.clone(), (e.period_start, e.period_end));
+                }
+            }
         }
         import.events += events.len() as u64;
         Ok(())
