@@ -4,5 +4,6 @@
 mod cli;
 mod d2d;
 mod gumroad;
+mod props;
 mod queue;
 mod util;
