@@ -98,6 +98,11 @@ impl JobStore for Db {
         now: Millis,
         lease_ms: i64,
     ) -> Result<Option<ClaimedJob>> {
+        if let Some(e) = self.storage_error() {
+            // The disk is full or the database read-only: every next job would fail the same
+            // way and use up an attempt. Stop the run instead (exit 1).
+            anyhow::bail!("stopped claiming jobs: {e}");
+        }
         self.immediate(|c| {
             let row = c
                 .query_row(

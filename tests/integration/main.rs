@@ -6,4 +6,6 @@ mod d2d;
 mod gumroad;
 mod props;
 mod queue;
+mod soak;
+mod storage;
 mod util;
