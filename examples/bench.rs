@@ -582,6 +582,7 @@ fn gumroad_mock(pages: u64) -> Result<String> {
 }
 
 fn serve(stream: std::net::TcpStream, pages: u64) {
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(match stream.try_clone() {
         Ok(s) => s,
         Err(_) => return,
@@ -747,10 +748,13 @@ fn http_get(base: &str, page: u64) -> Result<String> {
     CONN.with(|c| -> Result<String> {
         let mut c = c.borrow_mut();
         if c.is_none() {
-            *c = Some(std::net::TcpStream::connect(&addr)?);
+            let s = std::net::TcpStream::connect(&addr)?;
+            s.set_nodelay(true)?;
+            *c = Some(s);
         }
         let s = c.as_mut().unwrap();
-        write!(s, "GET /v2/sales?after=2025-08-01&before=2025-09-01&page_key=p{page} HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+        let req = format!("GET /v2/sales?after=2025-08-01&before=2025-09-01&page_key=p{page} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        s.write_all(req.as_bytes())?;
         let mut r = BufReader::new(s.try_clone()?);
         let mut len = 0;
         loop {

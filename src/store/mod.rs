@@ -24,6 +24,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Page cache per connection, in KiB (see `configure`).
 const CACHE_KIB: i64 = 24 * 1024;
 
+/// WAL pages between automatic checkpoints (see `configure`).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
+
 /// An open database: one connection, used by one thread.
 pub struct Db {
     conn: Connection,
@@ -117,6 +120,11 @@ impl Db {
         // 2 MB made every staged chunk re-read index pages from the OS); it is only filled as
         // pages are used, and keeps an import well under the 64 MB peak-memory budget.
         self.conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        // Checkpoint every 32 MB of WAL instead of every 4 MB: an import's chunks otherwise
+        // each paid a checkpoint that rewrote the same index pages (about a sixth of an import's
+        // time). Still well under `journal_size_limit`.
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
         let fk: i64 = self
             .conn
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
