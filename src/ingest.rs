@@ -133,7 +133,7 @@ fn copy_file_synced(src: &Path, tmp: &Path, inbox: &Path) -> Result<()> {
             opts.mode(0o600);
         }
         let mut out = opts
-            .open(&tmp)
+            .open(tmp)
             .with_context(|| format!("cannot write into the inbox `{}`", inbox.display()))?;
         let mut input =
             File::open(src).with_context(|| format!("cannot read `{}`", src.display()))?;
