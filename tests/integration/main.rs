@@ -3,6 +3,7 @@
 
 mod cli;
 mod d2d;
+mod fuzz_smoke;
 mod gumroad;
 mod props;
 mod queue;
