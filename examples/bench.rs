@@ -785,15 +785,11 @@ fn http_get(base: &str, page: u64) -> Result<String> {
 const STATUS_SQL: &str = "
 SELECT platform, currency, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
   FROM effective_sales GROUP BY platform, currency ORDER BY platform, currency;
-SELECT count(*), min(period_start), max(period_end) FROM effective_sales WHERE platform = 'amazon_kdp';
-SELECT max(CASE WHEN is_final THEN period_end END), max(CASE WHEN NOT is_final THEN period_end END) FROM live_sales WHERE platform = 'amazon_kdp';
-SELECT count(*), min(period_start), max(period_end) FROM effective_sales WHERE platform = 'draft2digital';
-SELECT max(CASE WHEN is_final THEN period_end END), max(CASE WHEN NOT is_final THEN period_end END) FROM live_sales WHERE platform = 'draft2digital';
-SELECT count(*), min(period_start), max(period_end) FROM effective_sales WHERE platform = 'gumroad';
-SELECT max(CASE WHEN is_final THEN period_end END), max(CASE WHEN NOT is_final THEN period_end END) FROM live_sales WHERE platform = 'gumroad';
-SELECT count(*), min(period_start), max(period_end) FROM effective_sales WHERE platform = 'smashwords';
-SELECT max(CASE WHEN is_final THEN period_end END), max(CASE WHEN NOT is_final THEN period_end END) FROM live_sales WHERE platform = 'smashwords';
-SELECT platform, state, count(*) FROM jobs GROUP BY platform, state;";
+SELECT platform, count(*), min(period_start), max(period_end) FROM effective_sales GROUP BY platform;
+SELECT platform, max(CASE WHEN is_final THEN period_end END), max(CASE WHEN NOT is_final THEN period_end END) FROM live_sales GROUP BY platform;
+SELECT id, finished_at FROM jobs WHERE platform = 'draft2digital' AND state = 'completed' ORDER BY finished_at DESC LIMIT 1;
+SELECT platform, state, count(*) FROM jobs GROUP BY platform, state;
+SELECT cursor FROM sync_cursors;";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -217,24 +217,38 @@ impl Db {
     /// Database errors.
     pub fn overview(&self, platforms: &[&str]) -> Result<Vec<PlatformOverview>> {
         let c = self.conn();
+        // One grouped pass per view for all platforms: a `WHERE platform = ?` query per
+        // platform walked the coverage index and fetched every row in index order (random
+        // I/O), about 2× slower at 1,000,000 events. Same aggregates, same views.
+        type Periods = (i64, Option<String>, Option<String>);
+        let mut effective: std::collections::HashMap<String, Periods> = {
+            let mut stmt = c.prepare(
+                "SELECT platform, count(*), min(period_start), max(period_end)
+                   FROM effective_sales GROUP BY platform",
+            )?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        type Through = (Option<String>, Option<String>);
+        let mut through: std::collections::HashMap<String, Through> = {
+            let mut stmt = c.prepare(
+                "SELECT platform, max(CASE WHEN is_final THEN period_end END),
+                        max(CASE WHEN NOT is_final THEN period_end END)
+                   FROM live_sales GROUP BY platform",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
         let mut out = Vec::new();
         for p in platforms {
             let mut o = PlatformOverview {
                 platform: (*p).to_string(),
                 ..PlatformOverview::default()
             };
-            (o.events, o.first_period, o.last_period) = c.query_row(
-                "SELECT count(*), min(period_start), max(period_end) FROM effective_sales WHERE platform = ?1",
-                params![p],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            (o.final_through, o.estimated_through) = c.query_row(
-                "SELECT max(CASE WHEN is_final THEN period_end END),
-                        max(CASE WHEN NOT is_final THEN period_end END)
-                   FROM live_sales WHERE platform = ?1",
-                params![p],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            (o.events, o.first_period, o.last_period) =
+                effective.remove(*p).unwrap_or((0, None, None));
+            (o.final_through, o.estimated_through) = through.remove(*p).unwrap_or((None, None));
             let last: Option<(i64, Millis)> = c
                 .query_row(
                     "SELECT id, finished_at FROM jobs WHERE platform = ?1 AND state = 'completed'
