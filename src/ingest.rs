@@ -140,6 +140,18 @@ pub fn copy_to_inbox(inbox: &Path, src: &Path, sha256: &str) -> Result<PathBuf> 
     }
     create_private_dir(inbox)?;
     let tmp = inbox.join(format!(".{sha256}.{}.tmp", std::process::id()));
+    let copied = copy_file_synced(src, &tmp, inbox);
+    if copied.is_err() {
+        // A partial copy (disk full) must not keep holding the space it took.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    copied?;
+    std::fs::rename(&tmp, &dest)
+        .with_context(|| format!("cannot move `{}` into place", tmp.display()))?;
+    Ok(dest)
+}
+
+fn copy_file_synced(src: &Path, tmp: &Path, inbox: &Path) -> Result<()> {
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create(true).truncate(true);
@@ -149,18 +161,21 @@ pub fn copy_to_inbox(inbox: &Path, src: &Path, sha256: &str) -> Result<PathBuf> 
             opts.mode(0o600);
         }
         let mut out = opts
-            .open(&tmp)
+            .open(tmp)
             .with_context(|| format!("cannot write into the inbox `{}`", inbox.display()))?;
         let mut input =
             File::open(src).with_context(|| format!("cannot read `{}`", src.display()))?;
-        io::copy(&mut input, &mut out)
-            .with_context(|| format!("cannot copy `{}` into the inbox", src.display()))?;
+        io::copy(&mut input, &mut out).with_context(|| {
+            format!(
+                "cannot copy `{}` into the inbox `{}` (is that disk full?)",
+                src.display(),
+                inbox.display()
+            )
+        })?;
         out.sync_all()
             .with_context(|| format!("cannot sync `{}`", tmp.display()))?;
     }
-    std::fs::rename(&tmp, &dest)
-        .with_context(|| format!("cannot move `{}` into place", tmp.display()))?;
-    Ok(dest)
+    Ok(())
 }
 
 /// Store raw bytes (a Ping body read from stdin) in the inbox under their hash.

@@ -267,7 +267,15 @@ pub struct SaleEvent {
 impl SaleEvent {
     /// The month the event belongs to: the month of its period's end (`YYYY-MM`).
     pub fn month(&self) -> String {
-        self.period_end.format("%Y-%m").to_string()
+        use chrono::Datelike;
+        // The same text as `format("%Y-%m")` for every year a report can carry (0..=9999),
+        // without chrono's format-string interpreter (it was visible in import profiles).
+        let (y, m) = (self.period_end.year(), self.period_end.month());
+        if (0..=9999).contains(&y) {
+            format!("{y:04}-{m:02}")
+        } else {
+            self.period_end.format("%Y-%m").to_string()
+        }
     }
 }
 
@@ -347,5 +355,80 @@ mod tests {
         assert_eq!(Platform::parse("KDP"), Some(Platform::AmazonKdp));
         assert_eq!(Platform::parse("amazon_kdp"), Some(Platform::AmazonKdp));
         assert_eq!(Platform::parse("kobo"), None);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal::prelude::ToPrimitive;
+    use rust_decimal::{Decimal, RoundingStrategy};
+    use std::str::FromStr;
+
+    /// A plain decimal: optional sign, 1–12 integer digits, optional fraction of 0–12 digits.
+    fn decimal() -> impl Strategy<Value = String> {
+        (
+            prop_oneof![Just(""), Just("-"), Just("+")],
+            "[0-9]{1,12}",
+            proptest::option::of("[0-9]{0,12}"),
+        )
+            .prop_map(|(sign, int, frac)| match frac {
+                Some(f) => format!("{sign}{int}.{f}"),
+                None => format!("{sign}{int}"),
+            })
+    }
+
+    /// What the decimal means, rounded half-to-even at 6 places, in micro-units (rust_decimal).
+    fn reference_micros(s: &str) -> i64 {
+        let d = Decimal::from_str(s.trim_start_matches('+')).unwrap();
+        let r = d.round_dp_with_strategy(6, RoundingStrategy::MidpointNearestEven);
+        (r * Decimal::from(MICROS)).to_i64().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        #[test]
+        fn parse_matches_rust_decimal_half_even(s in decimal()) {
+            prop_assert_eq!(parse_micros(&s), Ok(reference_micros(&s)), "{}", s);
+        }
+
+        #[test]
+        fn format_then_parse_round_trips(micros in -999_999_999_999_999_999i64..=999_999_999_999_999_999i64,
+                                         cur in prop_oneof![Just("USD"), Just("JPY"), Just("KWD")]) {
+            let text = format_micros(micros, cur);
+            prop_assert_eq!(parse_micros(&text), Ok(micros), "{}", text);
+        }
+
+        #[test]
+        fn parse_then_format_is_exact(s in decimal()) {
+            let micros = parse_micros(&s).unwrap();
+            let text = format_micros(micros, "USD");
+            // The formatted text is the same number (to 6 places), never rounded further.
+            prop_assert_eq!(Decimal::from_str(&text).unwrap() * Decimal::from(MICROS), Decimal::from(micros));
+        }
+
+        #[test]
+        fn symbols_and_separators_are_rejected(s in decimal(), pos in any::<prop::sample::Index>(),
+                                              junk in prop_oneof![Just("$"), Just(","), Just("€"), Just("£"),
+                                                                  Just(" "), Just("e"), Just("US$"), Just("'"),
+                                                                  Just("\u{a0}"), Just("_")]) {
+            // Inside the number (leading/trailing spaces are trimmed, so not at the ends for " ").
+            let chars: Vec<char> = s.chars().collect();
+            let at = 1 + pos.index(chars.len().max(1));
+            let at = at.min(chars.len());
+            let mut bad: String = chars[..at].iter().collect();
+            bad.push_str(junk);
+            bad.extend(&chars[at..]);
+            if junk.trim().is_empty() && (at == chars.len()) {
+                bad.push('1');
+            }
+            prop_assert!(parse_micros(&bad).is_err(), "{:?} was accepted", bad);
+            let prefixed = format!("{junk}{s}");
+            if !junk.trim().is_empty() {
+                prop_assert!(parse_micros(&prefixed).is_err(), "{:?} was accepted", prefixed);
+            }
+        }
     }
 }

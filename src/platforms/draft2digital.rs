@@ -116,6 +116,7 @@ pub fn parse_file(
     };
     let mut rec = csv::StringRecord::new();
     let file = display_name.to_string();
+    let want_raw = sink.wants_raw();
     while report.next_record(&mut rec)? {
         let line = report.line;
         summary.rows += 1;
@@ -196,7 +197,11 @@ pub fn parse_file(
             currency,
             is_final,
             status: String::new(),
-            raw: report.raw_json(&rec),
+            raw: if want_raw {
+                report.raw_json(&rec)
+            } else {
+                String::new()
+            },
             line,
         };
         sink.event(event)?;

@@ -107,6 +107,12 @@ pub trait EventSink {
 
     /// Report how many bytes of the input have been read so far (for progress bars).
     fn progress(&mut self, _bytes_read: u64) {}
+
+    /// Whether events need their `raw` source row. A sink that only validates says no, and
+    /// adapters that can skip building it (it is a large share of a parse) leave it empty.
+    fn wants_raw(&self) -> bool {
+        true
+    }
 }
 
 /// A sink that only counts: used to validate a file at enqueue without storing anything.
@@ -119,6 +125,10 @@ impl EventSink for CountingSink {
     fn event(&mut self, _event: SaleEvent) -> Result<(), SinkError> {
         self.events += 1;
         Ok(())
+    }
+
+    fn wants_raw(&self) -> bool {
+        false
     }
 }
 

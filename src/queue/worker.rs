@@ -186,17 +186,18 @@ fn run_with_heartbeat(
         let flag = ctl.flag.clone();
         let lease = job.lease.clone();
         scope.spawn(move || {
-            // The connection is opened at the first beat: most jobs finish well within a third
-            // of the lease, and opening a connection per job would cost more than the job.
+            // Opened at the first beat, not before: most jobs end long before it, and opening a
+            // connection per job (schema parse, pragmas) was a measurable part of a short job.
             let mut hb_store: Option<Box<dyn JobStore + Send>> = None;
             while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
                 if hb_store.is_none() {
+                    // A failed open is retried at the next beat; the lease has room for two more.
                     hb_store = open_heartbeat().ok();
                 }
-                let Some(store) = hb_store.as_ref() else {
+                let Some(hb_store) = hb_store.as_ref() else {
                     continue;
                 };
-                match store.heartbeat(&lease, now_ms(), lease_ms) {
+                match hb_store.heartbeat(&lease, now_ms(), lease_ms) {
                     Ok(Heartbeat::Held {
                         cancel_requested: true,
                     }) => flag.store(CANCEL, Ordering::SeqCst),

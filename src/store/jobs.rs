@@ -61,9 +61,15 @@ impl JobStore for Db {
         now: Millis,
         lease_ms: i64,
     ) -> Result<Option<ClaimedJob>> {
+        if let Some(e) = self.storage_error() {
+            // The disk is full or the database read-only: every next job would fail the same
+            // way and use up an attempt. Stop the run instead (exit 1).
+            anyhow::bail!("stopped claiming jobs: {e}");
+        }
         self.immediate(|c| {
+            // Cached statements: the claim → complete path runs once per job.
             let row = c
-                .query_row(
+                .prepare_cached(
                     "UPDATE jobs SET state = 'processing', attempts = attempts + 1, claims = claims + 1,
                             lease_owner = ?1, lease_expires_at = ?2 + ?3
                       WHERE id = (SELECT id FROM jobs
@@ -71,6 +77,8 @@ impl JobStore for Db {
                                      AND (?4 IS NULL OR platform = ?4)
                                    ORDER BY priority DESC, run_at, id LIMIT 1)
                       RETURNING id, platform, input, attempts, max_attempts, claims",
+                )?
+                .query_row(
                     params![owner.0, now, lease_ms, platform],
                     |r| {
                         Ok(ClaimedJob {
@@ -89,10 +97,10 @@ impl JobStore for Db {
                 )
                 .optional()?;
             if let Some(job) = &row {
-                c.execute(
+                c.prepare_cached(
                     "INSERT INTO attempts (job_id, attempt, run_id, worker, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![job.id, job.lease.claim, run_id, owner.0, now],
-                )?;
+                )?
+                .execute(params![job.id, job.lease.claim, run_id, owner.0, now])?;
             }
             Ok(row)
         })
@@ -132,13 +140,12 @@ impl JobStore for Db {
                 result.events.removed += sales::publish_import(c, import_id, now)?;
             }
             let json = serde_json::to_string(&result)?;
-            let n = c.execute(
-                &format!(
+            let n = c
+                .prepare_cached(&format!(
                     "UPDATE jobs SET state = 'completed', finished_at = ?4, lease_owner = NULL,
                             lease_expires_at = NULL, result = ?5, last_error = NULL WHERE {FENCE}"
-                ),
-                params![lease.job_id, lease.owner, lease.claim, now, json],
-            )?;
+                ))?
+                .execute(params![lease.job_id, lease.owner, lease.claim, now, json])?;
             if n != 1 {
                 anyhow::bail!("job {} changed under its lease", lease.job_id);
             }
@@ -393,13 +400,12 @@ pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<En
 }
 
 fn holds(c: &Connection, lease: &Lease) -> Result<bool> {
-    Ok(c.query_row(
-        &format!("SELECT 1 FROM jobs WHERE {FENCE}"),
-        params![lease.job_id, lease.owner, lease.claim],
-        |_| Ok(()),
+    Ok(
+        c.prepare_cached(&format!("SELECT 1 FROM jobs WHERE {FENCE}"))?
+            .query_row(params![lease.job_id, lease.owner, lease.claim], |_| Ok(()))
+            .optional()?
+            .is_some(),
     )
-    .optional()?
-    .is_some())
 }
 
 fn close_attempt(
@@ -409,11 +415,11 @@ fn close_attempt(
     outcome: &str,
     error: Option<&str>,
 ) -> Result<()> {
-    c.execute(
+    c.prepare_cached(
         "UPDATE attempts SET finished_at = ?3, outcome = ?4, error = ?5
           WHERE job_id = ?1 AND attempt = ?2 AND finished_at IS NULL",
-        params![lease.job_id, lease.claim, now, outcome, error],
-    )?;
+    )?
+    .execute(params![lease.job_id, lease.claim, now, outcome, error])?;
     Ok(())
 }
 

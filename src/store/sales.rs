@@ -80,12 +80,18 @@ impl Db {
             return Ok(());
         }
         for e in events {
-            let cov = import
-                .coverage
-                .entry(e.family.clone())
-                .or_insert((e.period_start, e.period_end));
-            cov.0 = cov.0.min(e.period_start);
-            cov.1 = cov.1.max(e.period_end);
+            // Look up before inserting: no `String` clone per event for a family already seen.
+            match import.coverage.get_mut(&e.family) {
+                Some(cov) => {
+                    cov.0 = cov.0.min(e.period_start);
+                    cov.1 = cov.1.max(e.period_end);
+                }
+                None => {
+                    import
+                        .coverage
+                        .insert(e.family.clone(), (e.period_start, e.period_end));
+                }
+            }
         }
         let id = self.immediate(|c| {
             let id =
@@ -318,15 +324,49 @@ pub(super) fn publish_import(c: &Connection, import_id: i64, now: Millis) -> Res
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
+    let own_events: i64 = c.query_row(
+        "SELECT events FROM imports WHERE id = ?1",
+        params![import_id],
+        |r| r.get(0),
+    )?;
     let mut removed = 0u64;
     for (family, start, end) in coverage {
-        removed += c.execute(
-            "DELETE FROM sales_events
-              WHERE platform = ?1 AND family = ?2 AND period_start >= ?3 AND period_end <= ?4
-                AND import_id IS NOT NULL AND import_id != ?5
-                AND import_id IN (SELECT id FROM imports WHERE state = 'live')",
-            params![platform, family, start, end, import_id],
-        )? as u64;
+        // The live imports whose rows of this family can lie inside the range: those whose own
+        // coverage overlaps it (every staged family gets a coverage row in `finish_staging`).
+        let overlapping: Vec<(i64, i64)> = {
+            let mut stmt = c.prepare_cached(
+                "SELECT i.id, i.events FROM imports i JOIN import_coverage ic ON ic.import_id = i.id
+                  WHERE i.state = 'live' AND i.platform = ?1 AND i.id != ?5 AND ic.family = ?2
+                    AND ic.period_start <= ?4 AND ic.period_end >= ?3",
+            )?;
+            let rows = stmt.query_map(params![platform, family, start, end, import_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let candidates: i64 = overlapping.iter().map(|(_, n)| n).sum();
+        if candidates < own_events {
+            // Same rows deleted as below, found through the older imports' own rows: the
+            // coverage index would walk every row this (large) import just staged in the range.
+            for (old, _) in overlapping {
+                removed += c
+                    .prepare_cached(
+                        "DELETE FROM sales_events INDEXED BY sales_import
+                          WHERE import_id = ?5 AND platform = ?1 AND family = ?2
+                            AND period_start >= ?3 AND period_end <= ?4",
+                    )?
+                    .execute(params![platform, family, start, end, old])?
+                    as u64;
+            }
+        } else {
+            removed += c.execute(
+                "DELETE FROM sales_events
+                  WHERE platform = ?1 AND family = ?2 AND period_start >= ?3 AND period_end <= ?4
+                    AND import_id IS NOT NULL AND import_id != ?5
+                    AND import_id IN (SELECT id FROM imports WHERE state = 'live')",
+                params![platform, family, start, end, import_id],
+            )? as u64;
+        }
     }
     c.execute(
         "UPDATE imports SET state = 'live', finished_at = ?2 WHERE id = ?1",

@@ -3,9 +3,13 @@
 
 mod cli;
 mod d2d;
+mod fuzz_smoke;
 mod gumroad;
 mod kdp;
+mod props;
 mod queue;
 mod reports;
+mod soak;
+mod storage;
 mod unattended;
 mod util;
