@@ -221,17 +221,8 @@ pub fn parse_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platforms::SinkError;
+    use crate::platforms::testutil::Collect;
     use std::io::Write;
-
-    #[derive(Default)]
-    struct Collect(Vec<SaleEvent>);
-    impl EventSink for Collect {
-        fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
-            self.0.push(event);
-            Ok(())
-        }
-    }
 
     const HEADER: &str = "Start Date,End Date,Publisher,Title ID,Ebook ISBN,Title,Primary Author,Distributor,Vendor,Country,Units Sold,Units Returned,Net Unit Sales,Sales Model,Retailer,List Price Per Unit,Currency Code,Offer Price Per Unit,Royalty Percent,Sales Channel Fee/Taxes Per Unit,Extended Sales Channel Revenue,Sales Channel Share,D2D Share,Publisher Share,Publisher Share USD (estimated),Verified";
 

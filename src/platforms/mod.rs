@@ -9,6 +9,8 @@ pub mod draft2digital;
 pub mod gumroad;
 pub mod kdp;
 pub mod smashwords;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use std::fmt;
 use std::path::Path;
@@ -364,13 +366,8 @@ fn found_header(path: &Path, display_name: &str) -> String {
 
 #[cfg(test)]
 mod detect_tests {
+    use super::testutil::fixture;
     use super::*;
-
-    fn fixture(rel: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(rel)
-    }
 
     fn outcome(rel: &str) -> (Option<Platform>, &'static str, String) {
         match detect(&fixture(rel), rel) {

@@ -279,25 +279,9 @@ pub fn parse_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platforms::SinkError;
+    use crate::platforms::testutil::{fixture, Collect};
     use std::collections::BTreeMap;
     use std::io::Write;
-    use std::path::PathBuf;
-
-    #[derive(Default)]
-    struct Collect(Vec<SaleEvent>);
-    impl EventSink for Collect {
-        fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
-            self.0.push(event);
-            Ok(())
-        }
-    }
-
-    fn fixture(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(rel)
-    }
 
     fn parse_path(path: &Path, name: &str) -> Result<Vec<SaleEvent>, PlatformError> {
         let mut sink = Collect::default();

@@ -4,27 +4,11 @@
 //! not from this parser.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
 use super::*;
-use crate::platforms::SinkError;
-
-#[derive(Default)]
-struct Collect(Vec<SaleEvent>);
-impl EventSink for Collect {
-    fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
-        self.0.push(event);
-        Ok(())
-    }
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
+use crate::platforms::testutil::{fixture, Collect};
 
 fn parse(rel: &str) -> Result<(Vec<SaleEvent>, ParseSummary), PlatformError> {
     let path = fixture(rel);
