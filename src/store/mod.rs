@@ -213,6 +213,21 @@ impl Db {
         }
     }
 
+    /// Run `f` with SQLite's temporary storage (sorters, statement journals) in files rather
+    /// than memory, so a statement over millions of rows cannot grow the process; restores the
+    /// in-memory default afterwards.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or the pragma's.
+    pub(crate) fn with_file_temp_store<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.conn.pragma_update(None, "temp_store", "FILE")?;
+        let out = f();
+        let restored = self.conn.pragma_update(None, "temp_store", "MEMORY");
+        let out = out?;
+        restored?;
+        Ok(out)
+    }
+
     /// The connection, for read-only queries.
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
