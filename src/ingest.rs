@@ -566,7 +566,10 @@ pub fn enqueue_checked(
 ) -> Result<FileEnqueue> {
     use crate::queue::{JobStore, NewJob};
     if !opts.force {
-        if let Some(prior) = db.live_import_by_sha(&checked.sha256)? {
+        if let Some(prior) = db
+            .live_import_by_sha(&checked.sha256)?
+            .filter(|p| p.platform == platform.as_str())
+        {
             return Ok(FileEnqueue::AlreadyImported {
                 job_id: prior.job_id,
                 finished_at: prior.finished_at,

@@ -231,7 +231,12 @@ fn sync_window(args: &Args) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
 fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Result<i32> {
     // Check every file before queueing any, so a bad file in a batch queues nothing.
     let db = ctx.open_db()?;
-    let already = |sha: &str| !args.force && matches!(db.live_import_by_sha(sha), Ok(Some(_)));
+    // Content already imported *as this platform* needs no second parse; the same bytes named
+    // as another platform still get the full check (and its exit 5).
+    let already = |sha: &str| {
+        !args.force
+            && matches!(db.live_import_by_sha(sha), Ok(Some(p)) if p.platform == args.platform.as_str())
+    };
     let mut checked = Vec::with_capacity(args.files.len());
     for path in &args.files {
         match ingest::check_file_unless(&ctx.settings, args.platform, path, &already) {

@@ -52,6 +52,8 @@ pub struct StagingDone<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriorImport {
     pub import_id: i64,
+    /// The platform it was imported as.
+    pub platform: String,
     pub job_id: Option<i64>,
     pub finished_at: Option<Millis>,
 }
@@ -156,12 +158,13 @@ impl Db {
         Ok(self
             .conn()
             .query_row(
-                "SELECT id, job_id, finished_at FROM imports WHERE sha256 = ?1 AND state = 'live'
-                 ORDER BY id DESC LIMIT 1",
+                "SELECT id, job_id, finished_at, platform FROM imports
+                  WHERE sha256 = ?1 AND state = 'live' ORDER BY id DESC LIMIT 1",
                 params![sha256],
                 |r| {
                     Ok(PriorImport {
                         import_id: r.get(0)?,
+                        platform: r.get(3)?,
                         job_id: r.get(1)?,
                         finished_at: r.get(2)?,
                     })

@@ -92,6 +92,14 @@ fn reimport_and_bom_crlf_copies_change_nothing() {
     let again = env.json(&["enqueue", "d2d", "--file", file.to_str().unwrap()]);
     assert_eq!(again["deduplicated"], true);
     assert_eq!(again["status"], "completed");
+    // The same bytes named as another platform are checked as that platform, not waved
+    // through as "already imported".
+    env.cmd()
+        .args(["enqueue", "kdp", "--file"])
+        .arg(&file)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("d2d_sales.csv"));
     // Forced, and the same report saved with a BOM or with CRLF: replaced by coverage.
     import(&env, &[&file], true);
     import(&env, &[&fixture("bad/d2d_sales_bom.csv")], false);
