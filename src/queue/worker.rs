@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::retry::{Retention, RetryPolicy};
 use super::{
-    now_ms, owner_is_dead, ClaimedJob, Effects, EventCounts, FailDecision, Heartbeat, JobError,
-    JobResult, JobState, JobStore, Millis, RunCounts, WorkerId,
+    now_ms, owner_is_dead, ClaimRequest, ClaimedJob, Effects, EventCounts, FailDecision, Heartbeat,
+    JobError, JobResult, JobState, JobStore, Millis, RunCounts, WorkerId,
 };
 
 /// What a job handler does with a claimed job.
@@ -147,22 +147,34 @@ fn run_inner(
     let rescued = store.rescue(now_ms(), &|owner| owner_is_dead(owner, &host))?;
     report.counts.rescued = rescued.len() as u64;
 
-    for _ in 0..cfg.batch {
-        let Some(job) = store.claim(
-            me,
-            Some(report.run_id),
-            cfg.platform.as_deref(),
-            now_ms(),
-            cfg.lease_ms,
-        )?
-        else {
-            break;
-        };
+    let req = ClaimRequest {
+        owner: me,
+        run_id: Some(report.run_id),
+        platform: cfg.platform.as_deref(),
+        lease_ms: cfg.lease_ms,
+    };
+    let mut next = if cfg.batch > 0 {
+        store.claim(req.owner, req.run_id, req.platform, now_ms(), req.lease_ms)?
+    } else {
+        None
+    };
+    while let Some(job) = next.take() {
         report.counts.claimed += 1;
         let outcome = run_with_heartbeat(open_heartbeat, handler, &job, cfg.lease_ms);
-        let job_report = record(store, cfg, &job, outcome, &mut report.counts)?;
+        // The next job is claimed in the transaction that records this one (one commit per
+        // job), unless the batch is used up.
+        let more = report.counts.claimed < u64::from(cfg.batch);
+        let (job_report, claimed) = record(
+            store,
+            cfg,
+            &job,
+            outcome,
+            &mut report.counts,
+            more.then_some(&req),
+        )?;
         on_job(&job_report);
         report.jobs.push(job_report);
+        next = claimed;
     }
     // Retention is upkeep: a failure here is reported but never fails the run.
     if let Err(e) = store.prune(&cfg.retention, now_ms()) {
@@ -219,13 +231,16 @@ fn run_with_heartbeat(
     })
 }
 
+/// Record a job's outcome under its lease fence and, when `next` is given, claim the next job
+/// (in the same transaction when the job completed).
 fn record(
     store: &dyn JobStore,
     cfg: &WorkerConfig,
     job: &ClaimedJob,
     outcome: Result<(JobResult, Effects), JobError>,
     counts: &mut RunCounts,
-) -> anyhow::Result<JobReport> {
+    next: Option<&ClaimRequest<'_>>,
+) -> anyhow::Result<(JobReport, Option<ClaimedJob>)> {
     let mut rep = JobReport {
         id: job.id,
         platform: job.platform.clone(),
@@ -235,15 +250,27 @@ fn record(
         events: EventCounts::default(),
     };
     let now = now_ms();
+    let mut claimed = None;
     match outcome {
-        Ok((result, effects)) => match store.complete(&job.lease, now, &result, &effects)? {
-            Some(done) => {
-                counts.completed += 1;
-                rep.status = JobState::Completed;
-                rep.events = done.events;
+        Ok((result, effects)) => {
+            let done = match next {
+                Some(req) => {
+                    let (done, job) =
+                        store.complete_then_claim(&job.lease, now, &result, &effects, req)?;
+                    claimed = job;
+                    done
+                }
+                None => store.complete(&job.lease, now, &result, &effects)?,
+            };
+            match done {
+                Some(done) => {
+                    counts.completed += 1;
+                    rep.status = JobState::Completed;
+                    rep.events = done.events;
+                }
+                None => rep.error = Some(LEASE_LOST.into()),
             }
-            None => rep.error = Some(LEASE_LOST.into()),
-        },
+        }
         Err(error) => {
             let decision =
                 cfg.policy
@@ -264,9 +291,13 @@ fn record(
             } else {
                 rep.error = Some(LEASE_LOST.into());
             }
+            if let Some(req) = next {
+                claimed =
+                    store.claim(req.owner, req.run_id, req.platform, now_ms(), req.lease_ms)?;
+            }
         }
     }
-    Ok(rep)
+    Ok((rep, claimed))
 }
 
 const LEASE_LOST: &str =

@@ -6,8 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{sales, Db};
 use crate::queue::retry::Retention;
 use crate::queue::{
-    CancelOutcome, ClaimedJob, Effects, Enqueued, FailDecision, Heartbeat, JobError, JobResult,
-    JobState, JobStore, Lease, Millis, NewJob, Rescued, RetryOutcome, RunCounts, WorkerId,
+    CancelOutcome, ClaimRequest, ClaimedJob, Effects, Enqueued, FailDecision, Heartbeat, JobError,
+    JobResult, JobState, JobStore, Lease, Millis, NewJob, Rescued, RetryOutcome, RunCounts,
+    WorkerId,
 };
 
 /// The fence every write of an attempt carries.
@@ -66,44 +67,7 @@ impl JobStore for Db {
             // way and use up an attempt. Stop the run instead (exit 1).
             anyhow::bail!("stopped claiming jobs: {e}");
         }
-        self.immediate(|c| {
-            // Cached statements: the claim → complete path runs once per job.
-            let row = c
-                .prepare_cached(
-                    "UPDATE jobs SET state = 'processing', attempts = attempts + 1, claims = claims + 1,
-                            lease_owner = ?1, lease_expires_at = ?2 + ?3
-                      WHERE id = (SELECT id FROM jobs
-                                   WHERE state IN ('queued','retrying') AND run_at <= ?2
-                                     AND (?4 IS NULL OR platform = ?4)
-                                   ORDER BY priority DESC, run_at, id LIMIT 1)
-                      RETURNING id, platform, input, attempts, max_attempts, claims",
-                )?
-                .query_row(
-                    params![owner.0, now, lease_ms, platform],
-                    |r| {
-                        Ok(ClaimedJob {
-                            id: r.get(0)?,
-                            platform: r.get(1)?,
-                            input: r.get(2)?,
-                            attempts: r.get(3)?,
-                            max_attempts: r.get(4)?,
-                            lease: Lease {
-                                job_id: r.get(0)?,
-                                owner: owner.0.clone(),
-                                claim: r.get(5)?,
-                            },
-                        })
-                    },
-                )
-                .optional()?;
-            if let Some(job) = &row {
-                c.prepare_cached(
-                    "INSERT INTO attempts (job_id, attempt, run_id, worker, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![job.id, job.lease.claim, run_id, owner.0, now])?;
-            }
-            Ok(row)
-        })
+        self.immediate(|c| claim_in(c, owner, run_id, platform, now, lease_ms))
     }
 
     fn heartbeat(&self, lease: &Lease, now: Millis, lease_ms: i64) -> Result<Heartbeat> {
@@ -131,14 +95,41 @@ impl JobStore for Db {
         result: &JobResult,
         effects: &Effects,
     ) -> Result<Option<JobResult>> {
-        if effects.import_id.is_some() {
-            // Publishing groups every staged row into the report rollup and may delete as many
-            // replaced rows: let SQLite's sorter and statement journal spill to temporary files
-            // here, so memory stays flat however big the file (in-memory temp storage made a
-            // 1,000,000-row import peak at 138 MB).
-            return self.with_file_temp_store(|| self.complete_inner(lease, now, result, effects));
+        self.completing(effects, || {
+            self.immediate(|c| complete_in(c, lease, now, result, effects))
+        })
+    }
+
+    fn complete_then_claim(
+        &self,
+        lease: &Lease,
+        now: Millis,
+        result: &JobResult,
+        effects: &Effects,
+        next: &ClaimRequest<'_>,
+    ) -> Result<(Option<JobResult>, Option<ClaimedJob>)> {
+        if self.storage_error().is_some() {
+            // `claim` refuses to go on after a disk-full or read-only error: keep its message.
+            let done = self.complete(lease, now, result, effects)?;
+            return Ok((
+                done,
+                self.claim(next.owner, next.run_id, next.platform, now, next.lease_ms)?,
+            ));
         }
-        self.complete_inner(lease, now, result, effects)
+        self.completing(effects, || {
+            self.immediate(|c| {
+                let done = complete_in(c, lease, now, result, effects)?;
+                let job = claim_in(
+                    c,
+                    next.owner,
+                    next.run_id,
+                    next.platform,
+                    now,
+                    next.lease_ms,
+                )?;
+                Ok((done, job))
+            })
+        })
     }
 
     fn fail(
@@ -313,34 +304,16 @@ impl JobStore for Db {
 }
 
 impl Db {
-    fn complete_inner(
-        &self,
-        lease: &Lease,
-        now: Millis,
-        result: &JobResult,
-        effects: &Effects,
-    ) -> Result<Option<JobResult>> {
-        self.immediate(|c| {
-            if !holds(c, lease)? {
-                return Ok(None);
-            }
-            let mut result = result.clone();
-            if let Some(import_id) = effects.import_id {
-                result.events.removed += sales::publish_import(c, import_id, now)?;
-            }
-            let json = serde_json::to_string(&result)?;
-            let n = c
-                .prepare_cached(&format!(
-                    "UPDATE jobs SET state = 'completed', finished_at = ?4, lease_owner = NULL,
-                            lease_expires_at = NULL, result = ?5, last_error = NULL WHERE {FENCE}"
-                ))?
-                .execute(params![lease.job_id, lease.owner, lease.claim, now, json])?;
-            if n != 1 {
-                anyhow::bail!("job {} changed under its lease", lease.job_id);
-            }
-            close_attempt(c, lease, now, "completed", None)?;
-            Ok(Some(result))
-        })
+    /// Run a completion; one that publishes an import lets SQLite's sorter and statement
+    /// journal spill to temporary files (publishing groups every staged row into the report
+    /// rollup and may delete as many replaced rows), so memory stays flat however big the file
+    /// (in-memory temp storage made a 1,000,000-row import peak at 138 MB).
+    fn completing<T>(&self, effects: &Effects, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if effects.import_id.is_some() {
+            self.with_file_temp_store(f)
+        } else {
+            f()
+        }
     }
 
     fn delete_batches(&self, sql: &str, before: Millis, batch: i64) -> Result<u64> {
@@ -414,6 +387,81 @@ pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<En
         id,
         deduplicated: true,
     })
+}
+
+/// The claim: the next due job (by priority, due time, id) turns `processing` under a new lease,
+/// and its attempt row is written, in the caller's transaction.
+fn claim_in(
+    c: &Connection,
+    owner: &WorkerId,
+    run_id: Option<i64>,
+    platform: Option<&str>,
+    now: Millis,
+    lease_ms: i64,
+) -> Result<Option<ClaimedJob>> {
+    // Cached statements: the claim → complete path runs once per job.
+    let row = c
+        .prepare_cached(
+            "UPDATE jobs SET state = 'processing', attempts = attempts + 1, claims = claims + 1,
+                    lease_owner = ?1, lease_expires_at = ?2 + ?3
+              WHERE id = (SELECT id FROM jobs
+                           WHERE state IN ('queued','retrying') AND run_at <= ?2
+                             AND (?4 IS NULL OR platform = ?4)
+                           ORDER BY priority DESC, run_at, id LIMIT 1)
+              RETURNING id, platform, input, attempts, max_attempts, claims",
+        )?
+        .query_row(params![owner.0, now, lease_ms, platform], |r| {
+            Ok(ClaimedJob {
+                id: r.get(0)?,
+                platform: r.get(1)?,
+                input: r.get(2)?,
+                attempts: r.get(3)?,
+                max_attempts: r.get(4)?,
+                lease: Lease {
+                    job_id: r.get(0)?,
+                    owner: owner.0.clone(),
+                    claim: r.get(5)?,
+                },
+            })
+        })
+        .optional()?;
+    if let Some(job) = &row {
+        c.prepare_cached(
+            "INSERT INTO attempts (job_id, attempt, run_id, worker, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![job.id, job.lease.claim, run_id, owner.0, now])?;
+    }
+    Ok(row)
+}
+
+/// The fenced completion, publishing the job's staged import, in the caller's transaction.
+/// `None` when the lease was lost (nothing is written).
+fn complete_in(
+    c: &Connection,
+    lease: &Lease,
+    now: Millis,
+    result: &JobResult,
+    effects: &Effects,
+) -> Result<Option<JobResult>> {
+    if !holds(c, lease)? {
+        return Ok(None);
+    }
+    let mut result = result.clone();
+    if let Some(import_id) = effects.import_id {
+        result.events.removed += sales::publish_import(c, import_id, now)?;
+    }
+    let json = serde_json::to_string(&result)?;
+    let n = c
+        .prepare_cached(&format!(
+            "UPDATE jobs SET state = 'completed', finished_at = ?4, lease_owner = NULL,
+                    lease_expires_at = NULL, result = ?5, last_error = NULL WHERE {FENCE}"
+        ))?
+        .execute(params![lease.job_id, lease.owner, lease.claim, now, json])?;
+    if n != 1 {
+        anyhow::bail!("job {} changed under its lease", lease.job_id);
+    }
+    close_attempt(c, lease, now, "completed", None)?;
+    Ok(Some(result))
 }
 
 fn holds(c: &Connection, lease: &Lease) -> Result<bool> {
