@@ -7,9 +7,10 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::{InputError, PlatformError};
-use crate::model::{parse_micros, parse_units};
+use crate::model::{parse_micros, parse_units, RawLayout};
 
 /// A reader that counts the bytes it hands out, for progress reporting.
 #[derive(Debug)]
@@ -99,61 +100,8 @@ pub struct TextReport {
     display_name: String,
     /// 1-based line number of the last record returned (the header is line 1).
     pub line: u64,
-    /// For `raw_json`: each distinct header as an escaped JSON key, sorted, with the index of
-    /// its last column.
-    raw_keys: Vec<(String, usize)>,
-    /// Total length of the escaped keys plus separators.
-    raw_keys_len: usize,
-}
-
-/// The JSON keys of `raw_json`, in the order and with the columns `serde_json::Map` would give.
-fn raw_keys(headers: &[String]) -> (Vec<(String, usize)>, usize) {
-    let mut last: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for (i, h) in headers.iter().enumerate() {
-        last.insert(h, i);
-    }
-    let keys: Vec<(String, usize)> = last
-        .into_iter()
-        .map(|(h, i)| {
-            let mut k = String::with_capacity(h.len() + 2);
-            push_json_str(&mut k, h);
-            (k, i)
-        })
-        .collect();
-    let len = keys.iter().map(|(k, _)| k.len() + 4).sum();
-    (keys, len)
-}
-
-/// Append `s` as a JSON string literal, escaped exactly as `serde_json` does.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0x00..=0x1f => "",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.push_str("\\u00");
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 0xf)] as char);
-        } else {
-            out.push_str(esc);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
+    /// The header as a `raw` layout, shared by every event of the file.
+    pub raw_layout: Arc<RawLayout>,
 }
 
 impl TextReport {
@@ -199,15 +147,14 @@ impl TextReport {
                 "no header row found",
             )));
         }
-        let (raw_keys, raw_keys_len) = raw_keys(&headers);
+        let raw_layout = Arc::new(RawLayout::new(&headers, false));
         Ok(TextReport {
             headers,
             reader,
             bytes: count,
             display_name: display_name.to_string(),
             line: 1,
-            raw_keys,
-            raw_keys_len,
+            raw_layout,
         })
     }
 
@@ -285,25 +232,11 @@ impl TextReport {
         }
     }
 
-    /// The record as a JSON object of header → cell, for the `raw` column.
-    ///
-    /// Written directly instead of through a `serde_json::Map` (one map, two `String`s per
-    /// cell): the bytes are the same as `serde_json::Value::Object(map).to_string()` gives —
-    /// keys sorted, the last of duplicate header names winning — which `raw_json_slow` checks in
-    /// the tests.
-    pub fn raw_json(&self, rec: &csv::StringRecord) -> String {
-        let mut out = String::with_capacity(rec.as_slice().len() + self.raw_keys_len + 2);
-        out.push('{');
-        for (n, (key, i)) in self.raw_keys.iter().enumerate() {
-            if n > 0 {
-                out.push(',');
-            }
-            out.push_str(key);
-            out.push(':');
-            push_json_str(&mut out, rec.get(*i).unwrap_or(""));
-        }
-        out.push('}');
-        out
+    /// The record's cells for the `raw` column: a JSON array in the order of `raw_layout`'s
+    /// keys (see `RawLayout`).
+    pub fn raw_cells(&self, rec: &csv::StringRecord) -> String {
+        self.raw_layout
+            .cells_json(rec.as_slice().len(), |i| rec.get(i).unwrap_or(""))
     }
 
     /// The user-facing file name.
@@ -408,7 +341,8 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// What `raw_json` replaced: a `serde_json::Map` (sorted keys, last duplicate wins).
+    /// The object `raw` stood for before it was stored as cells: a `serde_json::Map` (sorted
+    /// keys, last duplicate wins).
     fn raw_json_slow(headers: &[String], rec: &csv::StringRecord) -> String {
         let mut map = serde_json::Map::with_capacity(headers.len());
         for (h, v) in headers.iter().zip(rec.iter()) {
@@ -431,7 +365,11 @@ mod tests {
         let mut rec = csv::StringRecord::new();
         let mut n = 0;
         while report.next_record(&mut rec).unwrap() {
-            assert_eq!(report.raw_json(&rec), raw_json_slow(&report.headers, &rec));
+            let cells = report.raw_cells(&rec);
+            assert_eq!(
+                crate::model::raw_object(&report.raw_layout.keys_json, &cells).unwrap(),
+                raw_json_slow(&report.headers, &rec)
+            );
             n += 1;
         }
         assert_eq!(n, 2);

@@ -198,10 +198,11 @@ pub fn parse_file(
             is_final,
             status: String::new(),
             raw: if want_raw {
-                report.raw_json(&rec)
+                report.raw_cells(&rec)
             } else {
                 String::new()
             },
+            raw_layout: want_raw.then(|| report.raw_layout.clone()),
             line,
         };
         sink.event(event)?;

@@ -251,10 +251,11 @@ pub fn parse_file(
             is_final: !get(c_balance).is_empty(),
             status: String::new(),
             raw: if want_raw {
-                report.raw_json(&rec)
+                report.raw_cells(&rec)
             } else {
                 String::new()
             },
+            raw_layout: want_raw.then(|| report.raw_layout.clone()),
             line,
         };
         sink.event(event)?;
@@ -377,7 +378,7 @@ mod tests {
         assert!(!unpaid.is_final);
         let refund = ev.iter().find(|e| e.currency == "AUD").unwrap();
         assert_eq!((refund.units, refund.royalty_micros), (-1, -2_540_000));
-        let raw: serde_json::Value = serde_json::from_str(&refund.raw).unwrap();
+        let raw: serde_json::Value = serde_json::from_str(&refund.raw_json()).unwrap();
         assert_eq!(raw["amountFinal (USD)"], "-1.66");
     }
 

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_reports.sql"),
     include_str!("migrations/003_unattended.sql"),
+    include_str!("migrations/004_lean_events.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before giving up.

@@ -297,8 +297,8 @@ impl Db {
     /// Database errors.
     pub fn kdp_months_without_final(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT month FROM live_sales WHERE family = 'kdp_estimate'
-               AND month NOT IN (SELECT month FROM live_sales WHERE family = 'kdp_final')
+            "SELECT DISTINCT month FROM live_rollup WHERE family = 'kdp_estimate'
+               AND month NOT IN (SELECT month FROM live_rollup WHERE family = 'kdp_final')
               ORDER BY month",
         )?;
         let rows = stmt.query_map([], |r| r.get(0))?;

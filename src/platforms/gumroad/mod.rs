@@ -170,6 +170,7 @@ impl Sale {
             is_final: true,
             status: status.to_string(),
             raw,
+            raw_layout: None,
             line: 0,
         })
     }

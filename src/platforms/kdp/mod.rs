@@ -23,12 +23,13 @@ mod tests;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 
 use super::csvutil;
 use super::{EventSink, InputError, ParseSummary, PlatformError};
-use crate::model::{Format, Platform, SaleEvent};
+use crate::model::{Format, Platform, RawLayout, SaleEvent};
 
 /// Parse a KDP report (XLSX workbook or a CSV copy of one sheet), sending events to `sink`.
 ///
@@ -395,6 +396,8 @@ struct Sheet {
     family: &'static str,
     source: String,
     headers: Vec<String>,
+    /// The header as a `raw` layout (unnamed columns left out), shared by the sheet's events.
+    raw_layout: Arc<RawLayout>,
     cols: Cols,
     period: Option<(NaiveDate, NaiveDate)>,
     /// Formats a union sheet must not emit because a per-format sheet covers them.
@@ -532,6 +535,7 @@ impl Sheet {
             is_final,
             family,
             source: format!("{prefix}{}", slug(sheet_name.unwrap_or(canonical_name))),
+            raw_layout: Arc::new(RawLayout::new(&headers, true)),
             headers,
             cols,
             period,
@@ -751,15 +755,6 @@ impl Sheet {
                 }
             },
         };
-        let mut raw = serde_json::Map::with_capacity(self.headers.len());
-        for (i, h) in self.headers.iter().enumerate() {
-            if !h.is_empty() {
-                raw.insert(
-                    h.clone(),
-                    serde_json::Value::String(row.cell(i).to_string()),
-                );
-            }
-        }
         Ok(Some(SaleEvent {
             platform: Platform::AmazonKdp,
             family: self.family.to_string(),
@@ -784,7 +779,8 @@ impl Sheet {
             currency,
             is_final: self.is_final,
             status: String::new(),
-            raw: serde_json::Value::Object(raw).to_string(),
+            raw: self.raw_layout.cells_json(0, |i| row.cell(i)),
+            raw_layout: Some(self.raw_layout.clone()),
             line,
         }))
     }

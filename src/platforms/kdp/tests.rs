@@ -138,13 +138,13 @@ fn estimator_row_fields() {
     assert_eq!(refund.format, Format::Ebook);
     assert_eq!(refund.list_price_micros, Some(4_730_000));
     assert_eq!(refund.line, 5);
-    let raw: serde_json::Value = serde_json::from_str(&refund.raw).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&refund.raw_json()).unwrap();
     assert_eq!(raw["Royalty Date"], "2025-07");
     assert_eq!(raw["Royalty"], "-3.22");
 
     let free = ev
         .iter()
-        .find(|e| e.raw.contains("Free - Promotion"))
+        .find(|e| e.raw_json().contains("Free - Promotion"))
         .expect("free row");
     assert_eq!((free.units, free.royalty_micros), (212, 0));
 
@@ -169,7 +169,7 @@ fn estimator_row_fields() {
 
     let expanded = ev
         .iter()
-        .find(|e| e.raw.contains("Expanded Distribution Channels"))
+        .find(|e| e.raw_json().contains("Expanded Distribution Channels"))
         .unwrap();
     assert_eq!(expanded.format, Format::Paperback);
     assert_eq!(expanded.product_id, "9798867123451");
