@@ -607,6 +607,78 @@ mod tests {
         assert!(db.claim(&w, None, None, 1_000, 60_000).unwrap().is_some());
     }
 
+    /// The completion of one job and the claim of the next are one transaction: both or
+    /// neither, the completion fenced exactly as `complete` is.
+    #[test]
+    fn completion_and_next_claim_commit_together() {
+        let (_d, db) = temp_db();
+        let first = db.enqueue(&job(None), 0).unwrap().id;
+        let second = db.enqueue(&job(None), 0).unwrap().id;
+        let w = me("a");
+        let req = ClaimRequest {
+            owner: &w,
+            run_id: None,
+            platform: None,
+            lease_ms: 60_000,
+        };
+        let a = db.claim(&w, None, None, 1, 60_000).unwrap().unwrap();
+        assert_eq!(a.id, first);
+        let (done, next) = db
+            .complete_then_claim(
+                &a.lease,
+                2,
+                &JobResult::default(),
+                &Effects::default(),
+                &req,
+            )
+            .unwrap();
+        assert!(done.is_some());
+        let b = next.expect("the second job is claimed with the first's completion");
+        assert_eq!((b.id, b.lease.claim, b.attempts), (second, 1, 1));
+        let states: Vec<(i64, String, Option<String>)> = {
+            let mut st = db
+                .conn()
+                .prepare(
+                    "SELECT j.id, j.state, a.outcome FROM jobs j JOIN attempts a ON a.job_id = j.id
+                      ORDER BY j.id",
+                )
+                .unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap();
+            rows.collect::<rusqlite::Result<_>>().unwrap()
+        };
+        assert_eq!(
+            states,
+            vec![
+                (first, "completed".into(), Some("completed".into())),
+                (second, "processing".into(), None)
+            ]
+        );
+        // Lease lost (another worker took the job over): nothing is completed, and with the
+        // queue empty nothing is claimed.
+        db.conn()
+            .execute(
+                "UPDATE jobs SET claims = claims + 1 WHERE id = ?1",
+                [second],
+            )
+            .unwrap();
+        let (done, next) = db
+            .complete_then_claim(
+                &b.lease,
+                3,
+                &JobResult::default(),
+                &Effects::default(),
+                &req,
+            )
+            .unwrap();
+        assert!(done.is_none() && next.is_none());
+        assert_eq!(
+            job_state(db.conn(), second).unwrap(),
+            Some(JobState::Processing)
+        );
+    }
+
     #[test]
     fn completion_is_fenced_after_takeover() {
         let (_d, db) = temp_db();

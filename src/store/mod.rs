@@ -365,6 +365,67 @@ mod tests {
         assert_eq!(db.integrity_check().unwrap(), "ok");
     }
 
+    /// A database written by version 3 of the schema (whole-object `raw`, the two dropped
+    /// indexes, the publish trigger) upgrades in place: its events export as before, its
+    /// rollup is untouched, and an import staged before the upgrade still publishes exactly.
+    #[test]
+    fn a_version_3_database_upgrades_with_its_sales() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..3] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO imports (id, platform, file, sha256, state, started_at, events)
+                   VALUES (1, 'draft2digital', 'a.csv', 'a', 'live', 0, 2),
+                          (2, 'draft2digital', 'b.csv', 'b', 'staging', 0, 1);
+                 INSERT INTO import_coverage VALUES (1, 'd2d_ebook', '2025-01-01', '2025-01-31'),
+                                                    (2, 'd2d_ebook', '2025-01-01', '2025-01-15');
+                 INSERT INTO sales_events (platform, family, source, import_id, period_start,
+                     period_end, month, title, product_id, format, marketplace, retailer, country,
+                     units, kenp_pages, royalty_micros, currency, is_final, raw, line, updated_at)
+                   VALUES ('draft2digital', 'd2d_ebook', 'd2d.ebook', 1, '2025-01-10', '2025-01-10',
+                           '2025-01', 'Sea Glass', '1', 'ebook', '', '', '', 1, 0, 4930000, 'USD', 1,
+                           '{\"Title\":\"Sea Glass\"}', 2, 0),
+                          ('draft2digital', 'd2d_ebook', 'd2d.ebook', 1, '2025-01-20', '2025-01-20',
+                           '2025-01', 'Fox', '2', 'ebook', '', '', '', 2, 0, 1000000, 'USD', 1,
+                           '{\"Title\":\"Fox\"}', 3, 0),
+                          ('draft2digital', 'd2d_ebook', 'd2d.ebook', 2, '2025-01-10', '2025-01-10',
+                           '2025-01', 'Sea Glass', '1', 'ebook', '', '', '', 3, 0, 7000000, 'USD', 1,
+                           '{\"Title\":\"Sea Glass\"}', 2, 0);",
+            )
+            .unwrap();
+        }
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), 4);
+        let rollup = |db: &super::Db| -> (i64, i64) {
+            db.conn()
+                .query_row(
+                    "SELECT sum(events), sum(royalty_micros) FROM live_rollup",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(rollup(&db), (2, 5_930_000));
+        let mut raws = Vec::new();
+        db.for_each_sale(&super::reports::ReportFilter::default(), |e| {
+            raws.push(e.raw.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(raws, [r#"{"Title":"Sea Glass"}"#, r#"{"Title":"Fox"}"#]);
+        // The staged import replaces the first row (inside its coverage) and keeps the second.
+        db.immediate(|c| super::sales::publish_import(c, 2, 1))
+            .unwrap();
+        assert_eq!(rollup(&db), (2, 8_000_000));
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+    }
+
     #[test]
     fn reopening_does_not_migrate_twice() {
         let (_d, db) = temp_db();

@@ -525,3 +525,106 @@ fn discard_import_rows(c: &Connection, import_id: i64) -> Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::NaiveDate;
+
+    use super::{publish_import, StagedImport, StagingDone};
+    use crate::model::{Format, Platform, RawLayout, SaleEvent};
+    use crate::store::reports::ReportFilter;
+    use crate::store::testutil::temp_db;
+
+    fn event(layout: &Arc<RawLayout>, cells: [&str; 3], day: u32) -> SaleEvent {
+        let date = NaiveDate::from_ymd_opt(2025, 3, day).unwrap();
+        SaleEvent {
+            platform: Platform::Draft2digital,
+            family: "d2d_ebook".into(),
+            source: "d2d.ebook".into(),
+            natural_key: None,
+            period_start: date,
+            period_end: date,
+            title: cells[0].into(),
+            product_id: "1".into(),
+            format: Format::Ebook,
+            marketplace: String::new(),
+            retailer: String::new(),
+            country: String::new(),
+            units: 1,
+            kenp_pages: 0,
+            list_price_micros: None,
+            royalty_micros: 1_000_000,
+            currency: "USD".into(),
+            is_final: true,
+            status: String::new(),
+            raw: layout.cells_json(0, |i| cells[i]),
+            raw_layout: Some(layout.clone()),
+            line: 2,
+        }
+    }
+
+    /// A file's header is stored once however many chunks and rows carry it (an equal header
+    /// from another `Arc` reuses it, a different one gets its own row), rows keep only their
+    /// cells, and the export gives back each row as the object header → cell.
+    #[test]
+    fn staged_rows_store_their_header_once_and_export_rebuilds_the_object() {
+        let (_d, db) = temp_db();
+        let headers = |h: [&str; 3]| h.map(str::to_string).to_vec();
+        let a = Arc::new(RawLayout::new(&headers(["Title", "Units", "Title"]), false));
+        let a_again = Arc::new(RawLayout::new(&headers(["Title", "Units", "Title"]), false));
+        let b = Arc::new(RawLayout::new(&headers(["Zeta", "Alpha", "Mid"]), false));
+        let mut import = StagedImport::new(1, "draft2digital", "d.csv", "abc");
+        db.stage_events(
+            &mut import,
+            &[event(&a, ["Sea \"Glass\"", "1", "Sea Glass"], 1)],
+            None,
+            0,
+        )
+        .unwrap();
+        db.stage_events(
+            &mut import,
+            &[
+                event(&a_again, ["Fox", "2", "Fox Hollow"], 2),
+                event(&b, ["z\ny", "a", "m"], 3),
+            ],
+            Some(StagingDone {
+                layout: "ebook",
+                rows: 3,
+            }),
+            0,
+        )
+        .unwrap();
+        let id = import.id.unwrap();
+        db.immediate(|c| publish_import(c, id, 1)).unwrap();
+        let layouts: i64 = db
+            .conn()
+            .query_row("SELECT count(*) FROM raw_layouts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(layouts, 2);
+        let stored: String = db
+            .conn()
+            .query_row(
+                "SELECT raw FROM sales_events ORDER BY id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, r#"["Sea Glass","1"]"#);
+        let mut raws = Vec::new();
+        db.for_each_sale(&ReportFilter::default(), |e| {
+            raws.push(e.raw.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            raws,
+            [
+                r#"{"Title":"Sea Glass","Units":"1"}"#,
+                r#"{"Title":"Fox Hollow","Units":"2"}"#,
+                r#"{"Alpha":"a","Mid":"m","Zeta":"z\ny"}"#,
+            ]
+        );
+    }
+}
