@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use crate::queue::retry::{Retention, RetryPolicy};
+use crate::queue::Durability;
 
 /// A secret (API token). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub struct QueueSettings {
     pub retry: RetryPolicy,
     pub lease_ms: i64,
     pub retention: Retention,
+    /// `synchronous`: `full` (default) or `normal`.
+    pub durability: Durability,
 }
 
 /// Gumroad settings.
@@ -134,6 +137,7 @@ struct FileQueue {
     retry_base: Option<String>,
     retry_cap: Option<String>,
     lease: Option<String>,
+    synchronous: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -230,6 +234,12 @@ pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -
         retry,
         lease_ms: opt_duration(q.lease.as_deref(), "queue.lease")?.unwrap_or(60_000),
         retention,
+        durability: match q.synchronous.as_deref() {
+            None => Durability::Full,
+            Some(v) => Durability::parse(v).with_context(|| {
+                format!("queue.synchronous must be \"full\" or \"normal\" (found {v:?})")
+            })?,
+        },
     };
 
     let g = &file_cfg.gumroad;

@@ -119,7 +119,11 @@ impl Ctx {
     /// # Errors
     /// When it cannot be opened or migrated.
     pub fn open_db(&self) -> Result<Db> {
-        Db::open(&self.settings.db_path)
+        let db = Db::open(&self.settings.db_path)?;
+        if self.settings.queue.durability != crate::queue::Durability::Full {
+            db.set_durability(self.settings.queue.durability)?;
+        }
+        Ok(db)
     }
 }
 

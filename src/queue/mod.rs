@@ -280,6 +280,40 @@ pub enum RetryOutcome {
     Duplicate(i64),
 }
 
+/// How long each queue commit waits for the disk (`[queue] synchronous`, SQLite's
+/// `synchronous` pragma in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is on the disk before it returns (fsync per commit): a power cut loses
+    /// nothing. The default.
+    #[default]
+    Full,
+    /// Commits reach the disk at checkpoints: still atomic, and a killed process loses nothing,
+    /// but a power cut or OS crash can roll back the last commits (the database stays
+    /// consistent): a job recorded as completed may run again, which re-imports the same sales
+    /// in place. Several times the job throughput on a slow disk.
+    Normal,
+}
+
+impl Durability {
+    /// Parse a config value (`full` or `normal`, any case).
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Some(Durability::Full),
+            "normal" => Some(Durability::Normal),
+            _ => None,
+        }
+    }
+
+    /// The pragma value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
 /// Who claims, for what: the arguments of a claim, so a completion can carry the next claim.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest<'a> {

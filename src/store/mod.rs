@@ -234,6 +234,28 @@ impl Db {
         &self.conn
     }
 
+    /// Set how long commits wait for the disk (`FULL` after `open`).
+    ///
+    /// # Errors
+    /// When the pragma does not take.
+    pub fn set_durability(&self, d: crate::queue::Durability) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", d.as_str())?;
+        let now: i64 = self
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        let want = match d {
+            crate::queue::Durability::Full => 2,
+            crate::queue::Durability::Normal => 1,
+        };
+        if now != want {
+            bail!(
+                "PRAGMA synchronous did not take (asked {}, got {now})",
+                d.as_str()
+            );
+        }
+        Ok(())
+    }
+
     /// `PRAGMA integrity_check` result (`ok` when healthy).
     ///
     /// # Errors
@@ -424,6 +446,24 @@ mod tests {
             .unwrap();
         assert_eq!(rollup(&db), (2, 8_000_000));
         assert_eq!(db.integrity_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn durability_sets_the_synchronous_pragma() {
+        use crate::queue::Durability;
+        let (_d, db) = temp_db();
+        let sync = |db: &super::Db| -> i64 {
+            db.conn()
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&db), 2, "FULL after open");
+        db.set_durability(Durability::Normal).unwrap();
+        assert_eq!(sync(&db), 1);
+        db.set_durability(Durability::Full).unwrap();
+        assert_eq!(sync(&db), 2);
+        assert_eq!(Durability::parse(" Normal "), Some(Durability::Normal));
+        assert_eq!(Durability::parse("off"), None);
     }
 
     #[test]

@@ -238,3 +238,38 @@ fn cancel_a_queued_job() {
     assert_eq!(env.json(&["status", &id])["status"], "cancelled");
     env.cmd().args(["cancel", &id]).assert().code(1);
 }
+
+/// `[queue] synchronous = "normal"` trades power-loss durability for throughput (QUEUE.md §5.2):
+/// accepted and used by every command; anything but full/normal (never OFF) is refused, exit 1.
+#[test]
+fn synchronous_normal_is_accepted_and_off_is_refused() {
+    let env = Env::new();
+    env.config("[queue]\nsynchronous = \"normal\"\n");
+    let f = env.path("n.csv");
+    write_d2d(
+        &f,
+        &[
+            d2d_row("2025-07-01", "1.00", 1),
+            d2d_row("2025-07-02", "2.50", 2),
+        ],
+    );
+    env.cmd()
+        .args(["enqueue", "d2d", "--file", f.to_str().unwrap()])
+        .assert()
+        .success();
+    let run = env.json(&["run-worker", "--json"]);
+    assert_eq!(run["completed"], 1);
+    let n: i64 = env
+        .sql()
+        .query_row("SELECT count(*) FROM live_sales", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+    env.config("[queue]\nsynchronous = \"off\"\n");
+    env.cmd()
+        .args(["jobs"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "queue.synchronous must be \"full\" or \"normal\"",
+        ));
+}
