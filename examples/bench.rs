@@ -831,38 +831,58 @@ fn bench_status(dir: &Path, o: &Opts, db: Option<PathBuf>) -> Result<()> {
     let job: i64 = c.query_row("SELECT max(id) FROM jobs", [], |r| r.get(0))?;
     drop(c);
     let runs = 5;
-    let mut overview = Vec::new();
-    let mut one = Vec::new();
-    let mut base = Vec::new();
-    let mut base_one = Vec::new();
-    for _ in 0..runs {
-        base.push(sqlite3(&db, &[STATUS_SQL])?);
-        overview.push(run_bin(dir, &db, &["status", "--json"], &[])?.secs);
-        base_one.push(sqlite3(&db, &[&format!(
-            "SELECT * FROM jobs WHERE id = {job}; SELECT * FROM attempts WHERE job_id = {job} ORDER BY attempt;"
-        )])?);
-        one.push(run_bin(dir, &db, &["status", &job.to_string(), "--json"], &[])?.secs);
-    }
+    // (our command, the sqlite3 query answering the same question from the events).
+    let by_job = format!(
+        "SELECT * FROM jobs WHERE id = {job}; SELECT * FROM attempts WHERE job_id = {job} ORDER BY attempt;"
+    );
+    let job_s = job.to_string();
+    let cases: [(&[&str], &str, &str); 4] = [
+        (
+            &["status", "--json"],
+            STATUS_SQL,
+            "`status --json` (overview)",
+        ),
+        (
+            &["status", &job_s, "--json"],
+            &by_job,
+            "`status <id> --json`",
+        ),
+        (
+            &["sales", "summary", "--json"],
+            "SELECT month, platform, currency, count(*), sum(units), sum(kenp_pages),
+                    sum(royalty_micros), min(is_final)
+               FROM effective_sales GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;",
+            "`sales summary --json` (month × platform × currency)",
+        ),
+        (
+            &["sales", "summary", "--by", "title,month", "--json"],
+            "SELECT title, month, currency, count(*), sum(units), sum(kenp_pages),
+                    sum(royalty_micros), min(is_final)
+               FROM effective_sales GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;",
+            "`sales summary --by title,month --json`",
+        ),
+    ];
     println!();
-    println!("## `status` on a database with {events} sales events (median of {runs} runs, process start included)");
+    println!("## Reports on a database with {events} sales events (median of {runs} runs, process start included)");
     println!();
-    println!("baseline = `/usr/bin/sqlite3` running the same queries on the same file (also a process start). `sales summary` is not on this branch (issue 5), so only `status` is measured.");
+    println!("baseline = `/usr/bin/sqlite3` answering the same question with SQL over the events (`effective_sales`, the view with the estimate/final rule), on the same file, also a process start. ratio = ours / sqlite3.");
     println!();
     println!("| command | time (ms) | sqlite3 equivalent (ms) | ratio |");
     println!("|---|---|---|---|");
-    let (a, b) = (median(overview), median(base));
-    println!(
-        "| `status --json` | {:.0} | {:.0} | {:.2} |",
-        a * 1e3,
-        b * 1e3,
-        a / b
-    );
-    let (a, b) = (median(one), median(base_one));
-    println!(
-        "| `status {job} --json` | {:.0} | {:.0} | {:.2} |",
-        a * 1e3,
-        b * 1e3,
-        a / b
-    );
+    for (args, sql, label) in cases {
+        let mut ours = Vec::new();
+        let mut base = Vec::new();
+        for _ in 0..runs {
+            base.push(sqlite3(&db, &[sql])?);
+            ours.push(run_bin(dir, &db, args, &[])?.secs);
+        }
+        let (a, b) = (median(ours), median(base));
+        println!(
+            "| {label} | {:.0} | {:.0} | {:.2} |",
+            a * 1e3,
+            b * 1e3,
+            a / b
+        );
+    }
     Ok(())
 }

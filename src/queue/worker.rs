@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::retry::{Retention, RetryPolicy};
 use super::{
     now_ms, owner_is_dead, ClaimRequest, ClaimedJob, Effects, EventCounts, FailDecision, Heartbeat,
-    JobError, JobResult, JobState, JobStore, Millis, RunCounts, WorkerId,
+    JobError, JobResult, JobState, JobStore, Lease, Millis, RunCounts, WorkerId,
 };
 
 /// What a job handler does with a claimed job.
@@ -147,35 +147,43 @@ fn run_inner(
     let rescued = store.rescue(now_ms(), &|owner| owner_is_dead(owner, &host))?;
     report.counts.rescued = rescued.len() as u64;
 
-    let req = ClaimRequest {
-        owner: me,
-        run_id: Some(report.run_id),
-        platform: cfg.platform.as_deref(),
-        lease_ms: cfg.lease_ms,
-    };
-    let mut next = if cfg.batch > 0 {
-        store.claim(req.owner, req.run_id, req.platform, now_ms(), req.lease_ms)?
-    } else {
-        None
-    };
-    while let Some(job) = next.take() {
-        report.counts.claimed += 1;
-        let outcome = run_with_heartbeat(open_heartbeat, handler, &job, cfg.lease_ms);
-        // The next job is claimed in the transaction that records this one (one commit per
-        // job), unless the batch is used up.
-        let more = report.counts.claimed < u64::from(cfg.batch);
-        let (job_report, claimed) = record(
-            store,
-            cfg,
-            &job,
-            outcome,
-            &mut report.counts,
-            more.then_some(&req),
-        )?;
-        on_job(&job_report);
-        report.jobs.push(job_report);
-        next = claimed;
-    }
+    // One heartbeat thread for the whole run, told which lease to renew as each job starts
+    // and stops (a thread per job was a sixth of a no-op job's cost).
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (tx, rx) = mpsc::channel::<Beat>();
+        scope.spawn(move || heartbeat_thread(rx, open_heartbeat, cfg.lease_ms));
+        let beats = &tx;
+        let req = ClaimRequest {
+            owner: me,
+            run_id: Some(report.run_id),
+            platform: cfg.platform.as_deref(),
+            lease_ms: cfg.lease_ms,
+        };
+        let mut next = if cfg.batch > 0 {
+            store.claim(req.owner, req.run_id, req.platform, now_ms(), req.lease_ms)?
+        } else {
+            None
+        };
+        while let Some(job) = next.take() {
+            report.counts.claimed += 1;
+            let outcome = run_with_heartbeat(beats, handler, &job);
+            // The next job is claimed in the transaction that records this one (one commit per
+            // job), unless the batch is used up.
+            let more = report.counts.claimed < u64::from(cfg.batch);
+            let (job_report, claimed) = record(
+                store,
+                cfg,
+                &job,
+                outcome,
+                &mut report.counts,
+                more.then_some(&req),
+            )?;
+            on_job(&job_report);
+            report.jobs.push(job_report);
+            next = claimed;
+        }
+        Ok(())
+    })?;
     // Retention is upkeep: a failure here is reported but never fails the run.
     if let Err(e) = store.prune(&cfg.retention, now_ms()) {
         report
@@ -185,50 +193,76 @@ fn run_inner(
     Ok(())
 }
 
-fn run_with_heartbeat(
-    open_heartbeat: &StoreFactory<'_>,
-    handler: &mut dyn Handler,
-    job: &ClaimedJob,
-    lease_ms: i64,
-) -> Result<(JobResult, Effects), JobError> {
-    let ctl = JobControl::default();
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+/// What the worker tells the heartbeat thread.
+enum Beat {
+    /// A job started: renew this lease until `Stop`, reporting through `flag`.
+    Start { lease: Lease, flag: Arc<AtomicU8> },
+    /// The job's handler returned.
+    Stop,
+}
+
+/// Renew the running job's lease every `lease_ms / 3` on its own connection (opened at the first
+/// beat: most jobs end long before it), until the worker drops its end of the channel. A beat
+/// that comes late, after its job was recorded, finds the lease gone and changes nothing (the
+/// renewal is fenced like every write of an attempt) and its flag is no longer read.
+fn heartbeat_thread(rx: mpsc::Receiver<Beat>, open_heartbeat: &StoreFactory<'_>, lease_ms: i64) {
     let interval = Duration::from_millis(u64::try_from((lease_ms / 3).max(100)).unwrap_or(1000));
-    std::thread::scope(|scope| {
-        let flag = ctl.flag.clone();
-        let lease = job.lease.clone();
-        scope.spawn(move || {
-            // Opened at the first beat, not before: most jobs end long before it, and opening a
-            // connection per job (schema parse, pragmas) was a measurable part of a short job.
-            let mut hb_store: Option<Box<dyn JobStore + Send>> = None;
-            while let Err(mpsc::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(interval) {
+    let mut hb_store: Option<Box<dyn JobStore + Send>> = None;
+    let mut current: Option<(Lease, Arc<AtomicU8>)> = None;
+    loop {
+        let msg = if current.is_some() {
+            rx.recv_timeout(interval)
+        } else {
+            rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+        };
+        match msg {
+            Ok(Beat::Start { lease, flag }) => current = Some((lease, flag)),
+            Ok(Beat::Stop) => current = None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let Some((lease, flag)) = current.as_ref() else {
+                    continue;
+                };
                 if hb_store.is_none() {
                     // A failed open is retried at the next beat; the lease has room for two more.
                     hb_store = open_heartbeat().ok();
                 }
-                let Some(hb_store) = hb_store.as_ref() else {
+                let Some(store) = hb_store.as_ref() else {
                     continue;
                 };
-                match hb_store.heartbeat(&lease, now_ms(), lease_ms) {
+                match store.heartbeat(lease, now_ms(), lease_ms) {
                     Ok(Heartbeat::Held {
                         cancel_requested: true,
                     }) => flag.store(CANCEL, Ordering::SeqCst),
                     Ok(Heartbeat::Lost) => {
                         flag.store(LOST, Ordering::SeqCst);
-                        return;
+                        current = None;
                     }
                     // A busy database delays one beat; the lease has room for two more.
                     Ok(Heartbeat::Held { .. }) | Err(_) => {}
                 }
             }
-        });
-        let out = handler.handle(job, &ctl);
-        let _ = stop_tx.send(());
-        match (out, ctl.should_stop()) {
-            (Ok(_), Some(stop)) | (Err(_), Some(stop)) => Err(stop),
-            (out, None) => out,
         }
-    })
+    }
+}
+
+/// Run the handler while the heartbeat thread renews the job's lease.
+fn run_with_heartbeat(
+    beats: &mpsc::Sender<Beat>,
+    handler: &mut dyn Handler,
+    job: &ClaimedJob,
+) -> Result<(JobResult, Effects), JobError> {
+    let ctl = JobControl::default();
+    let _ = beats.send(Beat::Start {
+        lease: job.lease.clone(),
+        flag: ctl.flag.clone(),
+    });
+    let out = handler.handle(job, &ctl);
+    let _ = beats.send(Beat::Stop);
+    match (out, ctl.should_stop()) {
+        (Ok(_), Some(stop)) | (Err(_), Some(stop)) => Err(stop),
+        (out, None) => out,
+    }
 }
 
 /// Record a job's outcome under its lease fence and, when `next` is given, claim the next job

@@ -113,6 +113,9 @@ impl Db {
 
     fn configure(&self) -> Result<()> {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Room for every statement of the claim → complete path and of an import's chunk (the
+        // default 16 would evict some of them at every job).
+        self.conn.set_prepared_statement_cache_capacity(64);
         let mode: String = self
             .conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
@@ -190,8 +193,13 @@ impl Db {
     fn immediate_inner<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let mut tries = 0;
         loop {
-            match self.conn.execute_batch("BEGIN IMMEDIATE") {
-                Ok(()) => break,
+            // Cached like the statements inside: a no-op job's whole cost is a few statements.
+            match self
+                .conn
+                .prepare_cached("BEGIN IMMEDIATE")
+                .and_then(|mut st| st.execute([]))
+            {
+                Ok(_) => break,
                 Err(e) if is_busy(&e) && tries < 5 => {
                     tries += 1;
                     std::thread::sleep(Duration::from_millis(20 + fastrand::u64(0..80)));
@@ -201,7 +209,11 @@ impl Db {
         }
         match f(&self.conn) {
             Ok(v) => {
-                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                let commit = self
+                    .conn
+                    .prepare_cached("COMMIT")
+                    .and_then(|mut st| st.execute([]));
+                if let Err(e) = commit {
                     let _ = self.conn.execute_batch("ROLLBACK");
                     return Err(e).context("cannot commit");
                 }

@@ -257,7 +257,7 @@ fn synchronous_normal_is_accepted_and_off_is_refused() {
         .args(["enqueue", "d2d", "--file", f.to_str().unwrap()])
         .assert()
         .success();
-    let run = env.json(&["run-worker", "--json"]);
+    let run = env.json(&["run-worker"]);
     assert_eq!(run["completed"], 1);
     let n: i64 = env
         .sql()
