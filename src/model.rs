@@ -390,12 +390,56 @@ impl RawLayout {
 /// the same bytes `serde_json` gives for a map of header → cell.
 ///
 /// # Errors
-/// When either is not a JSON array (a damaged database).
+/// When either is not a JSON array of strings (a damaged database).
 pub fn raw_object(keys_json: &str, cells_json: &str) -> Result<String, serde_json::Error> {
-    let keys: Vec<String> = serde_json::from_str(keys_json)?;
-    let cells: Vec<serde_json::Value> = serde_json::from_str(cells_json)?;
-    let map: serde_json::Map<String, serde_json::Value> = keys.into_iter().zip(cells).collect();
-    Ok(serde_json::Value::Object(map).to_string())
+    RawKeys::parse(keys_json)?.object(cells_json)
+}
+
+/// A layout's keys, parsed and escaped once, to rebuild the objects of many rows
+/// (`sales export` walks a million of them).
+#[derive(Debug, Clone)]
+pub struct RawKeys {
+    escaped: Vec<String>,
+}
+
+impl RawKeys {
+    /// Parse a layout's `keys_json`.
+    ///
+    /// # Errors
+    /// When it is not a JSON array of strings.
+    pub fn parse(keys_json: &str) -> Result<RawKeys, serde_json::Error> {
+        let keys: Vec<String> = serde_json::from_str(keys_json)?;
+        let escaped = keys
+            .iter()
+            .map(|k| {
+                let mut e = String::with_capacity(k.len() + 2);
+                push_json_str(&mut e, k);
+                e
+            })
+            .collect();
+        Ok(RawKeys { escaped })
+    }
+
+    /// One row's object (header → cell) from its cells, keys in the layout's (sorted) order.
+    ///
+    /// # Errors
+    /// When `cells_json` is not a JSON array of strings.
+    pub fn object(&self, cells_json: &str) -> Result<String, serde_json::Error> {
+        let cells: Vec<String> = serde_json::from_str(cells_json)?;
+        let keys_len: usize = self.escaped.iter().map(String::len).sum();
+        let mut out = String::with_capacity(cells_json.len() + keys_len + 2 * cells.len());
+        out.push('{');
+        for (n, (key, cell)) in self.escaped.iter().zip(&cells).enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(key);
+            out.push(':');
+            push_json_str(&mut out, cell);
+        }
+        out.push('}');
+        Ok(out)
+    }
 }
 
 /// Append `s` as a JSON string literal, escaped exactly as `serde_json` does.

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use rusqlite::types::Value;
 
 use super::Db;
+use crate::model::RawKeys;
 
 /// A column a summary can group by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -354,7 +355,7 @@ impl Db {
             .conn()
             .prepare("SELECT keys FROM raw_layouts WHERE id = ?1")?;
         // The few headers of the files being exported, each read once.
-        let mut layouts: HashMap<i64, String> = HashMap::new();
+        let mut layouts: HashMap<i64, RawKeys> = HashMap::new();
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         let mut n = 0u64;
         let mut e = EventRow::default();
@@ -384,10 +385,14 @@ impl Db {
                 let keys = match layouts.entry(layout) {
                     std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                     std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(layout_keys.query_row([layout], |r| r.get(0))?)
+                        let text: String = layout_keys.query_row([layout], |r| r.get(0))?;
+                        v.insert(RawKeys::parse(&text).with_context(|| {
+                            format!("raw layout {layout} is damaged (sales event {})", e.id)
+                        })?)
                     }
                 };
-                e.raw = crate::model::raw_object(keys, &e.raw)
+                e.raw = keys
+                    .object(&e.raw)
                     .with_context(|| format!("sales event {} has a damaged `raw` column", e.id))?;
             }
             f(&e)?;
