@@ -126,8 +126,9 @@ impl Db {
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
         self.conn
             .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-        // Statement journals (every insert into a table with triggers needs one) and sorts in
-        // memory, not in temporary files: imports stay fast with the report rollup triggers.
+        // Statement journals (statements that fire the rollup's update and delete triggers need
+        // one) and small sorts in memory, not in temporary files. Publishing a big import
+        // switches to files (`with_file_temp_store`) so memory stays flat.
         self.conn.pragma_update(None, "temp_store", "MEMORY")?;
         // A page cache big enough for the sales_events indexes during an import (the default
         // 2 MB made every staged chunk re-read index pages from the OS); it is only filled as

@@ -437,7 +437,7 @@ const ROLLUP_MAX_KEYS: usize = 100_000;
 /// Add a staged import's events to the report rollup as it turns live: one pass over its rows
 /// (through `sales_import`, in row order), summed in a hash map, then one rollup row per key.
 /// The rows are read, not trusted to match figures kept aside while staging, so the rollup stays
-/// exactly the sum of the live events. Migration 3's trigger did the same with `GROUP BY`,
+/// exactly the sum of the live events. Migration 2's trigger did the same with `GROUP BY`,
 /// whose sort of 1,000,000 rows through temporary files was a fifth of a big import's time.
 fn rollup_import(c: &Connection, platform: &str, import_id: i64) -> Result<()> {
     // Key: family, month, period start, period end, currency, is_final, each length-prefixed

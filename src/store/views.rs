@@ -190,7 +190,7 @@ impl Db {
     }
 
     /// Totals of effective sales per platform and currency (estimates shadowed by finals), read
-    /// from the rollup the triggers of migration 2 keep equal to the events.
+    /// from the rollup, which the store and the triggers keep equal to the live events.
     ///
     /// # Errors
     /// Database errors.
