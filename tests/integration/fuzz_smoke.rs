@@ -131,3 +131,31 @@ fn gumroad_parsers_never_panic_on_mutated_fixtures() {
         }
     }
 }
+
+/// Every input a fuzzer crashed on (`tests/fixtures/fuzz/<platform>_<what>.<ext>`) is rejected
+/// through the real binary with exit 5 and a message naming the file, never a panic — in this
+/// debug build too, where overflow checks are on.
+///
+/// - `kdp_xlsx_cell_reference_overflow.xlsx` (cargo-fuzz `kdp_xlsx`, 2026-11-28): calamine
+///   0.32's cell-reference parser multiplied past `u32` on a huge row number and panicked.
+#[test]
+fn inputs_fuzzers_crashed_on_are_rejected_cleanly() {
+    let env = crate::util::Env::new();
+    let mut n = 0;
+    for path in files("fuzz") {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let platform = name.split('_').next().unwrap().to_string();
+        let out = env
+            .cmd()
+            .args(["enqueue", &platform, "--file"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(stderr.contains(&name), "{name}: {stderr}");
+        n += 1;
+    }
+    assert!(n >= 1);
+}

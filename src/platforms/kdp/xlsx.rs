@@ -67,6 +67,51 @@ pub(super) fn float_text(f: f64) -> String {
     s
 }
 
+thread_local! {
+    /// Set while this thread is inside calamine (see `in_reader`).
+    static IN_READER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run one calamine call so that a panic inside it is a rejected file, not a crash. calamine is
+/// a third-party reader of a binary format, and fuzzing found it panicking on malformed
+/// workbooks: 0.32's cell-reference parser overflows (`attempt to multiply with overflow`) on a
+/// reference like `r="A99999999999"` when overflow checks are on (debug builds, fuzzing); in a
+/// release build the same file wraps and is then rejected. The panic hook is wrapped once, so
+/// a panic inside calamine prints nothing (the error says what happened) while every other
+/// panic reaches the previous hook as before — our own parsing code is not covered and stays
+/// visible to the fuzzers. Cheap when nothing panics: one thread-local flag and an unwind
+/// landing pad per call.
+fn in_reader<T>(
+    file: &str,
+    sheet: Option<&str>,
+    f: impl FnOnce() -> T,
+) -> Result<T, PlatformError> {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_READER.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    IN_READER.with(|r| r.set(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_READER.with(|r| r.set(false));
+    out.map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown error".to_string());
+        broken(
+            file,
+            sheet,
+            &format!("the XLSX reader failed on it: {what}"),
+        )
+    })
+}
+
 /// Stream the rows of one sheet: `f(row_number_1_based, cells)`; `f` returns `false` to stop.
 fn for_each_row(
     wb: &mut Workbook,
@@ -74,14 +119,12 @@ fn for_each_row(
     sheet: &str,
     mut f: impl FnMut(u64, &Vec<String>) -> Result<bool, PlatformError>,
 ) -> Result<(), PlatformError> {
-    let mut reader = wb
-        .worksheet_cells_reader(sheet)
+    let mut reader = in_reader(file, Some(sheet), || wb.worksheet_cells_reader(sheet))?
         .map_err(|e| broken(file, Some(sheet), &e.to_string()))?;
     let mut current: Option<u32> = None;
     let mut cells: Vec<String> = Vec::new();
     loop {
-        let next = reader
-            .next_cell()
+        let next = in_reader(file, Some(sheet), || reader.next_cell())?
             .map_err(|e| broken(file, Some(sheet), &e.to_string()))?;
         let Some(cell) = next else { break };
         let (r, c) = cell.get_position();
@@ -233,7 +276,9 @@ pub(super) fn parse(
     display_name: &str,
     sink: &mut dyn EventSink,
 ) -> Result<ParseSummary, PlatformError> {
-    let mut wb: Workbook = calamine::open_workbook(path).map_err(|e| match e {
+    let opened: Result<Workbook, _> =
+        in_reader(display_name, None, || calamine::open_workbook(path))?;
+    let mut wb: Workbook = opened.map_err(|e| match e {
         calamine::XlsxError::Io(io) => crate::platforms::csvutil::io_error(display_name, &io),
         other => broken(display_name, None, &other.to_string()),
     })?;
