@@ -607,8 +607,8 @@ mod tests {
         assert!(db.claim(&w, None, None, 1_000, 60_000).unwrap().is_some());
     }
 
-    /// The completion of one job and the claim of the next are one transaction: both or
-    /// neither, the completion fenced exactly as `complete` is.
+    /// The completion of one job and the claim of the next are one transaction (one commit,
+    /// counted with SQLite's commit hook), the completion fenced exactly as `complete` is.
     #[test]
     fn completion_and_next_claim_commit_together() {
         let (_d, db) = temp_db();
@@ -623,6 +623,12 @@ mod tests {
         };
         let a = db.claim(&w, None, None, 1, 60_000).unwrap().unwrap();
         assert_eq!(a.id, first);
+        let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = commits.clone();
+        db.conn().commit_hook(Some(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            false
+        }));
         let (done, next) = db
             .complete_then_claim(
                 &a.lease,
@@ -632,6 +638,12 @@ mod tests {
                 &req,
             )
             .unwrap();
+        db.conn().commit_hook(None::<fn() -> bool>);
+        assert_eq!(
+            commits.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the completion and the next claim are one commit"
+        );
         assert!(done.is_some());
         let b = next.expect("the second job is claimed with the first's completion");
         assert_eq!((b.id, b.lease.claim, b.attempts), (second, 1, 1));
