@@ -2,7 +2,7 @@
 //! fenced completion, one job at a time, with a heartbeat thread renewing the lease.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::retry::{Retention, RetryPolicy};
@@ -147,12 +147,17 @@ fn run_inner(
     let rescued = store.rescue(now_ms(), &|owner| owner_is_dead(owner, &host))?;
     report.counts.rescued = rescued.len() as u64;
 
-    // One heartbeat thread for the whole run, told which lease to renew as each job starts
-    // and stops (a thread per job was a sixth of a no-op job's cost).
+    // One heartbeat thread for the whole run. It renews whatever lease is in `running` at each
+    // tick; the worker only swaps that slot as jobs start and stop, so a job that ends before
+    // a tick (nearly all of them) costs the thread nothing (a thread per job was a sixth of a
+    // no-op job's cost, a message per job a tenth).
+    let running = Mutex::new(None::<Running>);
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        let (tx, rx) = mpsc::channel::<Beat>();
-        scope.spawn(move || heartbeat_thread(rx, open_heartbeat, cfg.lease_ms));
-        let beats = &tx;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let slot = &running;
+        scope.spawn(move || heartbeat_thread(&stop_rx, slot, open_heartbeat, cfg.lease_ms));
+        // Dropped when this closure returns (also on error): the thread stops at once.
+        let _stop = stop_tx;
         let req = ClaimRequest {
             owner: me,
             run_id: Some(report.run_id),
@@ -166,7 +171,7 @@ fn run_inner(
         };
         while let Some(job) = next.take() {
             report.counts.claimed += 1;
-            let outcome = run_with_heartbeat(beats, handler, &job);
+            let outcome = run_with_heartbeat(slot, handler, &job);
             // The next job is claimed in the transaction that records this one (one commit per
             // job), unless the batch is used up.
             let more = report.counts.claimed < u64::from(cfg.batch);
@@ -193,72 +198,76 @@ fn run_inner(
     Ok(())
 }
 
-/// What the worker tells the heartbeat thread.
-enum Beat {
-    /// A job started: renew this lease until `Stop`, reporting through `flag`.
-    Start { lease: Lease, flag: Arc<AtomicU8> },
-    /// The job's handler returned.
-    Stop,
+/// The job the heartbeat thread renews: its lease, and the flag through which the thread tells
+/// the handler to stop.
+struct Running {
+    lease: Lease,
+    flag: Arc<AtomicU8>,
 }
 
 /// Renew the running job's lease every `lease_ms / 3` on its own connection (opened at the first
-/// beat: most jobs end long before it), until the worker drops its end of the channel. A beat
-/// that comes late, after its job was recorded, finds the lease gone and changes nothing (the
-/// renewal is fenced like every write of an attempt) and its flag is no longer read.
-fn heartbeat_thread(rx: mpsc::Receiver<Beat>, open_heartbeat: &StoreFactory<'_>, lease_ms: i64) {
+/// beat: most jobs end long before it), until the worker drops its end of `stop`. A job's lease
+/// is renewed at most one interval after its claim, as the lease (three intervals) requires. A
+/// beat that comes late, after its job was recorded, finds the lease gone and changes nothing
+/// (the renewal is fenced like every write of an attempt), and its flag is no longer read.
+fn heartbeat_thread(
+    stop: &mpsc::Receiver<()>,
+    running: &Mutex<Option<Running>>,
+    open_heartbeat: &StoreFactory<'_>,
+    lease_ms: i64,
+) {
     let interval = Duration::from_millis(u64::try_from((lease_ms / 3).max(100)).unwrap_or(1000));
     let mut hb_store: Option<Box<dyn JobStore + Send>> = None;
-    let mut current: Option<(Lease, Arc<AtomicU8>)> = None;
-    loop {
-        let msg = if current.is_some() {
-            rx.recv_timeout(interval)
-        } else {
-            rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
+        let current = lock(running)
+            .as_ref()
+            .map(|r| (r.lease.clone(), r.flag.clone()));
+        let Some((lease, flag)) = current else {
+            continue;
         };
-        match msg {
-            Ok(Beat::Start { lease, flag }) => current = Some((lease, flag)),
-            Ok(Beat::Stop) => current = None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let Some((lease, flag)) = current.as_ref() else {
-                    continue;
-                };
-                if hb_store.is_none() {
-                    // A failed open is retried at the next beat; the lease has room for two more.
-                    hb_store = open_heartbeat().ok();
-                }
-                let Some(store) = hb_store.as_ref() else {
-                    continue;
-                };
-                match store.heartbeat(lease, now_ms(), lease_ms) {
-                    Ok(Heartbeat::Held {
-                        cancel_requested: true,
-                    }) => flag.store(CANCEL, Ordering::SeqCst),
-                    Ok(Heartbeat::Lost) => {
-                        flag.store(LOST, Ordering::SeqCst);
-                        current = None;
-                    }
-                    // A busy database delays one beat; the lease has room for two more.
-                    Ok(Heartbeat::Held { .. }) | Err(_) => {}
+        if hb_store.is_none() {
+            // A failed open is retried at the next beat; the lease has room for two more.
+            hb_store = open_heartbeat().ok();
+        }
+        let Some(store) = hb_store.as_ref() else {
+            continue;
+        };
+        match store.heartbeat(&lease, now_ms(), lease_ms) {
+            Ok(Heartbeat::Held {
+                cancel_requested: true,
+            }) => flag.store(CANCEL, Ordering::SeqCst),
+            Ok(Heartbeat::Lost) => {
+                flag.store(LOST, Ordering::SeqCst);
+                // Stop renewing it, unless the worker has moved on to another job meanwhile.
+                let mut slot = lock(running);
+                if slot.as_ref().is_some_and(|r| r.lease == lease) {
+                    *slot = None;
                 }
             }
+            // A busy database delays one beat; the lease has room for two more.
+            Ok(Heartbeat::Held { .. }) | Err(_) => {}
         }
     }
 }
 
+/// The slot holds plain data, so a panic elsewhere cannot leave it half-written.
+fn lock(running: &Mutex<Option<Running>>) -> std::sync::MutexGuard<'_, Option<Running>> {
+    running.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Run the handler while the heartbeat thread renews the job's lease.
 fn run_with_heartbeat(
-    beats: &mpsc::Sender<Beat>,
+    running: &Mutex<Option<Running>>,
     handler: &mut dyn Handler,
     job: &ClaimedJob,
 ) -> Result<(JobResult, Effects), JobError> {
     let ctl = JobControl::default();
-    let _ = beats.send(Beat::Start {
+    *lock(running) = Some(Running {
         lease: job.lease.clone(),
         flag: ctl.flag.clone(),
     });
     let out = handler.handle(job, &ctl);
-    let _ = beats.send(Beat::Stop);
+    *lock(running) = None;
     match (out, ctl.should_stop()) {
         (Ok(_), Some(stop)) | (Err(_), Some(stop)) => Err(stop),
         (out, None) => out,
