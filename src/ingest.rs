@@ -281,7 +281,7 @@ impl IngestHandler<'_> {
                 stored.display()
             )));
         }
-        let import = StagedImport::new(job.id, platform.as_str(), file, sha256);
+        let import = StagedImport::new(&job.lease, platform.as_str(), file, sha256);
         let progress = if self.progress {
             Progress::bytes(size, &format!("job {} {file}", job.id))
         } else {

@@ -389,6 +389,18 @@ pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<En
     })
 }
 
+/// The claim statement (QUEUE.md §2): `?1` owner, `?2` now, `?3` lease length, `?4` platform or
+/// NULL. `INDEXED BY`: the planner would otherwise take `jobs_state` for `state IN (…)` and sort
+/// every pending job to find the first.
+const CLAIM: &str =
+    "UPDATE jobs SET state = 'processing', attempts = attempts + 1, claims = claims + 1,
+        lease_owner = ?1, lease_expires_at = ?2 + ?3
+  WHERE id = (SELECT id FROM jobs INDEXED BY jobs_claim
+               WHERE state IN ('queued','retrying') AND run_at <= ?2
+                 AND (?4 IS NULL OR platform = ?4)
+               ORDER BY priority DESC, run_at, id LIMIT 1)
+  RETURNING id, platform, input, attempts, max_attempts, claims";
+
 /// The claim: the next due job (by priority, due time, id) turns `processing` under a new lease,
 /// and its attempt row is written, in the caller's transaction.
 fn claim_in(
@@ -401,15 +413,7 @@ fn claim_in(
 ) -> Result<Option<ClaimedJob>> {
     // Cached statements: the claim → complete path runs once per job.
     let row = c
-        .prepare_cached(
-            "UPDATE jobs SET state = 'processing', attempts = attempts + 1, claims = claims + 1,
-                    lease_owner = ?1, lease_expires_at = ?2 + ?3
-              WHERE id = (SELECT id FROM jobs
-                           WHERE state IN ('queued','retrying') AND run_at <= ?2
-                             AND (?4 IS NULL OR platform = ?4)
-                           ORDER BY priority DESC, run_at, id LIMIT 1)
-              RETURNING id, platform, input, attempts, max_attempts, claims",
-        )?
+        .prepare_cached(CLAIM)?
         .query_row(params![owner.0, now, lease_ms, platform], |r| {
             Ok(ClaimedJob {
                 id: r.get(0)?,
@@ -443,11 +447,12 @@ fn complete_in(
     result: &JobResult,
     effects: &Effects,
 ) -> Result<Option<JobResult>> {
-    if !holds(c, lease)? {
-        return Ok(None);
-    }
     let mut result = result.clone();
     if let Some(import_id) = effects.import_id {
+        // An import is published only under the lease: check it first.
+        if !holds(c, lease)? {
+            return Ok(None);
+        }
         result.events.removed += sales::publish_import(c, import_id, now)?;
     }
     let json = serde_json::to_string(&result)?;
@@ -457,14 +462,19 @@ fn complete_in(
                     lease_expires_at = NULL, result = ?5, last_error = NULL WHERE {FENCE}"
         ))?
         .execute(params![lease.job_id, lease.owner, lease.claim, now, json])?;
-    if n != 1 {
-        anyhow::bail!("job {} changed under its lease", lease.job_id);
+    match (n, effects.import_id) {
+        (1, _) => {}
+        // Without an import, the fenced UPDATE is the lease check: nothing was written.
+        (0, None) => return Ok(None),
+        // Checked above in this same write transaction: roll the publication back.
+        _ => anyhow::bail!("job {} changed under its lease", lease.job_id),
     }
     close_attempt(c, lease, now, "completed", None)?;
     Ok(Some(result))
 }
 
-fn holds(c: &Connection, lease: &Lease) -> Result<bool> {
+/// Whether `lease` still holds its job (read inside the caller's write transaction).
+pub(super) fn holds(c: &Connection, lease: &Lease) -> Result<bool> {
     Ok(
         c.prepare_cached(&format!("SELECT 1 FROM jobs WHERE {FENCE}"))?
             .query_row(params![lease.job_id, lease.owner, lease.claim], |_| Ok(()))
@@ -736,6 +746,82 @@ mod tests {
         assert_eq!(outcomes, ["lease_expired", "completed"]);
     }
 
+    /// Staging and a completion that carries an import check the lease before writing (the
+    /// completion without an import lets its fenced UPDATE do it): a stale worker's staging
+    /// fails and its completion writes nothing and reports the lost lease, and the new owner's
+    /// import publishes.
+    #[test]
+    fn a_stale_completion_publishes_nothing() {
+        use crate::store::sales::{StagedImport, StagingDone};
+        let (_d, db) = temp_db();
+        let id = db.enqueue(&job(None), 0).unwrap().id;
+        let done = Some(StagingDone {
+            layout: "ebook",
+            rows: 0,
+        });
+        let a = db.claim(&me("a"), None, None, 0, 1_000).unwrap().unwrap();
+        let mut a_import = StagedImport::new(&a.lease, "draft2digital", "a.csv", "aaa");
+        db.stage_events(&mut a_import, &[], done, 0).unwrap();
+        assert_eq!(db.rescue(5_000, &|_| false).unwrap().len(), 1);
+        let b = db
+            .claim(&me("b"), None, None, 5_000, 60_000)
+            .unwrap()
+            .unwrap();
+        let mut b_import = StagedImport::new(&b.lease, "draft2digital", "b.csv", "bbb");
+        db.stage_events(&mut b_import, &[], done, 5_000).unwrap();
+        // The stale worker, still running, can neither restart its staging (which would discard
+        // B's) nor add to it.
+        let mut a_again = StagedImport::new(&a.lease, "draft2digital", "a.csv", "aaa");
+        let err = db.stage_events(&mut a_again, &[], done, 5_500).unwrap_err();
+        assert!(format!("{err:#}").contains("lease lost"), "{err:#}");
+        assert!(db.stage_events(&mut a_import, &[], done, 5_500).is_err());
+        let imports = |db: &Db| -> Vec<(String, String)> {
+            let mut stmt = db
+                .conn()
+                .prepare("SELECT file, state FROM imports ORDER BY id")
+                .unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let staged = vec![("b.csv".to_string(), "staging".to_string())];
+        assert_eq!(imports(&db), staged);
+        for import_id in [a_import.id, b_import.id] {
+            let stale = db
+                .complete(
+                    &a.lease,
+                    6_000,
+                    &JobResult::default(),
+                    &Effects { import_id },
+                )
+                .unwrap();
+            assert!(stale.is_none(), "{import_id:?}");
+            assert_eq!(imports(&db), staged);
+        }
+        assert_eq!(
+            job_state(db.conn(), id).unwrap(),
+            Some(JobState::Processing)
+        );
+        let fresh = db
+            .complete(
+                &b.lease,
+                7_000,
+                &JobResult::default(),
+                &Effects {
+                    import_id: b_import.id,
+                },
+            )
+            .unwrap();
+        assert!(fresh.is_some());
+        assert_eq!(imports(&db), [("b.csv".to_string(), "live".to_string())]);
+        let outcomes: Vec<_> = db
+            .attempts(id)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.outcome.unwrap())
+            .collect();
+        assert_eq!(outcomes, ["lease_expired", "completed"]);
+    }
+
     #[test]
     fn dead_owner_is_rescued_at_once_and_live_ones_are_not() {
         let (_d, db) = temp_db();
@@ -900,23 +986,31 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let claim = "SELECT id FROM jobs WHERE state IN ('queued','retrying') AND run_at <= 5
-                       AND (NULL IS NULL OR platform = NULL)
-                     ORDER BY priority DESC, run_at, id LIMIT 1";
         let rescue = "SELECT id FROM jobs WHERE state = 'processing' AND lease_expires_at < 5";
+        let owners = "SELECT DISTINCT lease_owner FROM jobs WHERE state = 'processing'";
         let prune = "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < 5
                        AND state = 'completed' LIMIT 1000";
         let runs =
             "SELECT id FROM cron_runs WHERE finished_at IS NOT NULL AND finished_at < 5 LIMIT 1000";
+        // `status`: a platform's pending counts and its latest completed job.
+        let counts = "SELECT state, count(*) FROM jobs WHERE platform = 'gumroad'
+                        AND state IN ('queued','processing','retrying','failed') GROUP BY state";
+        let last = "SELECT id, finished_at FROM jobs WHERE platform = 'gumroad'
+                      AND state = 'completed' ORDER BY finished_at DESC LIMIT 1";
         for (sql, index) in [
-            (claim, "jobs_claim"),
-            (rescue, "jobs_lease"),
-            (prune, "jobs_retain"),
+            (CLAIM, "jobs_claim"),
+            (rescue, "jobs_state"),
+            (owners, "jobs_state"),
+            (prune, "jobs_state"),
             (runs, "cron_runs_retain"),
+            (counts, "jobs_state"),
+            (last, "jobs_state"),
         ] {
             let plan = db.query_plan(sql).unwrap().join(" | ");
             assert!(plan.contains(index), "{index} not used: {plan}");
-            assert!(!plan.contains("TEMP B-TREE"), "sorts: {plan}");
+            // (A DISTINCT over the processing rows, a handful, may use one.)
+            assert!(!plan.contains("TEMP B-TREE FOR ORDER BY"), "sorts: {plan}");
+            assert!(!plan.contains("TEMP B-TREE FOR GROUP BY"), "sorts: {plan}");
             assert!(!plan.contains("MULTI-INDEX OR"), "{plan}");
             assert!(
                 !plan.contains("SCAN jobs") || plan.contains("USING INDEX"),

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_reports.sql"),
     include_str!("migrations/003_unattended.sql"),
     include_str!("migrations/004_lean_events.sql"),
+    include_str!("migrations/005_lean_queue.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before giving up.
@@ -386,6 +387,25 @@ pub(crate) mod testutil {
         let db = Db::open(&dir.path().join("t.db")).unwrap();
         (dir, db)
     }
+
+    /// The lease of a new job claimed by a test worker (what staging an import needs).
+    pub(crate) fn claimed_lease(db: &Db, platform: &str) -> crate::queue::Lease {
+        use crate::queue::{JobStore, NewJob, WorkerId};
+        let job = NewJob {
+            platform: platform.into(),
+            input: "{}".into(),
+            priority: 0,
+            run_at: 0,
+            max_attempts: 3,
+            unique_key: None,
+        };
+        db.enqueue(&job, 0).unwrap();
+        let me = WorkerId("testhost:1:1".into());
+        db.claim(&me, None, Some(platform), 0, 60_000)
+            .unwrap()
+            .expect("the job just enqueued")
+            .lease
+    }
 }
 
 #[cfg(test)]
@@ -436,7 +456,7 @@ mod tests {
             .unwrap();
         }
         let db = super::Db::open(&path).unwrap();
-        assert_eq!(db.schema_version().unwrap(), 4);
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
         let rollup = |db: &super::Db| -> (i64, i64) {
             db.conn()
                 .query_row(
@@ -459,6 +479,130 @@ mod tests {
             .unwrap();
         assert_eq!(rollup(&db), (2, 8_000_000));
         assert_eq!(db.integrity_check().unwrap(), "ok");
+    }
+
+    /// A version-4 database keeps its jobs and attempt history through migration 5 (which
+    /// rebuilds `attempts` and swaps the job indexes), and its queue goes on where it stopped:
+    /// the orphaned job is rescued, claimed and completed, and pruning still cascades.
+    #[test]
+    fn a_version_4_database_upgrades_with_its_queue_history() {
+        use crate::queue::retry::Retention;
+        use crate::queue::{Effects, JobResult, JobStore, WorkerId};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..4] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 4).unwrap();
+            c.execute_batch(
+                "INSERT INTO cron_runs (id, host, pid, owner, args, started_at, finished_at)
+                   VALUES (1, 'h', 9, 'h:9:1', 'run-worker', 0, 10);
+                 INSERT INTO jobs (id, platform, input, state, run_at, attempts, claims,
+                                   created_at, finished_at, result)
+                   VALUES (1, 'gumroad', '{}', 'completed', 0, 2, 2, 0, 10, '{}');
+                 INSERT INTO jobs (id, platform, input, state, run_at, attempts, claims,
+                                   lease_owner, lease_expires_at, created_at)
+                   VALUES (2, 'gumroad', '{}', 'processing', 0, 1, 1, 'otherhost:9:1', 20, 0);
+                 INSERT INTO jobs (id, platform, input, run_at, created_at)
+                   VALUES (3, 'gumroad', '{}', 5000, 0);
+                 INSERT INTO attempts (job_id, attempt, run_id, worker, started_at, finished_at,
+                                       outcome, error)
+                   VALUES (1, 1, 1, 'h:9:1', 0, 5, 'worker_died', 'killed'),
+                          (1, 2, 1, 'h:9:1', 5, 10, 'completed', NULL),
+                          (2, 1, NULL, 'otherhost:9:1', 0, NULL, NULL, NULL);",
+            )
+            .unwrap();
+        }
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let history: Vec<_> = db
+            .attempts(1)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.outcome.unwrap(), a.error, a.worker))
+            .collect();
+        assert_eq!(
+            history,
+            [
+                ("worker_died".into(), Some("killed".into()), "h:9:1".into()),
+                ("completed".into(), None, "h:9:1".into())
+            ]
+        );
+        let schema = |name: &str| -> Option<String> {
+            db.conn()
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .ok()
+        };
+        assert!(schema("attempts").unwrap().contains("WITHOUT ROWID"));
+        assert!(schema("jobs_state").is_some());
+        for gone in [
+            "jobs_lease",
+            "jobs_retain",
+            "jobs_platform_state",
+            "attempts_run",
+        ] {
+            assert_eq!(schema(gone), None, "{gone}");
+        }
+        // The rebuilt tables keep their constraints: states, outcomes, and the cascade to jobs.
+        let parent: String = db
+            .conn()
+            .query_row(
+                "SELECT \"table\" FROM pragma_foreign_key_list('attempts')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(parent, "jobs");
+        for bad in [
+            "UPDATE jobs SET state = 'done' WHERE id = 3",
+            "UPDATE jobs SET finished_at = 1 WHERE id = 3",
+            "UPDATE attempts SET outcome = 'done' WHERE job_id = 1",
+        ] {
+            assert!(db.conn().execute(bad, []).is_err(), "{bad}");
+        }
+        // The orphan (lease expired at 20) is rescued and claimed; job 3 is not due before 5000.
+        let rescued = db.rescue(1_000, &|_| false).unwrap();
+        assert_eq!(rescued.len(), 1);
+        assert_eq!(rescued[0].job_id, 2);
+        let me = WorkerId("otherhost:10:1".into());
+        let job = db.claim(&me, None, None, 1_000, 60_000).unwrap().unwrap();
+        assert_eq!((job.id, job.lease.claim), (2, 2));
+        db.complete(
+            &job.lease,
+            1_001,
+            &JobResult::default(),
+            &Effects::default(),
+        )
+        .unwrap()
+        .unwrap();
+        // Pruning everything finished removes jobs 1 and 2 with their attempts, and the run.
+        let all = Retention {
+            completed_ms: 0,
+            failed_ms: 0,
+            runs_ms: 0,
+            batch: 1,
+        };
+        assert_eq!(db.prune(&all, 2_000).unwrap(), (2, 1));
+        let left: i64 = db
+            .conn()
+            .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+        let fk_problems: i64 = db
+            .conn()
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk_problems, 0);
     }
 
     #[test]

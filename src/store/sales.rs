@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Db;
 use crate::model::{iso_date, RawLayout, SaleEvent};
-use crate::queue::Millis;
+use crate::queue::{Lease, Millis};
 
 /// A file import being staged. The `imports` row is created by the first `stage_events` call
 /// (in the same transaction as the first chunk), so a small file costs one transaction.
@@ -18,7 +18,8 @@ use crate::queue::Millis;
 pub struct StagedImport {
     /// The `imports` row, once created.
     pub id: Option<i64>,
-    job_id: i64,
+    /// The attempt staging it: every chunk is written only while this lease holds.
+    lease: Lease,
     platform: String,
     file: String,
     sha256: String,
@@ -30,11 +31,11 @@ pub struct StagedImport {
 }
 
 impl StagedImport {
-    /// A new import of `file` for `job_id` (nothing is written yet).
-    pub fn new(job_id: i64, platform: &str, file: &str, sha256: &str) -> StagedImport {
+    /// A new import of `file` by the attempt holding `lease` (nothing is written yet).
+    pub fn new(lease: &Lease, platform: &str, file: &str, sha256: &str) -> StagedImport {
         StagedImport {
             id: None,
-            job_id,
+            lease: lease.clone(),
             platform: platform.to_string(),
             file: file.to_string(),
             sha256: sha256.to_string(),
@@ -72,10 +73,12 @@ impl Db {
     /// Stage a chunk of events in one short transaction; they stay invisible until published.
     /// The first call discards what an interrupted earlier attempt of the same job staged and
     /// creates the `imports` row; the call with `done` records the layout and the coverage that
-    /// `publish_import` will replace at completion.
+    /// `publish_import` will replace at completion. Each chunk is fenced by the import's lease:
+    /// a worker that lost its job (suspended past its lease, then resumed) can neither discard
+    /// nor add to the new owner's staging.
     ///
     /// # Errors
-    /// Database errors.
+    /// Database errors, and a lost lease (nothing is written).
     pub fn stage_events(
         &self,
         import: &mut StagedImport,
@@ -103,26 +106,32 @@ impl Db {
         let mut new_layouts: Vec<(Arc<RawLayout>, i64)> = Vec::new();
         let id = self.immediate(|c| {
             new_layouts.clear();
-            let id =
-                match import.id {
-                    Some(id) => id,
-                    None => {
-                        discard_staged_imports(c, import.job_id)?;
-                        c.execute(
+            let job_id = import.lease.job_id;
+            if !super::jobs::holds(c, &import.lease)? {
+                anyhow::bail!(
+                    "lease lost: job {job_id} was taken over by another worker, so this attempt stopped staging `{}`",
+                    import.file
+                );
+            }
+            let id = match import.id {
+                Some(id) => id,
+                None => {
+                    discard_staged_imports(c, job_id)?;
+                    c.execute(
                         "INSERT INTO imports (job_id, platform, file, sha256, state, started_at)
                          VALUES (?1, ?2, ?3, ?4, 'staging', ?5)",
-                        params![import.job_id, import.platform, import.file, import.sha256, now],
+                        params![job_id, import.platform, import.file, import.sha256, now],
                     )?;
-                        c.last_insert_rowid()
-                    }
-                };
+                    c.last_insert_rowid()
+                }
+            };
             let mut stmt = c.prepare_cached(INSERT_EVENT)?;
             for e in events {
                 let layout = match &e.raw_layout {
                     None => None,
                     Some(l) => Some(layout_id(c, id, l, &import.layouts, &mut new_layouts)?),
                 };
-                insert_event(&mut stmt, e, Some(id), import.job_id, layout, now)?;
+                insert_event(&mut stmt, e, Some(id), job_id, layout, now)?;
             }
             if let Some(done) = done {
                 c.execute(
@@ -558,7 +567,7 @@ mod tests {
     use super::{publish_import, StagedImport, StagingDone};
     use crate::model::{Format, Platform, RawLayout, SaleEvent};
     use crate::store::reports::ReportFilter;
-    use crate::store::testutil::temp_db;
+    use crate::store::testutil::{claimed_lease, temp_db};
 
     fn event(layout: &Arc<RawLayout>, cells: [&str; 3], day: u32) -> SaleEvent {
         let date = NaiveDate::from_ymd_opt(2025, 3, day).unwrap();
@@ -598,7 +607,8 @@ mod tests {
         let a = Arc::new(RawLayout::new(&headers(["Title", "Units", "Title"]), false));
         let a_again = Arc::new(RawLayout::new(&headers(["Title", "Units", "Title"]), false));
         let b = Arc::new(RawLayout::new(&headers(["Zeta", "Alpha", "Mid"]), false));
-        let mut import = StagedImport::new(1, "draft2digital", "d.csv", "abc");
+        let lease = claimed_lease(&db, "draft2digital");
+        let mut import = StagedImport::new(&lease, "draft2digital", "d.csv", "abc");
         db.stage_events(
             &mut import,
             &[event(&a, ["Sea \"Glass\"", "1", "Sea Glass"], 1)],

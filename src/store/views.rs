@@ -277,13 +277,16 @@ impl Db {
         Ok(out)
     }
 
-    /// `EXPLAIN QUERY PLAN` detail lines of a statement (for the index tests and `doctor`).
+    /// `EXPLAIN QUERY PLAN` detail lines of a statement (for the index tests and `doctor`);
+    /// its parameters, if any, are NULL.
     ///
     /// # Errors
     /// Database errors.
     pub fn query_plan(&self, sql: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(3))?;
+        // The plan of a statement with parameters, planned as it is when they are bound.
+        let nulls = std::iter::repeat(rusqlite::types::Null).take(stmt.parameter_count());
+        let rows = stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
