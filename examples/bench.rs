@@ -52,6 +52,16 @@ fn main() -> Result<()> {
         };
         return worker_child(Path::new(&args[1]), durability);
     }
+    if what == "reference" {
+        // `bench reference DB full|normal`: the reference design alone on DB (for profiling).
+        let durability = match args.get(2).map(String::as_str) {
+            Some("normal") => Durability::Normal,
+            _ => Durability::Full,
+        };
+        let secs = reference_design(Path::new(&args[1]), flag("--jobs", 10_000), 0, durability)?;
+        println!("{secs:.3} s");
+        return Ok(());
+    }
     let opts = Opts {
         jobs: flag("--jobs", 10_000),
         history: flag("--history", 100_000),
@@ -159,6 +169,131 @@ fn baseline_sqlite(path: &Path, n: u64, durability: Durability) -> Result<(f64, 
         c.execute_batch("COMMIT")?;
     }
     Ok((ins, t.elapsed().as_secs_f64()))
+}
+
+/// The reference design of QUEUE.md (§5.3 schema, §5.4 statements), the loop its Python mock
+/// was measured with (§3.2: 4,501–4,761 jobs/s with FULL, claims of 10 jobs per transaction,
+/// then one fenced completion transaction per job), here in Rust on rusqlite: a peer measured
+/// on the same disk in the same run. `history` finished jobs are added first. Returns the
+/// seconds the worker loop took to drain `n` jobs (checked: each exactly once).
+fn reference_design(path: &Path, n: u64, history: u64, durability: Durability) -> Result<f64> {
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+    }
+    let mut c = Connection::open(path)?;
+    c.pragma_update(None, "journal_mode", "WAL")?;
+    c.pragma_update(None, "synchronous", durability.as_str())?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    c.busy_timeout(std::time::Duration::from_secs(30))?;
+    c.execute_batch(
+        "CREATE TABLE jobs (
+           id INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL,
+           state TEXT NOT NULL DEFAULT 'available'
+             CHECK (state IN ('available','running','succeeded','dead','cancelled')),
+           priority INTEGER NOT NULL DEFAULT 0, run_at INTEGER NOT NULL,
+           attempts INTEGER NOT NULL DEFAULT 0,
+           max_attempts INTEGER NOT NULL DEFAULT 8 CHECK (max_attempts >= 1),
+           lease_owner TEXT, lease_expires_at INTEGER,
+           cancel_requested INTEGER NOT NULL DEFAULT 0, unique_key TEXT,
+           created_at INTEGER NOT NULL, finished_at INTEGER, last_error TEXT,
+           CHECK ((state = 'running') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL)),
+           CHECK ((state IN ('succeeded','dead','cancelled')) = (finished_at IS NOT NULL)));
+         CREATE INDEX jobs_claim ON jobs (priority DESC, run_at, id) WHERE state = 'available';
+         CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
+         CREATE INDEX jobs_retain ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+         CREATE UNIQUE INDEX jobs_unique ON jobs (kind, unique_key)
+           WHERE unique_key IS NOT NULL AND state IN ('available','running');
+         CREATE TABLE cron_runs (id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL,
+           proc_start INTEGER NOT NULL, args TEXT NOT NULL, started_at INTEGER NOT NULL,
+           finished_at INTEGER);
+         CREATE TABLE attempts (
+           job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+           attempt INTEGER NOT NULL, run_id INTEGER REFERENCES cron_runs(id),
+           worker TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER,
+           outcome TEXT CHECK (outcome IN ('succeeded','failed','retry','lease_expired','lease_lost','cancelled')),
+           error TEXT, PRIMARY KEY (job_id, attempt));",
+    )?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let tx = c.transaction()?;
+    tx.execute(
+        "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?1)
+         INSERT INTO jobs (kind, payload, state, run_at, attempts, created_at, finished_at)
+         SELECT 'bench', '{}', 'succeeded', ?2, 1, ?2, ?2 FROM i WHERE ?1 > 0",
+        rusqlite::params![history, now],
+    )?;
+    tx.execute(
+        "INSERT INTO attempts (job_id, attempt, worker, started_at, finished_at, outcome)
+         SELECT id, 1, 'history:1:1', ?1, ?1, 'succeeded' FROM jobs",
+        [now],
+    )?;
+    tx.execute(
+        "WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?1)
+         INSERT INTO jobs (kind, payload, run_at, created_at) SELECT 'bench', '{}', ?2, ?2 FROM i",
+        rusqlite::params![n, now],
+    )?;
+    tx.commit()?;
+    let me = format!("benchhost:{}:1", std::process::id());
+    let t = Instant::now();
+    c.execute(
+        "INSERT INTO cron_runs (host, pid, proc_start, args, started_at) VALUES ('benchhost', ?1, 1, 'bench', ?2)",
+        rusqlite::params![std::process::id(), now],
+    )?;
+    let run_id = c.last_insert_rowid();
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let batch: Vec<(i64, i64)> = tx
+            .prepare_cached(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1,
+                        lease_owner = ?1, lease_expires_at = ?2 + 60000
+                  WHERE id IN (SELECT id FROM jobs WHERE state = 'available' AND run_at <= ?2
+                               ORDER BY priority DESC, run_at, id LIMIT 10)
+                 RETURNING id, attempts",
+            )?
+            .query_map(rusqlite::params![me, now], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, attempt) in &batch {
+            tx.prepare_cached(
+                "INSERT INTO attempts (job_id, attempt, run_id, worker, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(rusqlite::params![id, attempt, run_id, me, now])?;
+        }
+        tx.commit()?;
+        if batch.is_empty() {
+            break;
+        }
+        for (id, attempt) in batch {
+            let now = chrono::Utc::now().timestamp_millis();
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let done = tx
+                .prepare_cached(
+                    "UPDATE jobs SET state = 'succeeded', finished_at = ?4, lease_owner = NULL,
+                            lease_expires_at = NULL
+                      WHERE id = ?1 AND state = 'running' AND lease_owner = ?2 AND attempts = ?3",
+                )?
+                .execute(rusqlite::params![id, me, attempt, now])?;
+            if done != 1 {
+                bail!("reference design: job {id} lost its lease");
+            }
+            tx.prepare_cached(
+                "UPDATE attempts SET finished_at = ?3, outcome = 'succeeded' WHERE job_id = ?1 AND attempt = ?2",
+            )?
+            .execute(rusqlite::params![id, attempt, now])?;
+            tx.commit()?;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let (succeeded, attempts): (i64, i64) = c.query_row(
+        "SELECT count(*), (SELECT count(*) FROM attempts WHERE outcome = 'succeeded')
+           FROM jobs WHERE state = 'succeeded'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let expected = (n + history) as i64;
+    if succeeded != expected || attempts != expected {
+        bail!("reference design check FAILED: {succeeded} succeeded jobs, {attempts} succeeded attempts (expected {expected})");
+    }
+    Ok(secs)
 }
 
 /// Pre-fill `n` finished jobs (with their attempt rows) in one transaction.
@@ -317,6 +452,22 @@ fn bench_queue(dir: &Path, o: &Opts) -> Result<()> {
             };
             row(&label, durability, done as u64, secs, b_upd, &split);
             done += n as i64;
+            if workers == 1 && durability == Durability::Full {
+                // The peer: QUEUE.md's reference design, right after, with the same history.
+                let reference = dir.join("reference.db");
+                let history_now = done as u64 - n;
+                let (secs, _, b_upd) = around(durability, &mut || {
+                    reference_design(&reference, n, history_now, durability)
+                })?;
+                row(
+                    "reference design (QUEUE.md §5.4, claims of 10), 1 worker",
+                    durability,
+                    history_now,
+                    secs,
+                    b_upd,
+                    &n.to_string(),
+                );
+            }
         }
     }
     Ok(())
