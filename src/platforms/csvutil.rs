@@ -321,9 +321,30 @@ pub fn units_opt(
 /// Parse a date written `YYYY-MM-DD` or `M/D/YYYY`.
 pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
     let t = text.trim();
+    // Reports write nearly every date as exactly `YYYY-MM-DD`: read those digits directly
+    // (chrono's format-string interpreter was visible in import profiles, twice per row).
+    // Anything else, an impossible day included, takes chrono's path, so the result is the same.
+    if let Some(d) = canonical_iso_date(t) {
+        return Some(d);
+    }
     chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
         .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%m/%d/%Y"))
         .ok()
+}
+
+/// `YYYY-MM-DD`, exactly ten ASCII bytes, naming a real day.
+fn canonical_iso_date(t: &str) -> Option<chrono::NaiveDate> {
+    let b = t.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(num(0..4)?).ok()?;
+    chrono::NaiveDate::from_ymd_opt(year, num(5..7)?, num(8..10)?)
 }
 
 /// Digits of an ISBN (hyphens, spaces and Excel's `.0` removed); empty when none.
@@ -338,6 +359,51 @@ pub fn normalise_isbn(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The direct path gives exactly what chrono's parser gives, for well-formed dates and for
+    /// the near misses it must leave to chrono.
+    #[test]
+    fn parse_date_matches_chrono() {
+        let chrono_only = |t: &str| {
+            let t = t.trim();
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+                .or_else(|_| chrono::NaiveDate::parse_from_str(t, "%m/%d/%Y"))
+                .ok()
+        };
+        for t in [
+            "2025-07-31",
+            " 2025-07-31 ",
+            "2024-02-29",
+            "2025-02-29",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-01-00",
+            "0000-01-01",
+            "9999-12-31",
+            "2025-7-31",
+            "2025-07-3",
+            "25-07-31",
+            "2025/07/31",
+            "2025-07-31T00:00",
+            "+2025-07-31",
+            "2025-0a-31",
+            "７０２５-07-31",
+            "7/31/2025",
+            "07/31/2025",
+            "",
+            "2025-07-31x",
+            "-2025-07-3",
+        ] {
+            assert_eq!(parse_date(t), chrono_only(t), "{t:?}");
+        }
+        use chrono::Datelike;
+        let mut day = chrono::NaiveDate::from_ymd_opt(1999, 1, 1).unwrap();
+        while day.year() < 2031 {
+            let t = day.to_string();
+            assert_eq!(canonical_iso_date(&t), Some(day), "{t}");
+            day = day.succ_opt().unwrap();
+        }
+    }
+
     use super::*;
     use std::io::Write;
 

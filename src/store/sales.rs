@@ -2,6 +2,7 @@
 //! (API platforms), and sync cursors.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -465,8 +466,8 @@ fn rollup_import(c: &Connection, platform: &str, import_id: i64) -> Result<()> {
             key.clear();
             for i in 0..5 {
                 let part = r.get_ref(i)?.as_str()?;
-                key.push_str(&part.len().to_string());
-                key.push(':');
+                // (`write!` into the reused key: no allocation per row.)
+                let _ = write!(key, "{}:", part.len());
                 key.push_str(part);
             }
             let is_final: bool = r.get(5)?;
