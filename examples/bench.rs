@@ -393,12 +393,15 @@ fn verify_queue(path: &Path, after_id: i64, n: u64) -> Result<String> {
     Ok(split.join("/"))
 }
 
+/// Rounds of the single-worker FULL scenario, alternating with the reference design.
+const QUEUE_ROUNDS: usize = 3;
+
 fn bench_queue(dir: &Path, o: &Opts) -> Result<()> {
     let n = o.jobs;
     println!();
     println!("## Queue: {n} jobs, no-op handler, WAL");
     println!();
-    println!("baseline = a raw rusqlite loop of {n} single-row transactions on a one-column table (same pragmas, same disk): INSERTs for enqueue; UPDATEs for the workers, since the queue commits once per job (the fenced completion of a job and the claim of the next are one transaction). Measured right before and right after each scenario; the mean is used. ratio = our time / baseline time (1.00 = nothing beyond the commit floor).");
+    println!("baseline = a raw rusqlite loop of {n} single-row transactions on a one-column table (same pragmas, same disk): INSERTs for enqueue; UPDATEs for the workers, since the queue commits once per job (the fenced completion of a job and the claim of the next are one transaction). Measured right before and right after each scenario; the mean is used. ratio = our time / baseline time (1.00 = nothing beyond the commit floor). The single-worker FULL scenario runs {QUEUE_ROUNDS} rounds alternating with QUEUE.md's reference design (its peer, on the same disk) and gives the median of each; every other scenario runs once.");
     println!();
     println!("| scenario | synchronous | history | time (s) | jobs/s | baseline (s) | ratio | checked: each job exactly one completed attempt | split per worker |");
     println!("|---|---|---|---|---|---|---|---|---|");
@@ -413,7 +416,7 @@ fn bench_queue(dir: &Path, o: &Opts) -> Result<()> {
             Ok((secs, (before.0 + after.0) / 2.0, (before.1 + after.1) / 2.0))
         };
     let row =
-        |scenario: &str, durability: Durability, history: u64, secs: f64, b: f64, split: &str| {
+        |scenario: &str, durability: Durability, history: &str, secs: f64, b: f64, split: &str| {
             let sync = durability.as_str();
             println!(
             "| {scenario} | {sync} | {history} | {secs:.2} | {:.0} | {b:.2} | {:.2} | {} | {} |",
@@ -423,6 +426,7 @@ fn bench_queue(dir: &Path, o: &Opts) -> Result<()> {
             if split.is_empty() { "–" } else { split },
         );
         };
+    let mut rounds = Vec::new();
     for history in [0, o.history] {
         let path = dir.join(format!("queue-{history}.db"));
         for ext in ["", "-wal", "-shm"] {
@@ -431,44 +435,85 @@ fn bench_queue(dir: &Path, o: &Opts) -> Result<()> {
         if history > 0 {
             add_history(&path, history)?;
         }
-        let mut done = history as i64;
+        let mut done = history;
         let (enq, b_ins, _) = around(Durability::Full, &mut || enqueue_jobs(&path, n))?;
-        row("enqueue", Durability::Full, history, enq, b_ins, "");
-        for (workers, durability) in [
-            (1, Durability::Full),
-            (2, Durability::Full),
-            (1, Durability::Normal),
-        ] {
-            if done > history as i64 {
-                // A further round on the same file: the jobs drained so far are history now.
-                enqueue_jobs(&path, n)?;
+        row(
+            "enqueue",
+            Durability::Full,
+            &history.to_string(),
+            enq,
+            b_ins,
+            "",
+        );
+
+        // One worker, FULL: rounds alternating with the reference design, which gets the same
+        // history as ours had in that round.
+        let reference = dir.join("reference.db");
+        let (mut ours, mut peer, mut splits) = (Vec::new(), Vec::new(), Vec::new());
+        let (_, _, b_upd) = around(Durability::Full, &mut || {
+            for round in 0..QUEUE_ROUNDS {
+                if round > 0 {
+                    enqueue_jobs(&path, n)?;
+                }
+                ours.push(drain(&path, 1, Durability::Full)?);
+                splits.push(verify_queue(&path, done as i64, n)?);
+                peer.push(reference_design(&reference, n, done, Durability::Full)?);
+                done += n;
             }
+            Ok(0.0)
+        })?;
+        let histories = format!("{history}–{}", done - n);
+        row(
+            &format!("1 worker process, median of {QUEUE_ROUNDS}"),
+            Durability::Full,
+            &histories,
+            median(ours.clone()),
+            b_upd,
+            &splits.join(", "),
+        );
+        row(
+            &format!("reference design (QUEUE.md §5.4, claims of 10), 1 worker, median of {QUEUE_ROUNDS}"),
+            Durability::Full,
+            &histories,
+            median(peer.clone()),
+            b_upd,
+            &vec![n.to_string(); QUEUE_ROUNDS].join(", "),
+        );
+        rounds.push((history, ours, peer));
+
+        for (workers, durability) in [(2, Durability::Full), (1, Durability::Normal)] {
+            // A further round on the same file: the jobs drained so far are history now.
+            enqueue_jobs(&path, n)?;
             let (secs, _, b_upd) = around(durability, &mut || drain(&path, workers, durability))?;
-            let split = verify_queue(&path, done, n)?;
+            let split = verify_queue(&path, done as i64, n)?;
             let label = if workers == 1 {
                 "1 worker process".to_string()
             } else {
                 format!("{workers} worker processes")
             };
-            row(&label, durability, done as u64, secs, b_upd, &split);
-            done += n as i64;
-            if workers == 1 && durability == Durability::Full {
-                // The peer: QUEUE.md's reference design, right after, with the same history.
-                let reference = dir.join("reference.db");
-                let history_now = done as u64 - n;
-                let (secs, _, b_upd) = around(durability, &mut || {
-                    reference_design(&reference, n, history_now, durability)
-                })?;
-                row(
-                    "reference design (QUEUE.md §5.4, claims of 10), 1 worker",
-                    durability,
-                    history_now,
-                    secs,
-                    b_upd,
-                    &n.to_string(),
-                );
-            }
+            row(&label, durability, &done.to_string(), secs, b_upd, &split);
+            done += n;
         }
+    }
+    println!();
+    for (history, ours, peer) in rounds {
+        let secs = |v: &[f64]| {
+            v.iter()
+                .map(|s| format!("{s:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let ratios: Vec<String> = ours
+            .iter()
+            .zip(&peer)
+            .map(|(a, b)| format!("{:.2}", b / a))
+            .collect();
+        println!(
+            "Rounds from history {history}: salesingest {} s; reference design {} s; salesingest's speed relative to the reference, round by round: {}.",
+            secs(&ours),
+            secs(&peer),
+            ratios.join(" / ")
+        );
     }
     Ok(())
 }
