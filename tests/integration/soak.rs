@@ -73,12 +73,17 @@ fn soak_kill_workers_while_enqueueing() {
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(fastrand::u64(1000..4000)));
-                let slot = fastrand::usize(..8);
-                let mut g = slots[slot].lock().unwrap();
-                if let Some(child) = g.as_mut() {
-                    if child.try_wait().unwrap().is_none() {
-                        child.kill().unwrap(); // SIGKILL
-                        killed.lock().unwrap().insert(child.id());
+                // A random worker among those running now (runs are short: a random slot is
+                // often between two runs, and then most ticks killed nothing).
+                let first = fastrand::usize(..8);
+                for slot in (0..8).map(|i| (first + i) % 8) {
+                    let mut g = slots[slot].lock().unwrap();
+                    if let Some(child) = g.as_mut() {
+                        if child.try_wait().unwrap().is_none() {
+                            child.kill().unwrap(); // SIGKILL
+                            killed.lock().unwrap().insert(child.id());
+                            break;
+                        }
                     }
                 }
             }
