@@ -359,6 +359,24 @@ pub fn normalise_isbn(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// For any text, and for any text shaped like a date (digits and separators in
+        /// `YYYY-MM-DD` places), the direct path and chrono's parser agree.
+        #[test]
+        fn parse_date_agrees_with_chrono_on_any_text(
+            t in proptest::prop_oneof![
+                ".{0,14}",
+                "[ 0-9+-]{0,2}[0-9]{1,5}[-/][0-9]{1,2}[-/][0-9]{1,4}[ T]{0,1}",
+            ]
+        ) {
+            let trimmed = t.trim();
+            let chrono_only = chrono::NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+                .or_else(|_| chrono::NaiveDate::parse_from_str(trimmed, "%m/%d/%Y"))
+                .ok();
+            proptest::prop_assert_eq!(parse_date(&t), chrono_only);
+        }
+    }
+
     /// The direct path gives exactly what chrono's parser gives, for well-formed dates and for
     /// the near misses it must leave to chrono.
     #[test]
