@@ -389,7 +389,7 @@ pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<En
     })
 }
 
-/// The claim statement (QUEUE.md §2): `?1` owner, `?2` now, `?3` lease length, `?4` platform or
+/// The claim statement (QUEUE.md §5.4): `?1` owner, `?2` now, `?3` lease length, `?4` platform or
 /// NULL. `INDEXED BY`: the planner would otherwise take `jobs_state` for `state IN (…)` and sort
 /// every pending job to find the first.
 const CLAIM: &str =
