@@ -28,6 +28,10 @@ pub struct StagedImport {
     coverage: BTreeMap<String, (NaiveDate, NaiveDate)>,
     /// The `raw_layouts` rows written so far, with the layout each stands for.
     layouts: Vec<(Arc<RawLayout>, i64)>,
+    /// Report-rollup sums of the events staged so far, written with the last chunk. `None` once
+    /// a chunk failed (its sums may include rows that were rolled back) or past
+    /// `ROLLUP_MAX_KEYS` keys: publishing then sums the stored rows instead.
+    rollup: Option<RollupSums>,
     pub events: u64,
 }
 
@@ -42,6 +46,7 @@ impl StagedImport {
             sha256: sha256.to_string(),
             coverage: BTreeMap::new(),
             layouts: Vec::new(),
+            rollup: Some(RollupSums::default()),
             events: 0,
         }
     }
@@ -105,7 +110,8 @@ impl Db {
             }
         }
         let mut new_layouts: Vec<(Arc<RawLayout>, i64)> = Vec::new();
-        let id = self.immediate(|c| {
+        let mut rollup = import.rollup.take();
+        let staged = self.immediate(|c| {
             new_layouts.clear();
             let job_id = import.lease.job_id;
             if !super::jobs::holds(c, &import.lease)? {
@@ -132,16 +138,33 @@ impl Db {
                     None => None,
                     Some(l) => Some(layout_id(c, id, l, &import.layouts, &mut new_layouts)?),
                 };
-                insert_event(&mut stmt, e, Some(id), job_id, layout, now)?;
+                // The rollup adds the very text and numbers bound to the row.
+                let text = EventText::of(e);
+                insert_event_text(&mut stmt, e, &text, Some(id), job_id, layout, now)?;
+                if let Some(sums) = &mut rollup {
+                    let parts = [&e.family, &text.month, &text.start, &text.end, &e.currency];
+                    let add = [1, e.units, e.kenp_pages, e.royalty_micros];
+                    if !sums.add(parts.map(String::as_str), e.is_final, add) {
+                        rollup = None;
+                    }
+                }
             }
             if let Some(done) = done {
+                // The import's rollup rows, under its own id: invisible with it until it turns
+                // live (`live_rollup` counts live imports only), so publishing has nothing left
+                // to add and need not read a big import back (a fifth of its time).
+                if let Some(sums) = &rollup {
+                    sums.write(c, &import.platform, id)?;
+                }
                 c.execute(
-                    "UPDATE imports SET layout = ?2, rows = ?3, events = ?4 WHERE id = ?1",
+                    "UPDATE imports SET layout = ?2, rows = ?3, events = ?4, rollup_staged = ?5
+                      WHERE id = ?1",
                     params![
                         id,
                         done.layout,
                         done.rows,
-                        import.events + events.len() as u64
+                        import.events + events.len() as u64,
+                        rollup.is_some()
                     ],
                 )?;
                 c.execute(
@@ -157,7 +180,11 @@ impl Db {
                 }
             }
             Ok(id)
-        })?;
+        });
+        // A failed chunk may have added rows that were rolled back: its sums are not trusted
+        // (the import fails anyway, but publishing would sum the stored rows).
+        let id = staged?;
+        import.rollup = rollup;
         import.id = Some(id);
         import.events += events.len() as u64;
         import.layouts.append(&mut new_layouts);
@@ -328,6 +355,43 @@ fn insert_event(
     raw_layout: Option<i64>,
     now: Millis,
 ) -> Result<()> {
+    insert_event_text(
+        stmt,
+        e,
+        &EventText::of(e),
+        import_id,
+        job_id,
+        raw_layout,
+        now,
+    )
+}
+
+/// An event's dates and month as stored (ISO 8601 text).
+struct EventText {
+    start: String,
+    end: String,
+    month: String,
+}
+
+impl EventText {
+    fn of(e: &SaleEvent) -> EventText {
+        EventText {
+            start: iso_date(e.period_start),
+            end: iso_date(e.period_end),
+            month: e.month(),
+        }
+    }
+}
+
+fn insert_event_text(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    e: &SaleEvent,
+    text: &EventText,
+    import_id: Option<i64>,
+    job_id: i64,
+    raw_layout: Option<i64>,
+    now: Millis,
+) -> Result<()> {
     // Without a stored layout the row's `raw` must be the whole object.
     let raw = match raw_layout {
         Some(_) => std::borrow::Cow::Borrowed(e.raw.as_str()),
@@ -340,9 +404,9 @@ fn insert_event(
         import_id,
         job_id,
         e.natural_key,
-        iso_date(e.period_start),
-        iso_date(e.period_end),
-        e.month(),
+        text.start,
+        text.end,
+        text.month,
         e.title,
         e.product_id,
         e.format.as_str(),
@@ -410,7 +474,14 @@ pub(super) fn publish_import(c: &Connection, import_id: i64, now: Millis) -> Res
                 .execute(params![platform, family, start, end, old])? as u64;
         }
     }
-    rollup_import(c, &platform, import_id)?;
+    let rollup_staged: bool = c.query_row(
+        "SELECT rollup_staged FROM imports WHERE id = ?1",
+        params![import_id],
+        |r| r.get(0),
+    )?;
+    if !rollup_staged {
+        rollup_import(c, &platform, import_id)?;
+    }
     c.execute(
         "UPDATE imports SET state = 'live', finished_at = ?2 WHERE id = ?1",
         params![import_id, now],
@@ -444,16 +515,12 @@ pub(super) fn rollup_add(c: &Connection, event_id: i64) -> Result<()> {
 /// 100 bytes each); past this the grouping is left to SQLite's sorter.
 const ROLLUP_MAX_KEYS: usize = 100_000;
 
-/// Add a staged import's events to the report rollup as it turns live: one pass over its rows
-/// (through `sales_import`, in row order), summed in a hash map, then one rollup row per key.
-/// The rows are read, not trusted to match figures kept aside while staging, so the rollup stays
-/// exactly the sum of the live events. Migration 2's trigger did the same with `GROUP BY`,
-/// whose sort of 1,000,000 rows through temporary files was a fifth of a big import's time.
+/// Add a staged import's events to the report rollup as it turns live, when staging did not
+/// write its rollup rows (staged by a salesingest older than schema 5, a chunk failed, or more
+/// than `ROLLUP_MAX_KEYS` keys): one pass over its rows (through `sales_import`, in row order),
+/// summed in a hash map, then one rollup row per key; past the cap, SQLite's `GROUP BY`.
 fn rollup_import(c: &Connection, platform: &str, import_id: i64) -> Result<()> {
-    // Key: family, month, period start, period end, currency, is_final, each length-prefixed
-    // so no cell content can make two keys equal; a row allocates only when it starts a group.
-    let mut groups: HashMap<String, ([String; 5], bool, [i64; 4])> = HashMap::new();
-    let mut key = String::new();
+    let mut sums = RollupSums::default();
     let mut too_many = false;
     {
         let mut stmt = c.prepare_cached(
@@ -463,25 +530,9 @@ fn rollup_import(c: &Connection, platform: &str, import_id: i64) -> Result<()> {
         )?;
         let mut rows = stmt.query(params![import_id])?;
         while let Some(r) = rows.next()? {
-            key.clear();
-            for i in 0..5 {
-                let part = r.get_ref(i)?.as_str()?;
-                // (`write!` into the reused key: no allocation per row.)
-                let _ = write!(key, "{}:", part.len());
-                key.push_str(part);
-            }
-            let is_final: bool = r.get(5)?;
-            key.push(if is_final { '1' } else { '0' });
-            let add = [1, r.get(6)?, r.get(7)?, r.get(8)?];
-            if let Some((_, _, sums)) = groups.get_mut(key.as_str()) {
-                for (s, a) in sums.iter_mut().zip(add) {
-                    *s += a;
-                }
-            } else if groups.len() < ROLLUP_MAX_KEYS {
-                let part = |i: usize| -> Result<String> { Ok(r.get_ref(i)?.as_str()?.to_string()) };
-                let parts = [part(0)?, part(1)?, part(2)?, part(3)?, part(4)?];
-                groups.insert(key.clone(), (parts, is_final, add));
-            } else {
+            let text = |i: usize| -> Result<&str> { Ok(r.get_ref(i)?.as_str()?) };
+            let parts = [text(0)?, text(1)?, text(2)?, text(3)?, text(4)?];
+            if !sums.add(parts, r.get(5)?, [1, r.get(6)?, r.get(7)?, r.get(8)?]) {
                 too_many = true;
                 break;
             }
@@ -500,20 +551,60 @@ fn rollup_import(c: &Connection, platform: &str, import_id: i64) -> Result<()> {
         )?;
         return Ok(());
     }
-    let mut ins = c.prepare_cached(
-        "INSERT INTO sales_rollup (platform, family, import_id, month, period_start, period_end,
-                                   currency, is_final, events, units, kenp_pages, royalty_micros)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?;
-    for ([family, month, start, end, currency], is_final, [events, units, kenp, royalty]) in
-        groups.values()
-    {
-        ins.execute(params![
-            platform, family, import_id, month, start, end, currency, is_final, events, units,
-            kenp, royalty
-        ])?;
+    sums.write(c, platform, import_id)
+}
+
+/// Event sums per report-rollup key (family, month, period start, period end, currency,
+/// is_final) of one import, at most `ROLLUP_MAX_KEYS` keys.
+#[derive(Debug, Default)]
+struct RollupSums {
+    /// Key: the five text parts, each length-prefixed so no cell content can make two keys
+    /// equal, then the final flag. An event allocates only when it starts a group.
+    groups: HashMap<String, ([String; 5], bool, [i64; 4])>,
+    key: String,
+}
+
+impl RollupSums {
+    /// Add one event's `[1, units, kenp_pages, royalty_micros]`; `false`, adding nothing, when
+    /// it would start a group past `ROLLUP_MAX_KEYS`.
+    fn add(&mut self, parts: [&str; 5], is_final: bool, add: [i64; 4]) -> bool {
+        self.key.clear();
+        for part in parts {
+            // (`write!` into the reused key: no allocation per event.)
+            let _ = write!(self.key, "{}:", part.len());
+            self.key.push_str(part);
+        }
+        self.key.push(if is_final { '1' } else { '0' });
+        if let Some((_, _, sums)) = self.groups.get_mut(self.key.as_str()) {
+            for (s, a) in sums.iter_mut().zip(add) {
+                *s += a;
+            }
+        } else if self.groups.len() < ROLLUP_MAX_KEYS {
+            let entry = (parts.map(str::to_string), is_final, add);
+            self.groups.insert(self.key.clone(), entry);
+        } else {
+            return false;
+        }
+        true
     }
-    Ok(())
+
+    /// Insert one rollup row per key for `import_id` (which has none yet).
+    fn write(&self, c: &Connection, platform: &str, import_id: i64) -> Result<()> {
+        let mut ins = c.prepare_cached(
+            "INSERT INTO sales_rollup (platform, family, import_id, month, period_start,
+                                       period_end, currency, is_final, events, units, kenp_pages,
+                                       royalty_micros)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?;
+        for (parts, is_final, [events, units, kenp, royalty]) in self.groups.values() {
+            let [family, month, start, end, currency] = parts;
+            ins.execute(params![
+                platform, family, import_id, month, start, end, currency, is_final, events, units,
+                kenp, royalty
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// Delete what earlier attempts of `job_id` staged but never published.
@@ -550,6 +641,12 @@ pub(super) fn discard_orphan_staging(c: &Connection) -> Result<()> {
 fn discard_import_rows(c: &Connection, import_id: i64) -> Result<()> {
     c.execute(
         "DELETE FROM sales_events WHERE import_id = ?1",
+        params![import_id],
+    )?;
+    // Its rollup rows, written with its last chunk (the delete trigger follows live rows only).
+    c.execute(
+        "DELETE FROM sales_rollup
+          WHERE import_id = ?1 AND ?1 IN (SELECT id FROM imports WHERE state = 'staging')",
         params![import_id],
     )?;
     c.execute(
@@ -596,6 +693,136 @@ mod tests {
             raw_layout: Some(layout.clone()),
             line: 2,
         }
+    }
+
+    /// An import's rollup rows are written with its last chunk, under its own id and invisible
+    /// until it turns live, when the live rollup equals the live events exactly (publishing does
+    /// not read the rows back); a discarded import leaves no rollup row behind.
+    #[test]
+    fn staged_imports_bring_their_rollup_invisibly_until_published() {
+        let (_d, db) = temp_db();
+        let headers = ["Title", "Units", "Note"].map(str::to_string).to_vec();
+        let layout = Arc::new(RawLayout::new(&headers, false));
+        let row = |day| event(&layout, ["Sea Glass", "1", ""], day);
+        let done = Some(StagingDone {
+            layout: "ebook",
+            rows: 5,
+        });
+        let sums = |sql: &str| -> (i64, i64) {
+            db.conn()
+                .query_row(sql, [], |r| {
+                    Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?))
+                })
+                .unwrap()
+        };
+        let lease = claimed_lease(&db, "draft2digital");
+        let mut import = StagedImport::new(&lease, "draft2digital", "a.csv", "aaa");
+        db.stage_events(&mut import, &[row(1), row(1), row(2)], None, 0)
+            .unwrap();
+        assert_eq!(
+            sums("SELECT sum(events), count(*) FROM sales_rollup"),
+            (0, 0),
+            "written with the last chunk only"
+        );
+        db.stage_events(&mut import, &[row(1), row(3)], done, 0)
+            .unwrap();
+        let id = import.id.unwrap();
+        assert_eq!(
+            sums("SELECT sum(events), count(*) FROM sales_rollup"),
+            (5, 3),
+            "one rollup row per day, summed across the two chunks"
+        );
+        assert_eq!(
+            sums("SELECT sum(events), count(*) FROM live_rollup"),
+            (0, 0)
+        );
+        db.immediate(|c| publish_import(c, id, 1)).unwrap();
+        let by_day = |view: &str, count: &str| -> Vec<(String, i64, i64)> {
+            let mut stmt = db
+                .conn()
+                .prepare(&format!(
+                    "SELECT period_end, {count}, sum(royalty_micros) FROM {view}
+                      GROUP BY period_end ORDER BY period_end"
+                ))
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let live = by_day("live_rollup", "sum(events)");
+        assert_eq!(live, by_day("live_sales", "count(*)"));
+        assert_eq!(live[0].1, 3);
+        // A second job's import is staged to the end, then thrown away (its job failed).
+        let other = claimed_lease(&db, "draft2digital");
+        let mut discarded = StagedImport::new(&other, "draft2digital", "b.csv", "bbb");
+        db.stage_events(&mut discarded, &[row(4), row(5)], done, 2)
+            .unwrap();
+        assert_eq!(
+            sums("SELECT sum(events), count(*) FROM sales_rollup"),
+            (7, 5)
+        );
+        db.discard_import(discarded.id.unwrap()).unwrap();
+        assert_eq!(
+            sums("SELECT sum(events), count(*) FROM sales_rollup"),
+            (5, 3)
+        );
+        assert_eq!(
+            sums("SELECT sum(events), count(*) FROM live_rollup"),
+            (5, 3)
+        );
+    }
+
+    /// A chunk whose transaction failed after some of its rows were summed leaves the kept sums
+    /// untrusted: the import is then rolled up from its stored rows when published, and the
+    /// live rollup still equals the live events.
+    #[test]
+    fn a_failed_chunk_leaves_the_rollup_to_publishing() {
+        let (_d, db) = temp_db();
+        let headers = ["Title", "Units", "Note"].map(str::to_string).to_vec();
+        let layout = Arc::new(RawLayout::new(&headers, false));
+        let row = |title, day| event(&layout, [title, "1", ""], day);
+        db.conn()
+            .execute_batch(
+                "CREATE TEMP TRIGGER boom BEFORE INSERT ON sales_events WHEN NEW.title = 'Boom'
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            )
+            .unwrap();
+        let lease = claimed_lease(&db, "draft2digital");
+        let mut import = StagedImport::new(&lease, "draft2digital", "a.csv", "aaa");
+        db.stage_events(&mut import, &[row("Sea Glass", 1)], None, 0)
+            .unwrap();
+        // Two rows are summed, then the third aborts the chunk's transaction.
+        let failed = [row("Fox", 2), row("Fox", 2), row("Boom", 2)];
+        assert!(db.stage_events(&mut import, &failed, None, 0).is_err());
+        let done = Some(StagingDone {
+            layout: "ebook",
+            rows: 2,
+        });
+        db.stage_events(&mut import, &[row("Fox", 3)], done, 0)
+            .unwrap();
+        let id = import.id.unwrap();
+        let staged: bool = db
+            .conn()
+            .query_row(
+                "SELECT rollup_staged FROM imports WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!staged);
+        db.immediate(|c| publish_import(c, id, 1)).unwrap();
+        let totals = |view: &str, count: &str| -> (i64, i64) {
+            db.conn()
+                .query_row(
+                    &format!("SELECT {count}, sum(royalty_micros) FROM {view}"),
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(totals("live_rollup", "sum(events)"), (2, 2_000_000));
+        assert_eq!(totals("live_sales", "count(*)"), (2, 2_000_000));
     }
 
     /// A file's header is stored once however many chunks and rows carry it (an equal header

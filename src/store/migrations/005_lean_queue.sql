@@ -91,3 +91,9 @@ CREATE UNIQUE INDEX jobs_unique ON jobs (platform, unique_key)
   WHERE unique_key IS NOT NULL AND state IN ('queued','retrying','processing');
 -- Rescue, prune and `status` (see above).
 CREATE INDEX jobs_state ON jobs (state, finished_at, platform);
+
+-- An import staged from this version on writes its report-rollup rows with its last chunk (under
+-- its own import id, so they stay invisible until it turns live), from sums kept as its chunks
+-- were staged, instead of reading all its rows back when it is published. 0: staged by an older
+-- salesingest, or the sums could not be kept; publishing then sums the stored rows.
+ALTER TABLE imports ADD COLUMN rollup_staged INTEGER NOT NULL DEFAULT 0;
