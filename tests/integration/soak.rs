@@ -154,6 +154,13 @@ fn soak_kill_workers_while_enqueueing() {
     let live_imports = q("SELECT count(*) FROM imports WHERE state = 'live'");
     let dup_imports = q("SELECT count(*) FROM (SELECT job_id FROM imports WHERE state = 'live' GROUP BY job_id HAVING count(*) > 1)");
     let died = q("SELECT count(*) FROM attempts WHERE outcome IN ('worker_died', 'lease_expired')");
+    // The report rollup (what `status` and `sales summary` read) equals the live events, and
+    // killed imports left no rollup rows behind.
+    let rollup_events = q("SELECT coalesce(sum(events), 0) FROM live_rollup");
+    let rollup_royalty = q("SELECT coalesce(sum(royalty_micros), 0) FROM live_rollup");
+    let royalty = q("SELECT coalesce(sum(royalty_micros), 0) FROM live_sales");
+    let stray_rollup = q("SELECT count(*) FROM sales_rollup WHERE import_id != 0
+                            AND import_id NOT IN (SELECT id FROM imports WHERE state = 'live')");
     let integrity: String = c
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -180,7 +187,8 @@ fn soak_kill_workers_while_enqueueing() {
     eprintln!(
         "soak: {secs}s, {files} files enqueued ({rows_total} rows), {jobs} jobs, {} worker runs started, \
          {} SIGKILLs, {} cron rows ({} unfinished = killed mid-run), {died} attempts rescued \
-         (worker_died/lease_expired), {events} live events, {all_events} stored events, integrity {integrity}",
+         (worker_died/lease_expired), {events} live events, {all_events} stored events, \
+         {rollup_events} events in the rollup, integrity {integrity}",
         runs.load(Ordering::SeqCst),
         killed.len(),
         cron.len(),
@@ -193,6 +201,12 @@ fn soak_kill_workers_while_enqueueing() {
     assert_eq!(all_events, events, "staged leftovers remain");
     assert_eq!(live_imports, jobs);
     assert_eq!(dup_imports, 0);
+    assert_eq!(
+        (rollup_events, rollup_royalty),
+        (events, royalty),
+        "rollup vs live events"
+    );
+    assert_eq!(stray_rollup, 0, "rollup rows of imports that are not live");
     assert_eq!(integrity, "ok");
     assert!(
         unaccounted.is_empty(),
