@@ -323,6 +323,24 @@ pub struct ClaimRequest<'a> {
     pub lease_ms: i64,
 }
 
+/// `complete`, then `claim` for `next`, as two transactions: `JobStore::complete_then_claim`'s
+/// default, and what a store does when it cannot join them.
+///
+/// # Errors
+/// The store's.
+pub fn complete_then_claim_apart<S: JobStore + ?Sized>(
+    store: &S,
+    lease: &Lease,
+    now: Millis,
+    result: &JobResult,
+    effects: &Effects,
+    next: &ClaimRequest<'_>,
+) -> anyhow::Result<(Option<JobResult>, Option<ClaimedJob>)> {
+    let done = store.complete(lease, now, result, effects)?;
+    let job = store.claim(next.owner, next.run_id, next.platform, now, next.lease_ms)?;
+    Ok((done, job))
+}
+
 /// The narrow storage interface the queue needs. SQLite implements it in `store`; a second
 /// backend (PostgreSQL) can implement the same trait.
 pub trait JobStore {
@@ -387,9 +405,7 @@ pub trait JobStore {
         effects: &Effects,
         next: &ClaimRequest<'_>,
     ) -> anyhow::Result<(Option<JobResult>, Option<ClaimedJob>)> {
-        let done = self.complete(lease, now, result, effects)?;
-        let job = self.claim(next.owner, next.run_id, next.platform, now, next.lease_ms)?;
-        Ok((done, job))
+        complete_then_claim_apart(self, lease, now, result, effects, next)
     }
 
     /// Fenced failure recording the queue's decision. `Ok(false)` when the lease was lost.

@@ -6,9 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{sales, Db};
 use crate::queue::retry::Retention;
 use crate::queue::{
-    CancelOutcome, ClaimRequest, ClaimedJob, Effects, Enqueued, FailDecision, Heartbeat, JobError,
-    JobResult, JobState, JobStore, Lease, Millis, NewJob, Rescued, RetryOutcome, RunCounts,
-    WorkerId,
+    complete_then_claim_apart, CancelOutcome, ClaimRequest, ClaimedJob, Effects, Enqueued,
+    FailDecision, Heartbeat, JobError, JobResult, JobState, JobStore, Lease, Millis, NewJob,
+    Rescued, RetryOutcome, RunCounts, WorkerId,
 };
 
 /// The fence every write of an attempt carries.
@@ -110,11 +110,7 @@ impl JobStore for Db {
     ) -> Result<(Option<JobResult>, Option<ClaimedJob>)> {
         if self.storage_error().is_some() {
             // `claim` refuses to go on after a disk-full or read-only error: keep its message.
-            let done = self.complete(lease, now, result, effects)?;
-            return Ok((
-                done,
-                self.claim(next.owner, next.run_id, next.platform, now, next.lease_ms)?,
-            ));
+            return complete_then_claim_apart(self, lease, now, result, effects, next);
         }
         self.completing(effects, || {
             self.immediate(|c| {
