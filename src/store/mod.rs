@@ -112,14 +112,34 @@ impl Db {
         e.context(msg)
     }
 
+    /// `PRAGMA journal_mode=WAL`, retried while another process holds the lock. Turning a new
+    /// file to WAL needs it alone, and SQLite answers `SQLITE_BUSY` at once there instead of
+    /// calling the busy handler: four `run-worker`s starting together on a new database failed
+    /// 13–17 times in 400 opens ("cannot set up the database … database is locked", exit 1).
+    fn set_wal(&self) -> Result<String> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self
+                .conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            {
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(fastrand::u64(5..50)));
+                }
+                done => return Ok(done?),
+            }
+        }
+    }
+
     fn configure(&self) -> Result<()> {
         self.conn.busy_timeout(BUSY_TIMEOUT)?;
         // Room for every statement of the claim → complete path and of an import's chunk (the
         // default 16 would evict some of them at every job).
         self.conn.set_prepared_statement_cache_capacity(64);
-        let mode: String = self
-            .conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        let mode = self.set_wal()?;
         if !mode.eq_ignore_ascii_case("wal") {
             bail!("the database refused WAL mode (journal_mode is `{mode}`); is it on a network filesystem?");
         }
