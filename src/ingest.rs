@@ -281,29 +281,16 @@ impl IngestHandler<'_> {
                 stored.display()
             )));
         }
-        let import = StagedImport::new(&job.lease, platform.as_str(), file, sha256);
+        let mut import = StagedImport::new(&job.lease, platform.as_str(), file, sha256);
         let progress = if self.progress {
             Progress::bytes(size, &format!("job {} {file}", job.id))
         } else {
             Progress::hidden()
         };
-        let mut sink = StagingSink {
-            db: self.db,
-            import,
-            buf: Vec::with_capacity(STAGE_CHUNK),
-            ctl,
-            progress,
-        };
-        let parsed = platforms::parse_file(platform, stored, file, &mut sink).and_then(|summary| {
-            sink.flush(Some(StagingDone {
-                layout: &summary.layout,
-                rows: summary.rows,
-            }))
-            .map(|()| summary)
-            .map_err(PlatformError::from)
+        let parsed = stage_parsed(self.db, &mut import, ctl, &progress, |sink| {
+            platforms::parse_file(platform, stored, file, sink)
         });
-        sink.progress.finish();
-        let import = sink.import;
+        progress.finish();
         match (parsed, import.id) {
             (Ok(summary), Some(import_id)) => {
                 let result = JobResult {
@@ -481,32 +468,102 @@ pub fn classify(e: PlatformError) -> JobError {
     }
 }
 
-struct StagingSink<'a> {
-    db: &'a Db,
-    import: StagedImport,
-    buf: Vec<SaleEvent>,
-    ctl: &'a JobControl,
-    progress: Progress,
+/// What the parser thread hands to the staging thread.
+enum Parsed {
+    /// A full chunk of events.
+    Chunk(Vec<SaleEvent>),
+    /// The last events and the parse's summary: the file parsed to its end.
+    Done(Vec<SaleEvent>, ParseSummary),
 }
 
-impl StagingSink<'_> {
-    fn flush(&mut self, done: Option<StagingDone<'_>>) -> Result<(), SinkError> {
-        if let Some(stop) = self.ctl.should_stop() {
-            return Err(SinkError(anyhow::anyhow!("{}", stop.message())));
+/// Parse on one thread and stage on this one, so that a big file's parsing (CSV, decimals,
+/// the raw row) overlaps its writing instead of adding to it. Chunks of `STAGE_CHUNK` events are
+/// handed over without a queue (a rendezvous channel): at most two chunks are in memory, the one
+/// being staged and the next, parsed and waiting. Parsing is the faster side, so a queue would
+/// only hold more memory. The last chunk is staged with the summary, which makes the import
+/// complete.
+///
+/// When staging fails (database error, lost lease, the worker told to stop) the channel is
+/// closed, the parser's next send fails and it stops; the staging error is the one returned.
+fn stage_parsed<F>(
+    db: &Db,
+    import: &mut StagedImport,
+    ctl: &JobControl,
+    progress: &Progress,
+    parse: F,
+) -> Result<ParseSummary, PlatformError>
+where
+    F: FnOnce(&mut dyn EventSink) -> Result<ParseSummary, PlatformError> + Send,
+{
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Parsed>(0);
+        let parser = scope.spawn(move || {
+            let mut sink = ChannelSink {
+                tx,
+                buf: Vec::with_capacity(STAGE_CHUNK),
+                progress,
+            };
+            let summary = parse(&mut sink)?;
+            let last = std::mem::take(&mut sink.buf);
+            // A closed channel means staging failed; its error is reported instead.
+            let _ = sink.tx.send(Parsed::Done(last, summary.clone()));
+            Ok(summary)
+        });
+        let mut staged: Result<bool, SinkError> = Ok(false);
+        while let Ok(msg) = rx.recv() {
+            let (events, done) = match &msg {
+                Parsed::Chunk(events) => (events, None),
+                Parsed::Done(events, summary) => (
+                    events,
+                    Some(StagingDone {
+                        layout: &summary.layout,
+                        rows: summary.rows,
+                    }),
+                ),
+            };
+            let finished = done.is_some();
+            let step = match ctl.should_stop() {
+                Some(stop) => Err(anyhow::anyhow!("{}", stop.message())),
+                None => db.stage_events(import, events, done, now_ms()),
+            };
+            if let Err(e) = step {
+                staged = Err(SinkError(e));
+                break;
+            }
+            staged = Ok(finished);
         }
-        self.db
-            .stage_events(&mut self.import, &self.buf, done, now_ms())
-            .map_err(SinkError)?;
-        self.buf.clear();
-        Ok(())
-    }
+        drop(rx);
+        let parsed: Result<ParseSummary, PlatformError> = parser
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match (staged, parsed) {
+            (Err(e), _) => Err(PlatformError::from(e)),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(true), Ok(summary)) => Ok(summary),
+            (Ok(false), Ok(_)) => Err(PlatformError::from(SinkError(anyhow::anyhow!(
+                "the parser finished without handing over its last events"
+            )))),
+        }
+    })
 }
 
-impl EventSink for StagingSink<'_> {
+/// The parser thread's sink: events in chunks to the staging thread.
+struct ChannelSink<'a> {
+    tx: std::sync::mpsc::SyncSender<Parsed>,
+    buf: Vec<SaleEvent>,
+    progress: &'a Progress,
+}
+
+impl EventSink for ChannelSink<'_> {
     fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
         self.buf.push(event);
         if self.buf.len() >= STAGE_CHUNK {
-            self.flush(None)?;
+            let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STAGE_CHUNK));
+            self.tx.send(Parsed::Chunk(chunk)).map_err(|_| {
+                SinkError(anyhow::anyhow!(
+                    "staging stopped before the file was parsed"
+                ))
+            })?;
         }
         Ok(())
     }
@@ -967,4 +1024,157 @@ pub fn scan_inbox(
         });
     }
     Ok((outcomes, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::{stage_parsed, STAGE_CHUNK};
+    use crate::model::Platform;
+    use crate::output::Progress;
+    use crate::platforms::{self, PlatformError, SinkError};
+    use crate::queue::worker::JobControl;
+    use crate::queue::Lease;
+    use crate::store::sales::StagedImport;
+    use crate::store::testutil::{claimed_lease, temp_db};
+
+    const HEADER: &str = "Start Date,End Date,Publisher,Title ID,Ebook ISBN,Title,Primary Author,Distributor,Vendor,Country,Units Sold,Units Returned,Net Unit Sales,Sales Model,Retailer,List Price Per Unit,Currency Code,Offer Price Per Unit,Royalty Percent,Sales Channel Fee/Taxes Per Unit,Extended Sales Channel Revenue,Sales Channel Share,D2D Share,Publisher Share,Publisher Share USD (estimated),Verified";
+
+    fn row(day: u32) -> String {
+        format!(
+            "2025-03-{:02},2025-03-{:02},Lantern Lane Press,1203346,9781732461031,A Harbor in Winter,Jane Q. Writer,Kobo,Kobo,CA,1,0,1,Retail,Kobo,7.85,CAD,7.85,70,0.00,7.85,2.36,0.00,5.49,3.95,true",
+            day % 28 + 1,
+            day % 28 + 1
+        )
+    }
+
+    /// A D2D report of `good` rows, then `bad` if given.
+    fn report(dir: &std::path::Path, good: u32, bad: Option<&str>) -> std::path::PathBuf {
+        let path = dir.join("report.csv");
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        writeln!(f, "{HEADER}").unwrap();
+        for i in 0..good {
+            writeln!(f, "{}", row(i)).unwrap();
+        }
+        if let Some(bad) = bad {
+            writeln!(f, "{bad}").unwrap();
+        }
+        f.into_inner().unwrap();
+        path
+    }
+
+    /// A bad row after whole chunks were staged fails the import with the parser's error (what
+    /// and where), after the chunks before it were staged by the other thread.
+    #[test]
+    fn a_bad_row_after_staged_chunks_fails_with_the_parse_error() {
+        let (dir, db) = temp_db();
+        let good = 2 * STAGE_CHUNK as u32 + 7;
+        let bad = row(1).replacen("2025-03-02", "2025-13-45", 1);
+        let path = report(dir.path(), good, Some(&bad));
+        let lease = claimed_lease(&db, "draft2digital");
+        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
+        let err = stage_parsed(
+            &db,
+            &mut import,
+            &JobControl::default(),
+            &Progress::hidden(),
+            |sink| platforms::parse_file(Platform::Draft2digital, &path, "report.csv", sink),
+        )
+        .unwrap_err();
+        let PlatformError::Rejected(e) = &err else {
+            panic!("expected the parse error, got {err:?}");
+        };
+        let line = good as usize + 2;
+        assert!(
+            format!("{e}").contains(&format!("line {line}")),
+            "the error names the line: {e}"
+        );
+        assert_eq!(
+            import.events,
+            2 * STAGE_CHUNK as u64,
+            "two chunks were staged"
+        );
+    }
+
+    /// The whole file is staged, the last chunk with the summary, and nothing is lost between
+    /// the threads.
+    #[test]
+    fn every_event_is_staged_once_with_the_summary() {
+        let (dir, db) = temp_db();
+        let good = 2 * STAGE_CHUNK as u32 + 7;
+        let path = report(dir.path(), good, None);
+        let lease = claimed_lease(&db, "draft2digital");
+        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
+        let summary = stage_parsed(
+            &db,
+            &mut import,
+            &JobControl::default(),
+            &Progress::hidden(),
+            |sink| platforms::parse_file(Platform::Draft2digital, &path, "report.csv", sink),
+        )
+        .unwrap();
+        assert_eq!(summary.rows, u64::from(good));
+        assert_eq!(import.events, u64::from(good));
+        let staged: i64 = db
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM sales_events WHERE import_id = ?1",
+                [import.id.unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(staged, i64::from(good));
+    }
+
+    /// When staging fails (here: the job's lease is not held), its error is returned and the
+    /// parser stops at its next chunk instead of reading the rest of the file.
+    #[test]
+    fn a_staging_error_stops_the_parser() {
+        let (dir, db) = temp_db();
+        let path = report(dir.path(), 1, None);
+        let mut one = Vec::new();
+        struct Collect<'a>(&'a mut Vec<crate::model::SaleEvent>);
+        impl platforms::EventSink for Collect<'_> {
+            fn event(&mut self, e: crate::model::SaleEvent) -> Result<(), SinkError> {
+                self.0.push(e);
+                Ok(())
+            }
+        }
+        platforms::parse_file(
+            Platform::Draft2digital,
+            &path,
+            "report.csv",
+            &mut Collect(&mut one),
+        )
+        .unwrap();
+        let lease = Lease {
+            job_id: 999,
+            owner: "nobody:1:1".into(),
+            claim: 1,
+        };
+        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
+        let sent = std::sync::atomic::AtomicUsize::new(0);
+        let err = stage_parsed(
+            &db,
+            &mut import,
+            &JobControl::default(),
+            &Progress::hidden(),
+            |sink| {
+                for _ in 0..100 * STAGE_CHUNK {
+                    sink.event(one[0].clone())?;
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(platforms::ParseSummary::default())
+            },
+        )
+        .unwrap_err();
+        assert!(format!("{err}").contains("lease lost"), "{err}");
+        let sent = sent.into_inner();
+        assert!(
+            sent < 4 * STAGE_CHUNK,
+            "the parser stopped early ({sent} events)"
+        );
+        assert_eq!(import.events, 0);
+    }
 }

@@ -30,7 +30,7 @@ const MIGRATIONS: &[&str] = &[
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Page cache per connection, in KiB (see `configure`).
-const CACHE_KIB: i64 = 24 * 1024;
+const CACHE_KIB: i64 = 8 * 1024;
 
 /// WAL pages between automatic checkpoints (see `configure`).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
@@ -151,9 +151,11 @@ impl Db {
         // one) and small sorts in memory, not in temporary files. Publishing a big import
         // switches to files (`with_file_temp_store`) so memory stays flat.
         self.conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // A page cache big enough for the sales_events indexes during an import (the default
-        // 2 MB made every staged chunk re-read index pages from the OS); it is only filled as
-        // pages are used, and keeps an import well under the 64 MB peak-memory budget.
+        // A page cache that holds a staged chunk's dirty pages and the right edges of the
+        // sales_events b-trees (the default 2 MB made every chunk re-read index pages). It is
+        // only filled as pages are used. 8 MB imports as fast as 16 or 24 MB did (measured with
+        // the pipelined import, BENCHMARKS.md) and leaves the 64 MB budget room for the chunks
+        // in flight between the parser and the staging thread.
         self.conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
         // Checkpoint every 32 MB of WAL instead of every 4 MB: an import's chunks otherwise
         // each paid a checkpoint that rewrote the same index pages (about a sixth of an import's
