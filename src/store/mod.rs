@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_unattended.sql"),
     include_str!("migrations/004_lean_events.sql"),
     include_str!("migrations/005_lean_queue.sql"),
+    include_str!("migrations/006_report_rows_skip_the_key_index.sql"),
 ];
 
 /// How long a statement waits for another process's write lock before giving up.
@@ -175,6 +176,15 @@ impl Db {
     }
 
     fn migrate(&self) -> Result<()> {
+        if self.schema_version()? == MIGRATIONS.len() as i64 {
+            return Ok(());
+        }
+        // A migration that copies a table (migration 6 copies every event) needs a statement
+        // journal as large as the table: in files, not in memory.
+        self.with_file_temp_store(|| self.migrate_now())
+    }
+
+    fn migrate_now(&self) -> Result<()> {
         // BEGIN IMMEDIATE so that several processes opening a new file at once migrate it once.
         self.immediate(|c| {
             let version: usize =
@@ -625,6 +635,180 @@ mod tests {
             })
             .unwrap();
         assert_eq!(fk_problems, 0);
+    }
+
+    /// A version-5 database keeps every event, column for column and with its id, through
+    /// migration 6 (which rebuilds `sales_events` without the NULL-filled key index); the key is
+    /// still unique, the upsert still finds it through the new index, and the rollup triggers
+    /// and views work on the rebuilt table.
+    #[test]
+    fn a_version_5_database_upgrades_with_its_events() {
+        use crate::model::{Format, Platform, SaleEvent};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        let dump = |c: &rusqlite::Connection| -> Vec<String> {
+            let mut stmt = c
+                .prepare(
+                    "SELECT quote(id) || '|' || platform || '|' || family || '|' || source || '|'
+                       || quote(import_id) || '|' || quote(job_id) || '|' || quote(natural_key)
+                       || '|' || period_start || '|' || period_end || '|' || month || '|' || title
+                       || '|' || product_id || '|' || format || '|' || marketplace || '|'
+                       || retailer || '|' || country || '|' || units || '|' || kenp_pages || '|'
+                       || quote(list_price_micros) || '|' || royalty_micros || '|' || currency
+                       || '|' || is_final || '|' || status || '|' || raw || '|' || line || '|'
+                       || updated_at || '|' || quote(raw_layout)
+                     FROM sales_events ORDER BY id",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let sums = |c: &rusqlite::Connection, view: &str, count: &str| -> (i64, i64) {
+            c.query_row(
+                &format!("SELECT coalesce(sum({count}), 0), coalesce(sum(royalty_micros), 0) FROM {view}"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        let before = {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..5] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 5).unwrap();
+            c.execute_batch(
+                "INSERT INTO imports (id, job_id, platform, file, sha256, layout, state, rows, events,
+                                      started_at, finished_at, rollup_staged)
+                   VALUES (1, 1, 'draft2digital', 'a.csv', 'aaa', 'ebook', 'live', 2, 2, 0, 5, 1),
+                          (2, 2, 'draft2digital', 'b.csv', 'bbb', NULL, 'staging', 0, 1, 6, NULL, 0);
+                 INSERT INTO raw_layouts (id, import_id, keys) VALUES (1, 1, '[\"A\",\"B\"]');
+                 INSERT INTO sales_events (id, platform, family, source, import_id, job_id,
+                     natural_key, period_start, period_end, month, title, product_id, format,
+                     marketplace, retailer, country, units, kenp_pages, list_price_micros,
+                     royalty_micros, currency, is_final, status, raw, line, updated_at, raw_layout)
+                   VALUES (3, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 1, 1, NULL, '2025-03-01',
+                           '2025-03-01', '2025-03', 'Book', '97811', 'ebook', '', 'Kobo', 'CA', 2, 0,
+                           7850000, 5490000, 'CAD', 1, '', '[\"x\",\"y\"]', 2, 5, 1),
+                          (7, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 1, 1, NULL, '2025-03-02',
+                           '2025-03-02', '2025-03', 'Book', '97811', 'ebook', '', 'Kobo', 'US', -1, 0,
+                           NULL, -3950000, 'USD', 1, '', '[\"z\",\"w\"]', 3, 5, 1),
+                          (8, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 2, 2, NULL, '2025-04-01',
+                           '2025-04-01', '2025-04', 'Staged', '97812', 'ebook', '', 'Kobo', 'CA', 1, 0,
+                           NULL, 1000000, 'CAD', 1, '', '[\"s\",\"t\"]', 2, 6, 1),
+                          (9, 'gumroad', 'gumroad', 'gumroad.api', NULL, 3, 'gumroad:sale:S1',
+                           '2025-05-01', '2025-05-01', '2025-05', 'Zine', 'p1', 'ebook', '', '', 'DE',
+                           1, 0, 5000000, 4200000, 'USD', 1, '', '{\"id\":\"S1\"}', 0, 7, NULL);
+                 INSERT INTO sales_rollup
+                   SELECT platform, family, coalesce(import_id, 0), month, period_start, period_end,
+                          currency, is_final, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
+                     FROM live_sales
+                    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;",
+            )
+            .unwrap();
+            assert!(c
+                .query_row(
+                    "SELECT count(*) FROM pragma_index_list('sales_events') WHERE origin = 'u'",
+                    [],
+                    |r| r.get::<_, i64>(0)
+                )
+                .unwrap()
+                .eq(&1));
+            dump(&c)
+        };
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let c = db.conn();
+        assert_eq!(dump(c), before, "every event is kept as it was");
+        // The key index is partial now, and no automatic index is left.
+        let indexes: Vec<(String, String, i64, i64)> = {
+            let mut stmt = c
+                .prepare("SELECT name, origin, \"unique\", partial FROM pragma_index_list('sales_events') ORDER BY name")
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            indexes,
+            [
+                ("sales_import".into(), "c".into(), 0, 0),
+                ("sales_natural_key".into(), "c".into(), 1, 1)
+            ]
+        );
+        let plan = db
+            .query_plan("SELECT id FROM sales_events WHERE natural_key = ?1")
+            .unwrap()
+            .join("\n");
+        assert!(plan.contains("sales_natural_key"), "{plan}");
+        // Same rule as before: keys are unique, NULLs are not keys.
+        let copy_of = |id: i64, key: &str| {
+            format!(
+                "INSERT INTO sales_events (platform, family, source, import_id, job_id, natural_key,
+                   period_start, period_end, month, title, product_id, format, marketplace, retailer,
+                   country, units, kenp_pages, royalty_micros, currency, is_final, raw, line, updated_at)
+                 SELECT platform, family, source, import_id, job_id, {key}, period_start, period_end,
+                   month, title, product_id, format, marketplace, retailer, country, units,
+                   kenp_pages, royalty_micros, currency, is_final, raw, line, updated_at
+                   FROM sales_events WHERE id = {id}"
+            )
+        };
+        assert!(c.execute(&copy_of(9, "'gumroad:sale:S1'"), []).is_err());
+        c.execute(&copy_of(8, "NULL"), []).unwrap();
+        c.execute(
+            "DELETE FROM sales_events WHERE id = last_insert_rowid()",
+            [],
+        )
+        .unwrap();
+        // The upsert finds the stored sale by its key and updates it in place.
+        let date = chrono::NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let refund = SaleEvent {
+            platform: Platform::Gumroad,
+            family: "gumroad".into(),
+            source: "gumroad.api".into(),
+            natural_key: Some("gumroad:sale:S1".into()),
+            period_start: date,
+            period_end: date,
+            title: "Zine".into(),
+            product_id: "p1".into(),
+            format: Format::Ebook,
+            marketplace: String::new(),
+            retailer: String::new(),
+            country: "DE".into(),
+            units: 0,
+            kenp_pages: 0,
+            list_price_micros: Some(5_000_000),
+            royalty_micros: 0,
+            currency: "USD".into(),
+            is_final: true,
+            status: "refunded".into(),
+            raw: "{\"id\":\"S1\",\"refunded\":true}".into(),
+            raw_layout: None,
+            line: 0,
+        };
+        assert_eq!(
+            db.upsert_events("gumroad", 4, &[refund], None, 8).unwrap(),
+            (0, 1)
+        );
+        // The rollup triggers came back with the table: an update and a delete of live events
+        // keep it equal to the live events; the staged event stays out of both.
+        c.execute("DELETE FROM sales_events WHERE id = 7", [])
+            .unwrap();
+        assert_eq!(sums(c, "live_rollup", "events"), sums(c, "live_sales", "1"));
+        assert_eq!(sums(c, "live_rollup", "events"), (2, 5_490_000));
+        assert_eq!(sums(c, "effective_sales", "1"), (2, 5_490_000));
+        let check: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let orphans: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(orphans, 0);
     }
 
     #[test]
