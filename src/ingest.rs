@@ -1037,7 +1037,7 @@ mod tests {
     use crate::queue::worker::JobControl;
     use crate::queue::Lease;
     use crate::store::sales::StagedImport;
-    use crate::store::testutil::{claimed_lease, temp_db};
+    use crate::store::testutil::{claimed_lease, import_events, temp_db};
 
     const HEADER: &str = "Start Date,End Date,Publisher,Title ID,Ebook ISBN,Title,Primary Author,Distributor,Vendor,Country,Units Sold,Units Returned,Net Unit Sales,Sales Model,Retailer,List Price Per Unit,Currency Code,Offer Price Per Unit,Royalty Percent,Sales Channel Fee/Taxes Per Unit,Extended Sales Channel Revenue,Sales Channel Share,D2D Share,Publisher Share,Publisher Share USD (estimated),Verified";
 
@@ -1116,14 +1116,7 @@ mod tests {
         .unwrap();
         assert_eq!(summary.rows, u64::from(good));
         assert_eq!(import.events, u64::from(good));
-        let staged: i64 = db
-            .conn()
-            .query_row(
-                "SELECT count(*) FROM sales_events WHERE import_id = ?1",
-                [import.id.unwrap()],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let staged = import_events(&db, import.id.unwrap());
         assert_eq!(staged, i64::from(good));
     }
 

@@ -420,6 +420,17 @@ pub(crate) mod testutil {
         (dir, db)
     }
 
+    /// How many events an import holds (staged or live).
+    pub(crate) fn import_events(db: &Db, import_id: i64) -> i64 {
+        db.conn()
+            .query_row(
+                "SELECT count(*) FROM sales_events WHERE import_id = ?1",
+                [import_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
     /// The lease of a new job claimed by a test worker (what staging an import needs).
     pub(crate) fn claimed_lease(db: &Db, platform: &str) -> crate::queue::Lease {
         use crate::queue::{JobStore, NewJob, WorkerId};
