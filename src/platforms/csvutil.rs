@@ -18,15 +18,38 @@ pub struct CountingReader<R> {
     inner: R,
     /// Bytes read so far.
     pub count: std::rc::Rc<std::cell::Cell<u64>>,
+    /// Reading stops with `RecordTooLong` once `count` reaches this (see `MAX_RECORD_BYTES`).
+    limit: std::rc::Rc<std::cell::Cell<u64>>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.count.get() >= self.limit.get() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, RecordTooLong));
+        }
         let n = self.inner.read(buf)?;
         self.count.set(self.count.get() + n as u64);
         Ok(n)
     }
 }
+
+/// The most a text report may read for one record (the header or a row). Real report rows are
+/// a few hundred bytes. A record this long means a double quote that opens a quoted cell and is
+/// never closed, which would otherwise read the rest of the file, however large, into memory
+/// as one cell.
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+
+/// The I/O error `CountingReader` stops with when a record passes `MAX_RECORD_BYTES`.
+#[derive(Debug)]
+struct RecordTooLong;
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "record longer than {MAX_RECORD_BYTES} bytes")
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
 
 /// The delimiter of a text report, sniffed from its first line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +120,8 @@ pub struct TextReport {
     pub headers: Vec<String>,
     reader: csv::Reader<CountingReader<BufReader<File>>>,
     bytes: std::rc::Rc<std::cell::Cell<u64>>,
+    /// Where the reader stops reading the current record (`MAX_RECORD_BYTES` past its start).
+    limit: std::rc::Rc<std::cell::Cell<u64>>,
     display_name: String,
     /// 1-based line number of the last record returned (the header is line 1).
     pub line: u64,
@@ -124,9 +149,11 @@ impl TextReport {
             )));
         }
         let count = std::rc::Rc::new(std::cell::Cell::new(0));
+        let limit = std::rc::Rc::new(std::cell::Cell::new(MAX_RECORD_BYTES));
         let counting = CountingReader {
             inner: BufReader::with_capacity(256 * 1024, file),
             count: count.clone(),
+            limit: limit.clone(),
         };
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter.byte())
@@ -152,6 +179,7 @@ impl TextReport {
             headers,
             reader,
             bytes: count,
+            limit,
             display_name: display_name.to_string(),
             line: 1,
             raw_layout,
@@ -200,6 +228,9 @@ impl TextReport {
     /// `Rejected` naming the line for a wrong field count or invalid UTF-8.
     pub fn next_record(&mut self, rec: &mut csv::StringRecord) -> Result<bool, PlatformError> {
         loop {
+            // The CSV reader reads ahead by at most its 8 KB buffer, so the limit falls between
+            // 1 MB - 8 KB and 1 MB into the record.
+            self.limit.set(self.bytes.get() + MAX_RECORD_BYTES);
             let more = self
                 .reader
                 .read_record(rec)
@@ -246,6 +277,23 @@ impl TextReport {
 }
 
 fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        if io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<RecordTooLong>())
+        {
+            let what = if line == 1 { "the header" } else { "this row" };
+            return PlatformError::Rejected(InputError::at(
+                display_name,
+                line,
+                None,
+                format!(
+                    "{what} runs on for more than {} MB, which no report row does: a double quote (`\"`) that opens a quoted cell is probably never closed. Look for a stray `\"` on line {line} or the lines just after it, or download the report again",
+                    MAX_RECORD_BYTES >> 20
+                ),
+            ));
+        }
+    }
     let line = e
         .position()
         .map_or(line, |p| if p.line() > 0 { p.line() } else { line });
@@ -457,5 +505,85 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 2);
+    }
+}
+
+#[cfg(test)]
+mod record_limit_tests {
+    use std::io::Write;
+
+    use super::{Delimiter, TextReport, MAX_RECORD_BYTES};
+    use crate::platforms::PlatformError;
+
+    /// A file whose row 3 opens a quoted cell that is never closed, followed by `tail` bytes of
+    /// ordinary rows.
+    fn stray_quote(tail: usize) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let mut text = String::from("a,b,c\n1,2,3\n4,\"5,6\n");
+        while text.len() < tail {
+            text.push_str("7,8,9\n");
+        }
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    fn read_all(f: &tempfile::NamedTempFile) -> Result<u64, PlatformError> {
+        let mut report = TextReport::open(f.path(), "x.csv", Delimiter::Comma)?;
+        let mut rec = csv::StringRecord::new();
+        let mut n = 0;
+        while report.next_record(&mut rec)? {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// An unclosed quote stops the read at about 1 MB with a rejection naming the line where
+    /// the quote opened, instead of reading the rest of the file into one cell.
+    #[test]
+    fn an_unclosed_quote_is_rejected_at_its_line_within_the_record_limit() {
+        let f = stray_quote(3 * MAX_RECORD_BYTES as usize);
+        let err = read_all(&f).unwrap_err();
+        let PlatformError::Rejected(e) = &err else {
+            panic!("expected a rejection (never retried), got {err:?}");
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("never closed"), "{msg}");
+        // The same stray quote in a small file is a field-count error, as before.
+        let small = stray_quote(100);
+        assert!(read_all(&small).is_err());
+    }
+
+    /// Rows and multi-line quoted cells under the limit read as before, whatever the file size.
+    #[test]
+    fn long_files_and_long_cells_under_the_limit_read_whole() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let cell = "x".repeat(MAX_RECORD_BYTES as usize / 2);
+        let mut text = format!("a,b,c\n1,\"{cell}\n{cell}\",3\n");
+        for _ in 0..400_000 {
+            text.push_str("7,8,9\n");
+        }
+        f.write_all(text.as_bytes()).unwrap();
+        assert!(text.len() as u64 > 3 * MAX_RECORD_BYTES);
+        assert_eq!(read_all(&f).unwrap(), 400_001);
+    }
+
+    /// A header that never ends (a quote in the header row) is rejected at line 1.
+    #[test]
+    fn an_unclosed_quote_in_the_header_is_rejected_at_line_1() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let mut text = String::from("a,\"b,c\n");
+        while text.len() < 2 * MAX_RECORD_BYTES as usize {
+            text.push_str("7,8,9\n");
+        }
+        f.write_all(text.as_bytes()).unwrap();
+        let Err(PlatformError::Rejected(e)) = read_all(&f) else {
+            panic!("expected a rejection");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("line 1") && msg.contains("the header"),
+            "{msg}"
+        );
     }
 }

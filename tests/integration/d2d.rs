@@ -2,7 +2,7 @@
 
 use predicates::prelude::*;
 
-use crate::util::{d2d_row, fixture, write_d2d, Env};
+use crate::util::{d2d_row, day, fixture, write_d2d, Env};
 
 fn import(env: &Env, files: &[&std::path::Path], force: bool) {
     let mut cmd = env.cmd();
@@ -175,6 +175,29 @@ fn bad_files_are_rejected_whole_at_enqueue() {
         .assert()
         .success()
         .stderr(predicate::str::contains("no sales rows"));
+}
+
+/// A stray double quote opens a quoted cell that never closes: the rest of a big file would be
+/// one cell. The file is rejected at enqueue with the quote's line, after reading about 1 MB,
+/// not the whole file into memory.
+#[test]
+fn a_stray_quote_in_a_big_file_is_rejected_at_its_line() {
+    let env = Env::new();
+    let path = env.path("stray_quote.csv");
+    let mut rows: Vec<String> = (0..30_000)
+        .map(|i| d2d_row(&day(i % 300), "1.00", 1))
+        .collect();
+    rows[4] = rows[4].replacen("Lantern Lane Press", "\"Lantern Lane Press", 1);
+    write_d2d(&path, &rows);
+    assert!(std::fs::metadata(&path).unwrap().len() > 5 << 20);
+    env.cmd()
+        .args(["enqueue", "d2d", "--file"])
+        .arg(&path)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("line 6"))
+        .stderr(predicate::str::contains("never closed"));
+    assert_eq!(env.json(&["jobs"]).as_array().unwrap().len(), 0);
 }
 
 #[test]
