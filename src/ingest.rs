@@ -27,6 +27,26 @@ use crate::store::Db;
 /// the write lock between chunks.
 const STAGE_CHUNK: usize = 5_000;
 
+/// Text staged per transaction at most, in bytes: a chunk of rows far wider than any report's
+/// (a text report's row may be up to 1 MB) is cut short, so that the two chunks in memory stay
+/// a few MB whatever the rows. A D2D chunk of 5,000 rows holds about 1.6 MB.
+const STAGE_CHUNK_BYTES: usize = 4 << 20;
+
+/// The text an event holds, as counted against `STAGE_CHUNK_BYTES`.
+fn text_bytes(e: &SaleEvent) -> usize {
+    e.raw.len()
+        + e.title.len()
+        + e.product_id.len()
+        + e.family.len()
+        + e.source.len()
+        + e.marketplace.len()
+        + e.retailer.len()
+        + e.country.len()
+        + e.currency.len()
+        + e.status.len()
+        + e.natural_key.as_ref().map_or(0, String::len)
+}
+
 /// A file checked and copied into the inbox, ready to enqueue.
 #[derive(Debug, Clone)]
 pub struct CheckedFile {
@@ -477,7 +497,8 @@ enum Parsed {
 }
 
 /// Parse on one thread and stage on this one, so that a big file's parsing (CSV, decimals,
-/// the raw row) overlaps its writing instead of adding to it. Chunks of `STAGE_CHUNK` events are
+/// the raw row) overlaps its writing instead of adding to it. Chunks of `STAGE_CHUNK` events (or
+/// `STAGE_CHUNK_BYTES` of text, whichever comes first) are
 /// handed over without a queue (a rendezvous channel): at most two chunks are in memory, the one
 /// being staged and the next, parsed and waiting. Parsing is the faster side, so a queue would
 /// only hold more memory. The last chunk is staged with the summary, which makes the import
@@ -501,6 +522,7 @@ where
             let mut sink = ChannelSink {
                 tx,
                 buf: Vec::with_capacity(STAGE_CHUNK),
+                buf_bytes: 0,
                 progress,
             };
             let summary = parse(&mut sink)?;
@@ -551,13 +573,17 @@ where
 struct ChannelSink<'a> {
     tx: std::sync::mpsc::SyncSender<Parsed>,
     buf: Vec<SaleEvent>,
+    /// `text_bytes` of the events in `buf`.
+    buf_bytes: usize,
     progress: &'a Progress,
 }
 
 impl EventSink for ChannelSink<'_> {
     fn event(&mut self, event: SaleEvent) -> Result<(), SinkError> {
+        self.buf_bytes += text_bytes(&event);
         self.buf.push(event);
-        if self.buf.len() >= STAGE_CHUNK {
+        if self.buf.len() >= STAGE_CHUNK || self.buf_bytes >= STAGE_CHUNK_BYTES {
+            self.buf_bytes = 0;
             let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(STAGE_CHUNK));
             self.tx.send(Parsed::Chunk(chunk)).map_err(|_| {
                 SinkError(anyhow::anyhow!(
@@ -1064,6 +1090,22 @@ mod tests {
         path
     }
 
+    /// One event as the D2D adapter makes it from `row(0)`.
+    fn one_event() -> crate::model::SaleEvent {
+        struct Keep(Option<crate::model::SaleEvent>);
+        impl platforms::EventSink for Keep {
+            fn event(&mut self, e: crate::model::SaleEvent) -> Result<(), SinkError> {
+                self.0 = Some(e);
+                Ok(())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = report(dir.path(), 1, None);
+        let mut keep = Keep(None);
+        platforms::parse_file(Platform::Draft2digital, &path, "report.csv", &mut keep).unwrap();
+        keep.0.expect("one event")
+    }
+
     /// A bad row after whole chunks were staged fails the import with the parser's error (what
     /// and where), after the chunks before it were staged by the other thread.
     #[test]
@@ -1120,27 +1162,46 @@ mod tests {
         assert_eq!(staged, i64::from(good));
     }
 
+    /// Rows far wider than a report's are staged in chunks cut by their text, not by count: the
+    /// chunks in memory stay a few MB.
+    #[test]
+    fn wide_rows_are_chunked_by_their_text() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(100);
+        let progress = Progress::hidden();
+        let mut sink = super::ChannelSink {
+            tx,
+            buf: Vec::new(),
+            buf_bytes: 0,
+            progress: &progress,
+        };
+        let one = one_event();
+        let mut wide = one.clone();
+        wide.title = "w".repeat(1 << 20);
+        for _ in 0..10 {
+            platforms::EventSink::event(&mut sink, wide.clone()).unwrap();
+        }
+        let Ok(super::Parsed::Chunk(first)) = rx.try_recv() else {
+            panic!("a chunk is handed over before 5,000 events");
+        };
+        assert_eq!(first.len(), super::STAGE_CHUNK_BYTES >> 20);
+        assert!(rx.try_recv().is_ok(), "and the next one");
+        assert_eq!(sink.buf.len(), 2);
+        // Ordinary rows go by count.
+        for _ in 0..STAGE_CHUNK {
+            platforms::EventSink::event(&mut sink, one.clone()).unwrap();
+        }
+        let Ok(super::Parsed::Chunk(third)) = rx.try_recv() else {
+            panic!("a chunk of ordinary rows");
+        };
+        assert_eq!(third.len(), STAGE_CHUNK);
+    }
+
     /// When staging fails (here: the job's lease is not held), its error is returned and the
     /// parser stops at its next chunk instead of reading the rest of the file.
     #[test]
     fn a_staging_error_stops_the_parser() {
-        let (dir, db) = temp_db();
-        let path = report(dir.path(), 1, None);
-        let mut one = Vec::new();
-        struct Collect<'a>(&'a mut Vec<crate::model::SaleEvent>);
-        impl platforms::EventSink for Collect<'_> {
-            fn event(&mut self, e: crate::model::SaleEvent) -> Result<(), SinkError> {
-                self.0.push(e);
-                Ok(())
-            }
-        }
-        platforms::parse_file(
-            Platform::Draft2digital,
-            &path,
-            "report.csv",
-            &mut Collect(&mut one),
-        )
-        .unwrap();
+        let (_dir, db) = temp_db();
+        let one = one_event();
         let lease = Lease {
             job_id: 999,
             owner: "nobody:1:1".into(),
@@ -1155,7 +1216,7 @@ mod tests {
             &Progress::hidden(),
             |sink| {
                 for _ in 0..100 * STAGE_CHUNK {
-                    sink.event(one[0].clone())?;
+                    sink.event(one.clone())?;
                     sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Ok(platforms::ParseSummary::default())
