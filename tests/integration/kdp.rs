@@ -213,3 +213,43 @@ fn smashwords_later_download_updates_rows_instead_of_adding() {
     assert_eq!(q(&env, "SELECT count(*) FROM live_sales"), 11);
     assert_eq!(sorted(env.royalty("smashwords")), before);
 }
+
+/// A real KDP workbook (`kdp_reports_2025.xlsx`) given shared strings that inflate to 40 MB
+/// from well under 1 MB of zip, as a zip bomb would: rejected at enqueue, naming the part,
+/// before the XLSX reader holds them in memory. Nothing is queued.
+#[test]
+fn a_workbook_that_inflates_far_beyond_a_report_is_rejected() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    let path = env.path("bomb.xlsx");
+    let mut src =
+        zip::ZipArchive::new(std::fs::File::open(fixture("kdp/kdp_reports_2025.xlsx")).unwrap())
+            .unwrap();
+    let mut out = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..src.len() {
+        let mut part = src.by_index(i).unwrap();
+        let mut data = Vec::new();
+        part.read_to_end(&mut data).unwrap();
+        out.start_file(part.name(), opts).unwrap();
+        out.write_all(&data).unwrap();
+    }
+    out.start_file("xl/sharedStrings.xml", opts).unwrap();
+    out.write_all(b"<sst>").unwrap();
+    let si = format!("<si><t>{}</t></si>", "A".repeat(4000));
+    for _ in 0..10_000 {
+        out.write_all(si.as_bytes()).unwrap();
+    }
+    out.write_all(b"</sst>").unwrap();
+    out.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
+    env.cmd()
+        .args(["enqueue", "kdp", "--file"])
+        .arg(&path)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("xl/sharedStrings.xml"))
+        .stderr(predicate::str::contains("more than 32 MB"));
+    assert_eq!(env.json(&["jobs"]).as_array().unwrap().len(), 0);
+}
