@@ -164,23 +164,31 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
 
 fn read_ping(path: &PathBuf) -> Result<(String, Vec<u8>)> {
     use std::io::Read;
+    // One byte past the largest Ping, so that a larger input is rejected by the parser without
+    // being read whole.
+    let limit = crate::platforms::gumroad::MAX_PING_BYTES as u64 + 1;
+    let mut buf = Vec::new();
     if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| {
-            coded(
-                EXIT_REJECTED,
-                format!("cannot read the Ping body from stdin: {e}"),
-            )
-        })?;
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| {
+                coded(
+                    EXIT_REJECTED,
+                    format!("cannot read the Ping body from stdin: {e}"),
+                )
+            })?;
         Ok(("<stdin>".to_string(), buf))
     } else {
-        let bytes = std::fs::read(path).map_err(|e| {
-            coded(
-                EXIT_REJECTED,
-                format!("cannot read `{}`: {e}", path.display()),
-            )
-        })?;
-        Ok((path.display().to_string(), bytes))
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit).read_to_end(&mut buf))
+            .map_err(|e| {
+                coded(
+                    EXIT_REJECTED,
+                    format!("cannot read `{}`: {e}", path.display()),
+                )
+            })?;
+        Ok((path.display().to_string(), buf))
     }
 }
 

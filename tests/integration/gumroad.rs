@@ -267,4 +267,11 @@ fn pings_upsert_by_sale_id_and_bad_pings_are_rejected() {
             .code(5)
             .stderr(predicate::str::contains("sale_id").or(predicate::str::contains("price")));
     }
+    // A body far larger than any Ping (here 8 MB on stdin) is rejected after reading 1 MB of it.
+    env.cmd()
+        .args(["enqueue", "gumroad", "--ping-file", "-"])
+        .write_stdin(vec![b'a'; 8 << 20])
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains("larger than 1 MB"));
 }

@@ -20,6 +20,10 @@ const TOKEN_FIX: &str = "create a new one under Settings → Advanced → Applic
 /// Delay used when a 429 carries no usable `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// The most one page of sales may take. Gumroad's pages are tens of KB; the answer is read in
+/// pieces and given up past this, so a broken proxy or server cannot grow the process.
+pub(crate) const MAX_PAGE_BYTES: usize = 16 << 20;
+
 /// A Gumroad API client: base URL, access token and timeouts.
 ///
 /// The token is only ever sent in the `Authorization: Bearer` header, never in a URL, and is
@@ -110,12 +114,24 @@ impl Client {
             .map_err(|e| self.transport_error(&e, label))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(&e, label))?;
+            .map_err(|e| self.transport_error(&e, label))?
+        {
+            if body.len() + chunk.len() > MAX_PAGE_BYTES {
+                return Err(PlatformError::Transient(format!(
+                    "{label}: Gumroad's answer (HTTP {}) ran past {} MB for one page of sales, which are tens of KB; something between here and Gumroad is wrong, will retry",
+                    status.as_u16(),
+                    MAX_PAGE_BYTES >> 20
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
         classify(status, &headers, &body, SystemTime::now(), label)
-            .map(|()| body.to_vec())
+            .map(|()| body)
             .map_err(|e| match e {
                 PlatformError::Permanent(m) => PlatformError::Permanent(self.scrub(&m)),
                 PlatformError::Transient(m) => PlatformError::Transient(self.scrub(&m)),

@@ -16,7 +16,7 @@ mod api;
 mod ping;
 
 pub use api::{parse_page, retry_after, sync, Client, Page, PageSink, SyncSummary};
-pub use ping::parse_ping;
+pub use ping::{parse_ping, MAX_PING_BYTES};
 
 use std::fmt;
 

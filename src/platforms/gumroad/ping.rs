@@ -16,6 +16,10 @@ fn reject(file: &str, column: Option<&str>, message: impl Into<String>) -> Platf
     })
 }
 
+/// The largest body read as a Ping (callers read at most one byte more, so a larger input is
+/// rejected without being read whole).
+pub const MAX_PING_BYTES: usize = 1 << 20;
+
 /// Parse one Ping body into the same event an API sync gives for that sale (keyed by
 /// `sale_id`, source `gumroad.ping`). Pure.
 ///
@@ -31,6 +35,16 @@ fn reject(file: &str, column: Option<&str>, message: impl Into<String>) -> Platf
 /// non-integer `price` or `gumroad_fee`, a bad timestamp, a JSON body, or a key given twice
 /// with different values.
 pub fn parse_ping(body: &[u8], display_name: &str) -> Result<SaleEvent, PlatformError> {
+    if body.len() > MAX_PING_BYTES {
+        return Err(reject(
+            display_name,
+            None,
+            format!(
+                "the body is larger than {} MB, and a Gumroad Ping is about 2 KB: this is not a Ping",
+                MAX_PING_BYTES >> 20
+            ),
+        ));
+    }
     let body = body.trim_ascii();
     if body.is_empty() {
         return Err(reject(display_name, None, "the Ping body is empty"));

@@ -536,6 +536,31 @@ fn a_truncated_page_names_the_page_and_stores_nothing_of_it() {
     assert_eq!(store.cursor, None, "the window is not marked done");
 }
 
+/// An answer that runs past `MAX_PAGE_BYTES` is given up as it streams in (a transient error
+/// naming the page), not read whole into memory; the page before it stays stored.
+#[test]
+fn an_oversized_page_is_given_up_without_reading_it_whole() {
+    let h = Harness::new();
+    h.mount(
+        sales_get()
+            .and(query_param_is_missing("page_key"))
+            .respond_with(json(fixture("gumroad/gumroad_sales_page1.json"))),
+    );
+    let mut huge = b"{\"success\":true,\"sales\":[".to_vec();
+    huge.resize(MAX_PAGE_BYTES + 1024, b' ');
+    h.mount(
+        sales_get()
+            .and(query_param("page_key", PAGE2_KEY))
+            .respond_with(json(huge)),
+    );
+    let (err, store) = sync_err(&h);
+    let msg = err.to_string();
+    assert!(msg.contains("page 2 of 2025-08-01..2025-08-15"), "{msg}");
+    assert!(msg.contains("16 MB"), "{msg}");
+    assert!(matches!(err, PlatformError::Transient(_)), "{err:?}");
+    assert_eq!(store.pages, vec![(10, None)]);
+}
+
 #[test]
 fn bad_types_name_the_page_and_the_field() {
     let h = Harness::new();
