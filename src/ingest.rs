@@ -497,12 +497,11 @@ enum Parsed {
 }
 
 /// Parse on one thread and stage on this one, so that a big file's parsing (CSV, decimals,
-/// the raw row) overlaps its writing instead of adding to it. Chunks of `STAGE_CHUNK` events (or
-/// `STAGE_CHUNK_BYTES` of text, whichever comes first) are
-/// handed over without a queue (a rendezvous channel): at most two chunks are in memory, the one
-/// being staged and the next, parsed and waiting. Parsing is the faster side, so a queue would
-/// only hold more memory. The last chunk is staged with the summary, which makes the import
-/// complete.
+/// the raw row) overlaps its writing instead of adding to it. Chunks of `STAGE_CHUNK` events
+/// (or `STAGE_CHUNK_BYTES` of text, whichever comes first) are handed over without a queue (a
+/// rendezvous channel): at most two chunks are in memory, the one being staged and the next,
+/// parsed and waiting. Parsing is the faster side, so a queue would only hold more memory. The
+/// last chunk is staged with the summary, which makes the import complete.
 ///
 /// When staging fails (database error, lost lease, the worker told to stop) the channel is
 /// closed, the parser's next send fails and it stops; the staging error is the one returned.
@@ -1106,6 +1105,23 @@ mod tests {
         keep.0.expect("one event")
     }
 
+    /// Stage the D2D report at `path` through `stage_parsed`, as a claimed job's import.
+    fn stage_report(
+        db: &crate::store::Db,
+        path: &std::path::Path,
+    ) -> (StagedImport, Result<platforms::ParseSummary, PlatformError>) {
+        let lease = claimed_lease(db, "draft2digital");
+        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
+        let parsed = stage_parsed(
+            db,
+            &mut import,
+            &JobControl::default(),
+            &Progress::hidden(),
+            |sink| platforms::parse_file(Platform::Draft2digital, path, "report.csv", sink),
+        );
+        (import, parsed)
+    }
+
     /// A bad row after whole chunks were staged fails the import with the parser's error (what
     /// and where), after the chunks before it were staged by the other thread.
     #[test]
@@ -1114,16 +1130,8 @@ mod tests {
         let good = 2 * STAGE_CHUNK as u32 + 7;
         let bad = row(1).replacen("2025-03-02", "2025-13-45", 1);
         let path = report(dir.path(), good, Some(&bad));
-        let lease = claimed_lease(&db, "draft2digital");
-        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
-        let err = stage_parsed(
-            &db,
-            &mut import,
-            &JobControl::default(),
-            &Progress::hidden(),
-            |sink| platforms::parse_file(Platform::Draft2digital, &path, "report.csv", sink),
-        )
-        .unwrap_err();
+        let (import, parsed) = stage_report(&db, &path);
+        let err = parsed.unwrap_err();
         let PlatformError::Rejected(e) = &err else {
             panic!("expected the parse error, got {err:?}");
         };
@@ -1146,16 +1154,8 @@ mod tests {
         let (dir, db) = temp_db();
         let good = 2 * STAGE_CHUNK as u32 + 7;
         let path = report(dir.path(), good, None);
-        let lease = claimed_lease(&db, "draft2digital");
-        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
-        let summary = stage_parsed(
-            &db,
-            &mut import,
-            &JobControl::default(),
-            &Progress::hidden(),
-            |sink| platforms::parse_file(Platform::Draft2digital, &path, "report.csv", sink),
-        )
-        .unwrap();
+        let (import, parsed) = stage_report(&db, &path);
+        let summary = parsed.unwrap();
         assert_eq!(summary.rows, u64::from(good));
         assert_eq!(import.events, u64::from(good));
         let staged = import_events(&db, import.id.unwrap());
