@@ -1,0 +1,861 @@
+//! The SQLite backend: opening the database (pragmas, permissions, migrations), its SQL, and
+//! `impl JobStore`.
+//!
+//! Owns: every SQL statement in the program. Must not: make retry decisions (it records what
+//! the queue decides), parse reports, or print.
+
+mod jobs;
+pub mod reports;
+pub mod sales;
+pub mod upkeep;
+pub mod views;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{Connection, OpenFlags};
+
+/// Append-only migrations; `PRAGMA user_version` is the number applied. Never edit or remove
+/// an entry once released: add a new one.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_reports.sql"),
+    include_str!("migrations/003_unattended.sql"),
+    include_str!("migrations/004_lean_events.sql"),
+    include_str!("migrations/005_lean_queue.sql"),
+    include_str!("migrations/006_report_rows_skip_the_key_index.sql"),
+];
+
+/// How long a statement waits for another process's write lock before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Page cache per connection, in KiB (see `configure`).
+const CACHE_KIB: i64 = 8 * 1024;
+
+/// WAL pages between automatic checkpoints (see `configure`).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
+
+/// An open database: one connection, used by one thread.
+pub struct Db {
+    conn: Connection,
+    path: PathBuf,
+    /// Set by the first write that failed because the disk is full or the database is
+    /// read-only; from then on this handle refuses to claim jobs (see `storage_error`).
+    storage_error: std::cell::RefCell<Option<String>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).finish()
+    }
+}
+
+impl Db {
+    /// Open (creating if needed) the database at `path`: owner-only permissions, WAL (checked),
+    /// `synchronous=FULL`, busy timeout, foreign keys, then migrations.
+    ///
+    /// # Errors
+    /// When the folder or file cannot be created, the pragmas do not take, or a migration fails.
+    pub fn open(path: &Path) -> Result<Db> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir)?;
+        }
+        create_private_file(path).map_err(|e| storage_open_error(path, e))?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .with_context(|| format!("cannot open the database `{}`", path.display()))?;
+        let db = Db {
+            conn,
+            path: path.to_path_buf(),
+            storage_error: std::cell::RefCell::new(None),
+        };
+        db.configure()
+            .with_context(|| format!("cannot set up the database `{}`", path.display()))
+            .map_err(|e| db.explain_storage(e))?;
+        db.migrate()
+            .with_context(|| format!("cannot migrate the database `{}`", path.display()))
+            .map_err(|e| db.explain_storage(e))?;
+        Ok(db)
+    }
+
+    /// Open a second connection to the same file (for the heartbeat thread).
+    ///
+    /// # Errors
+    /// As `open`.
+    pub fn reopen(&self) -> Result<Db> {
+        Db::open(&self.path)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The message of the first write on this handle that failed because the disk is full or
+    /// the database is read-only, if any. Such a failure is about the machine, not the job: the
+    /// queue stops claiming (so jobs do not burn their attempts on it) and `run-worker` exits 1.
+    pub fn storage_error(&self) -> Option<String> {
+        self.storage_error.borrow().clone()
+    }
+
+    /// Add what failed, where and what to do to a disk-full or read-only error, and remember it.
+    fn explain_storage(&self, e: anyhow::Error) -> anyhow::Error {
+        let Some(msg) = storage_message(&self.path, &e) else {
+            return e;
+        };
+        self.storage_error.borrow_mut().get_or_insert(msg.clone());
+        e.context(msg)
+    }
+
+    /// `PRAGMA journal_mode=WAL`, retried while another process holds the lock. Turning a new
+    /// file to WAL needs it alone, and SQLite answers `SQLITE_BUSY` at once there instead of
+    /// calling the busy handler: four `run-worker`s starting together on a new database failed
+    /// 13–17 times in 400 opens ("cannot set up the database … database is locked", exit 1).
+    fn set_wal(&self) -> Result<String> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self
+                .conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            {
+                Err(e)
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(fastrand::u64(5..50)));
+                }
+                done => return Ok(done?),
+            }
+        }
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Room for every statement of the claim → complete path and of an import's chunk (the
+        // default 16 would evict some of them at every job).
+        self.conn.set_prepared_statement_cache_capacity(64);
+        let mode = self.set_wal()?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("the database refused WAL mode (journal_mode is `{mode}`); is it on a network filesystem?");
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn
+            .pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        // Statement journals (statements that fire the rollup's update and delete triggers need
+        // one) and small sorts in memory, not in temporary files. Publishing a big import
+        // switches to files (`with_file_temp_store`) so memory stays flat.
+        self.conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // A page cache that holds a staged chunk's dirty pages and the right edges of the
+        // sales_events b-trees (the default 2 MB made every chunk re-read index pages). It is
+        // only filled as pages are used. 8 MB imports as fast as 16 or 24 MB did (measured with
+        // the pipelined import, BENCHMARKS.md) and leaves the 64 MB budget room for the chunks
+        // in flight between the parser and the staging thread.
+        self.conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        // Checkpoint every 32 MB of WAL instead of every 4 MB: an import's chunks otherwise
+        // each paid a checkpoint that rewrote the same index pages (about a sixth of an import's
+        // time). Still well under `journal_size_limit`.
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
+        let fk: i64 = self
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+        let sync: i64 = self
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        if fk != 1 || sync != 2 {
+            bail!("pragmas did not take (foreign_keys={fk}, synchronous={sync})");
+        }
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        if self.schema_version()? == MIGRATIONS.len() as i64 {
+            return Ok(());
+        }
+        // A migration that copies a table (migration 6 copies every event) needs a statement
+        // journal as large as the table: in files, not in memory.
+        self.with_file_temp_store(|| self.migrate_now())
+    }
+
+    fn migrate_now(&self) -> Result<()> {
+        // BEGIN IMMEDIATE so that several processes opening a new file at once migrate it once.
+        self.immediate(|c| {
+            let version: usize =
+                c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+            if version > MIGRATIONS.len() {
+                bail!(
+                    "the database is at schema version {version}, newer than this salesingest ({}): upgrade salesingest",
+                    MIGRATIONS.len()
+                );
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+                c.execute_batch(sql)
+                    .with_context(|| format!("migration {} failed", i + 1))?;
+                c.pragma_update(None, "user_version", (i + 1) as i64)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The schema version applied.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Run `f` inside `BEGIN IMMEDIATE … COMMIT` (rolled back on error). Taking the write lock
+    /// up front means the busy timeout always applies: no deferred read→write upgrade can fail
+    /// with `database is locked`.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or the database's.
+    pub(crate) fn immediate<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.immediate_inner(f).map_err(|e| self.explain_storage(e))
+    }
+
+    fn immediate_inner<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            // Cached like the statements inside: a no-op job's whole cost is a few statements.
+            match self
+                .conn
+                .prepare_cached("BEGIN IMMEDIATE")
+                .and_then(|mut st| st.execute([]))
+            {
+                Ok(_) => break,
+                Err(e) if is_busy(&e) && tries < 5 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20 + fastrand::u64(0..80)));
+                }
+                Err(e) => return Err(e).context("cannot start a write transaction"),
+            }
+        }
+        match f(&self.conn) {
+            Ok(v) => {
+                let commit = self
+                    .conn
+                    .prepare_cached("COMMIT")
+                    .and_then(|mut st| st.execute([]));
+                if let Err(e) = commit {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(e).context("cannot commit");
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Run `f` with SQLite's temporary storage (sorters, statement journals) in files rather
+    /// than memory, so a statement over millions of rows cannot grow the process; restores the
+    /// in-memory default afterwards.
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or the pragma's.
+    pub(crate) fn with_file_temp_store<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.conn.pragma_update(None, "temp_store", "FILE")?;
+        let out = f();
+        let restored = self.conn.pragma_update(None, "temp_store", "MEMORY");
+        let out = out?;
+        restored?;
+        Ok(out)
+    }
+
+    /// The connection, for read-only queries.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Set how long commits wait for the disk (`FULL` after `open`).
+    ///
+    /// # Errors
+    /// When the pragma does not take.
+    pub fn set_durability(&self, d: crate::queue::Durability) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", d.as_str())?;
+        let now: i64 = self
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))?;
+        let want = match d {
+            crate::queue::Durability::Full => 2,
+            crate::queue::Durability::Normal => 1,
+        };
+        if now != want {
+            bail!(
+                "PRAGMA synchronous did not take (asked {}, got {now})",
+                d.as_str()
+            );
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA integrity_check` result (`ok` when healthy).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// The journal mode in force.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn journal_mode(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?)
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the folder `{}`", dir.display()))
+}
+
+/// What failed, where, and what to do, for errors that are about the machine (disk full,
+/// read-only database, disk I/O) rather than the data.
+fn storage_message(path: &Path, e: &anyhow::Error) -> Option<String> {
+    let code = e.chain().find_map(|c| {
+        c.downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+    })?;
+    let path = path.display();
+    Some(match code {
+        rusqlite::ErrorCode::DiskFull => format!(
+            "the disk holding the database `{path}` is full: free some space on that filesystem \
+             (the database also needs room for its `-wal` file), then run again; the failed \
+             transaction was rolled back, nothing already stored was lost"
+        ),
+        rusqlite::ErrorCode::ReadOnly => format!(
+            "the database `{path}` is read-only (a read-only mount, an immutable file, or no \
+             write permission on it or its folder): salesingest must be able to write it and \
+             create `-wal`/`-shm` files next to it; make them writable, then run again"
+        ),
+        rusqlite::ErrorCode::SystemIoFailure => format!(
+            "disk I/O error on the database `{path}` or its `-wal`/`-shm` files: is that disk \
+             full (`df -h`) or failing? Fix it, then run again; the failed transaction was \
+             rolled back"
+        ),
+        _ => return None,
+    })
+}
+
+/// A clear message for a database file that cannot be opened for writing.
+fn storage_open_error(path: &Path, e: anyhow::Error) -> anyhow::Error {
+    let Some(io) = e.downcast_ref::<std::io::Error>() else {
+        return e;
+    };
+    if !path.exists() {
+        return e;
+    }
+    let hint = match io.raw_os_error() {
+        Some(30) => "the filesystem is mounted read-only",
+        Some(1) => "the file is immutable (`lsattr` shows `i`; `chattr -i` clears it)",
+        Some(13) => "no write permission on the file",
+        Some(28) => "the disk is full",
+        _ => return e,
+    };
+    anyhow::anyhow!(
+        "cannot open the database `{}` for writing: {io} ({hint}); salesingest needs to write \
+         the database and create `-wal`/`-shm` files next to it: make them writable, then run again",
+        path.display()
+    )
+}
+
+fn create_private_file(path: &Path) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+        .map(drop)
+        .with_context(|| format!("cannot create the database `{}`", path.display()))
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::Db;
+
+    /// A fresh database in a temporary folder (real SQLite, real file, WAL).
+    pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        (dir, db)
+    }
+
+    /// How many events an import holds (staged or live).
+    pub(crate) fn import_events(db: &Db, import_id: i64) -> i64 {
+        db.conn()
+            .query_row(
+                "SELECT count(*) FROM sales_events WHERE import_id = ?1",
+                [import_id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    /// The lease of a new job claimed by a test worker (what staging an import needs).
+    pub(crate) fn claimed_lease(db: &Db, platform: &str) -> crate::queue::Lease {
+        use crate::queue::{JobStore, NewJob, WorkerId};
+        let job = NewJob {
+            platform: platform.into(),
+            input: "{}".into(),
+            priority: 0,
+            run_at: 0,
+            max_attempts: 3,
+            unique_key: None,
+        };
+        db.enqueue(&job, 0).unwrap();
+        let me = WorkerId("testhost:1:1".into());
+        db.claim(&me, None, Some(platform), 0, 60_000)
+            .unwrap()
+            .expect("the job just enqueued")
+            .lease
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::temp_db;
+
+    #[test]
+    fn opens_with_wal_and_latest_schema() {
+        let (_d, db) = temp_db();
+        assert_eq!(db.journal_mode().unwrap(), "wal");
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+    }
+
+    /// A database written by version 3 of the schema (whole-object `raw`, the two dropped
+    /// indexes, the publish trigger) upgrades in place: its events export as before, its
+    /// rollup is untouched, and an import staged before the upgrade still publishes exactly.
+    #[test]
+    fn a_version_3_database_upgrades_with_its_sales() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..3] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO imports (id, platform, file, sha256, state, started_at, events)
+                   VALUES (1, 'draft2digital', 'a.csv', 'a', 'live', 0, 2),
+                          (2, 'draft2digital', 'b.csv', 'b', 'staging', 0, 1);
+                 INSERT INTO import_coverage VALUES (1, 'd2d_ebook', '2025-01-01', '2025-01-31'),
+                                                    (2, 'd2d_ebook', '2025-01-01', '2025-01-15');
+                 INSERT INTO sales_events (platform, family, source, import_id, period_start,
+                     period_end, month, title, product_id, format, marketplace, retailer, country,
+                     units, kenp_pages, royalty_micros, currency, is_final, raw, line, updated_at)
+                   VALUES ('draft2digital', 'd2d_ebook', 'd2d.ebook', 1, '2025-01-10', '2025-01-10',
+                           '2025-01', 'Sea Glass', '1', 'ebook', '', '', '', 1, 0, 4930000, 'USD', 1,
+                           '{\"Title\":\"Sea Glass\"}', 2, 0),
+                          ('draft2digital', 'd2d_ebook', 'd2d.ebook', 1, '2025-01-20', '2025-01-20',
+                           '2025-01', 'Fox', '2', 'ebook', '', '', '', 2, 0, 1000000, 'USD', 1,
+                           '{\"Title\":\"Fox\"}', 3, 0),
+                          ('draft2digital', 'd2d_ebook', 'd2d.ebook', 2, '2025-01-10', '2025-01-10',
+                           '2025-01', 'Sea Glass', '1', 'ebook', '', '', '', 3, 0, 7000000, 'USD', 1,
+                           '{\"Title\":\"Sea Glass\"}', 2, 0);",
+            )
+            .unwrap();
+        }
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let rollup = |db: &super::Db| -> (i64, i64) {
+            db.conn()
+                .query_row(
+                    "SELECT sum(events), sum(royalty_micros) FROM live_rollup",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(rollup(&db), (2, 5_930_000));
+        let mut raws = Vec::new();
+        db.for_each_sale(&super::reports::ReportFilter::default(), |e| {
+            raws.push(e.raw.clone());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(raws, [r#"{"Title":"Sea Glass"}"#, r#"{"Title":"Fox"}"#]);
+        // The staged import replaces the first row (inside its coverage) and keeps the second.
+        db.immediate(|c| super::sales::publish_import(c, 2, 1))
+            .unwrap();
+        assert_eq!(rollup(&db), (2, 8_000_000));
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+    }
+
+    /// A version-4 database keeps its jobs and attempt history through migration 5 (which
+    /// rebuilds `attempts` and swaps the job indexes), and its queue goes on where it stopped:
+    /// the orphaned job is rescued, claimed and completed, and pruning still cascades.
+    #[test]
+    fn a_version_4_database_upgrades_with_its_queue_history() {
+        use crate::queue::retry::Retention;
+        use crate::queue::{Effects, JobResult, JobStore, WorkerId};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..4] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 4).unwrap();
+            c.execute_batch(
+                "INSERT INTO cron_runs (id, host, pid, owner, args, started_at, finished_at)
+                   VALUES (1, 'h', 9, 'h:9:1', 'run-worker', 0, 10);
+                 INSERT INTO jobs (id, platform, input, state, run_at, attempts, claims,
+                                   created_at, finished_at, result)
+                   VALUES (1, 'gumroad', '{}', 'completed', 0, 2, 2, 0, 10, '{}');
+                 INSERT INTO jobs (id, platform, input, state, run_at, attempts, claims,
+                                   lease_owner, lease_expires_at, created_at)
+                   VALUES (2, 'gumroad', '{}', 'processing', 0, 1, 1, 'otherhost:9:1', 20, 0);
+                 INSERT INTO jobs (id, platform, input, run_at, created_at)
+                   VALUES (3, 'gumroad', '{}', 5000, 0);
+                 INSERT INTO attempts (job_id, attempt, run_id, worker, started_at, finished_at,
+                                       outcome, error)
+                   VALUES (1, 1, 1, 'h:9:1', 0, 5, 'worker_died', 'killed'),
+                          (1, 2, 1, 'h:9:1', 5, 10, 'completed', NULL),
+                          (2, 1, NULL, 'otherhost:9:1', 0, NULL, NULL, NULL);",
+            )
+            .unwrap();
+        }
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let history: Vec<_> = db
+            .attempts(1)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.outcome.unwrap(), a.error, a.worker))
+            .collect();
+        assert_eq!(
+            history,
+            [
+                ("worker_died".into(), Some("killed".into()), "h:9:1".into()),
+                ("completed".into(), None, "h:9:1".into())
+            ]
+        );
+        let schema = |name: &str| -> Option<String> {
+            db.conn()
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .ok()
+        };
+        assert!(schema("attempts").unwrap().contains("WITHOUT ROWID"));
+        assert!(schema("jobs_state").is_some());
+        for gone in [
+            "jobs_lease",
+            "jobs_retain",
+            "jobs_platform_state",
+            "attempts_run",
+        ] {
+            assert_eq!(schema(gone), None, "{gone}");
+        }
+        // The rebuilt tables keep their constraints: states, outcomes, and the cascade to jobs.
+        let parent: String = db
+            .conn()
+            .query_row(
+                "SELECT \"table\" FROM pragma_foreign_key_list('attempts')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(parent, "jobs");
+        for bad in [
+            "UPDATE jobs SET state = 'done' WHERE id = 3",
+            "UPDATE jobs SET finished_at = 1 WHERE id = 3",
+            "UPDATE attempts SET outcome = 'done' WHERE job_id = 1",
+        ] {
+            assert!(db.conn().execute(bad, []).is_err(), "{bad}");
+        }
+        // The orphan (lease expired at 20) is rescued and claimed; job 3 is not due before 5000.
+        let rescued = db.rescue(1_000, &|_| false).unwrap();
+        assert_eq!(rescued.len(), 1);
+        assert_eq!(rescued[0].job_id, 2);
+        let me = WorkerId("otherhost:10:1".into());
+        let job = db.claim(&me, None, None, 1_000, 60_000).unwrap().unwrap();
+        assert_eq!((job.id, job.lease.claim), (2, 2));
+        db.complete(
+            &job.lease,
+            1_001,
+            &JobResult::default(),
+            &Effects::default(),
+        )
+        .unwrap()
+        .unwrap();
+        // Pruning everything finished removes jobs 1 and 2 with their attempts, and the run.
+        let all = Retention {
+            completed_ms: 0,
+            failed_ms: 0,
+            runs_ms: 0,
+            batch: 1,
+        };
+        assert_eq!(db.prune(&all, 2_000).unwrap(), (2, 1));
+        let left: i64 = db
+            .conn()
+            .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+        let fk_problems: i64 = db
+            .conn()
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(fk_problems, 0);
+    }
+
+    /// A version-5 database keeps every event, column for column and with its id, through
+    /// migration 6 (which rebuilds `sales_events` without the NULL-filled key index); the key is
+    /// still unique, the upsert still finds it through the new index, and the rollup triggers
+    /// and views work on the rebuilt table.
+    #[test]
+    fn a_version_5_database_upgrades_with_its_events() {
+        use crate::model::{Format, Platform, SaleEvent};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v5.db");
+        let dump = |c: &rusqlite::Connection| -> Vec<String> {
+            let mut stmt = c
+                .prepare(
+                    "SELECT quote(id) || '|' || platform || '|' || family || '|' || source || '|'
+                       || quote(import_id) || '|' || quote(job_id) || '|' || quote(natural_key)
+                       || '|' || period_start || '|' || period_end || '|' || month || '|' || title
+                       || '|' || product_id || '|' || format || '|' || marketplace || '|'
+                       || retailer || '|' || country || '|' || units || '|' || kenp_pages || '|'
+                       || quote(list_price_micros) || '|' || royalty_micros || '|' || currency
+                       || '|' || is_final || '|' || status || '|' || raw || '|' || line || '|'
+                       || updated_at || '|' || quote(raw_layout)
+                     FROM sales_events ORDER BY id",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let sums = |c: &rusqlite::Connection, view: &str, count: &str| -> (i64, i64) {
+            c.query_row(
+                &format!("SELECT coalesce(sum({count}), 0), coalesce(sum(royalty_micros), 0) FROM {view}"),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        let before = {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..5] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 5).unwrap();
+            c.execute_batch(
+                "INSERT INTO imports (id, job_id, platform, file, sha256, layout, state, rows, events,
+                                      started_at, finished_at, rollup_staged)
+                   VALUES (1, 1, 'draft2digital', 'a.csv', 'aaa', 'ebook', 'live', 2, 2, 0, 5, 1),
+                          (2, 2, 'draft2digital', 'b.csv', 'bbb', NULL, 'staging', 0, 1, 6, NULL, 0);
+                 INSERT INTO raw_layouts (id, import_id, keys) VALUES (1, 1, '[\"A\",\"B\"]');
+                 INSERT INTO sales_events (id, platform, family, source, import_id, job_id,
+                     natural_key, period_start, period_end, month, title, product_id, format,
+                     marketplace, retailer, country, units, kenp_pages, list_price_micros,
+                     royalty_micros, currency, is_final, status, raw, line, updated_at, raw_layout)
+                   VALUES (3, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 1, 1, NULL, '2025-03-01',
+                           '2025-03-01', '2025-03', 'Book', '97811', 'ebook', '', 'Kobo', 'CA', 2, 0,
+                           7850000, 5490000, 'CAD', 1, '', '[\"x\",\"y\"]', 2, 5, 1),
+                          (7, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 1, 1, NULL, '2025-03-02',
+                           '2025-03-02', '2025-03', 'Book', '97811', 'ebook', '', 'Kobo', 'US', -1, 0,
+                           NULL, -3950000, 'USD', 1, '', '[\"z\",\"w\"]', 3, 5, 1),
+                          (8, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 2, 2, NULL, '2025-04-01',
+                           '2025-04-01', '2025-04', 'Staged', '97812', 'ebook', '', 'Kobo', 'CA', 1, 0,
+                           NULL, 1000000, 'CAD', 1, '', '[\"s\",\"t\"]', 2, 6, 1),
+                          (9, 'gumroad', 'gumroad', 'gumroad.api', NULL, 3, 'gumroad:sale:S1',
+                           '2025-05-01', '2025-05-01', '2025-05', 'Zine', 'p1', 'ebook', '', '', 'DE',
+                           1, 0, 5000000, 4200000, 'USD', 1, '', '{\"id\":\"S1\"}', 0, 7, NULL);
+                 INSERT INTO sales_rollup
+                   SELECT platform, family, coalesce(import_id, 0), month, period_start, period_end,
+                          currency, is_final, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
+                     FROM live_sales
+                    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;",
+            )
+            .unwrap();
+            assert!(c
+                .query_row(
+                    "SELECT count(*) FROM pragma_index_list('sales_events') WHERE origin = 'u'",
+                    [],
+                    |r| r.get::<_, i64>(0)
+                )
+                .unwrap()
+                .eq(&1));
+            dump(&c)
+        };
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.schema_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let c = db.conn();
+        assert_eq!(dump(c), before, "every event is kept as it was");
+        // The key index is partial now, and no automatic index is left.
+        let indexes: Vec<(String, String, i64, i64)> = {
+            let mut stmt = c
+                .prepare("SELECT name, origin, \"unique\", partial FROM pragma_index_list('sales_events') ORDER BY name")
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            indexes,
+            [
+                ("sales_import".into(), "c".into(), 0, 0),
+                ("sales_natural_key".into(), "c".into(), 1, 1)
+            ]
+        );
+        let plan = db
+            .query_plan("SELECT id FROM sales_events WHERE natural_key = ?1")
+            .unwrap()
+            .join("\n");
+        assert!(plan.contains("sales_natural_key"), "{plan}");
+        // Same rule as before: keys are unique, NULLs are not keys.
+        let copy_of = |id: i64, key: &str| {
+            format!(
+                "INSERT INTO sales_events (platform, family, source, import_id, job_id, natural_key,
+                   period_start, period_end, month, title, product_id, format, marketplace, retailer,
+                   country, units, kenp_pages, royalty_micros, currency, is_final, raw, line, updated_at)
+                 SELECT platform, family, source, import_id, job_id, {key}, period_start, period_end,
+                   month, title, product_id, format, marketplace, retailer, country, units,
+                   kenp_pages, royalty_micros, currency, is_final, raw, line, updated_at
+                   FROM sales_events WHERE id = {id}"
+            )
+        };
+        assert!(c.execute(&copy_of(9, "'gumroad:sale:S1'"), []).is_err());
+        c.execute(&copy_of(8, "NULL"), []).unwrap();
+        c.execute(
+            "DELETE FROM sales_events WHERE id = last_insert_rowid()",
+            [],
+        )
+        .unwrap();
+        // The upsert finds the stored sale by its key and updates it in place.
+        let date = chrono::NaiveDate::from_ymd_opt(2025, 5, 1).unwrap();
+        let refund = SaleEvent {
+            platform: Platform::Gumroad,
+            family: "gumroad".into(),
+            source: "gumroad.api".into(),
+            natural_key: Some("gumroad:sale:S1".into()),
+            period_start: date,
+            period_end: date,
+            title: "Zine".into(),
+            product_id: "p1".into(),
+            format: Format::Ebook,
+            marketplace: String::new(),
+            retailer: String::new(),
+            country: "DE".into(),
+            units: 0,
+            kenp_pages: 0,
+            list_price_micros: Some(5_000_000),
+            royalty_micros: 0,
+            currency: "USD".into(),
+            is_final: true,
+            status: "refunded".into(),
+            raw: "{\"id\":\"S1\",\"refunded\":true}".into(),
+            raw_layout: None,
+            line: 0,
+        };
+        assert_eq!(
+            db.upsert_events("gumroad", 4, &[refund], None, 8).unwrap(),
+            (0, 1)
+        );
+        // The rollup triggers came back with the table: an update and a delete of live events
+        // keep it equal to the live events; the staged event stays out of both.
+        c.execute("DELETE FROM sales_events WHERE id = 7", [])
+            .unwrap();
+        assert_eq!(sums(c, "live_rollup", "events"), sums(c, "live_sales", "1"));
+        assert_eq!(sums(c, "live_rollup", "events"), (2, 5_490_000));
+        assert_eq!(sums(c, "effective_sales", "1"), (2, 5_490_000));
+        let check: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let orphans: i64 = c
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(orphans, 0);
+    }
+
+    #[test]
+    fn durability_sets_the_synchronous_pragma() {
+        use crate::queue::Durability;
+        let (_d, db) = temp_db();
+        let sync = |db: &super::Db| -> i64 {
+            db.conn()
+                .pragma_query_value(None, "synchronous", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(sync(&db), 2, "FULL after open");
+        db.set_durability(Durability::Normal).unwrap();
+        assert_eq!(sync(&db), 1);
+        db.set_durability(Durability::Full).unwrap();
+        assert_eq!(sync(&db), 2);
+        assert_eq!(Durability::parse(" Normal "), Some(Durability::Normal));
+        assert_eq!(Durability::parse("off"), None);
+    }
+
+    #[test]
+    fn reopening_does_not_migrate_twice() {
+        let (_d, db) = temp_db();
+        let again = db.reopen().unwrap();
+        assert_eq!(
+            again.schema_version().unwrap(),
+            super::MIGRATIONS.len() as i64
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_d, db) = temp_db();
+        let mode = std::fs::metadata(db.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    }
+}
