@@ -326,17 +326,14 @@ fn enqueue_jobs(path: &Path, n: u64) -> Result<f64> {
     let now = chrono::Utc::now().timestamp_millis();
     let t = Instant::now();
     for i in 0..n {
-        db.enqueue(
-            &NewJob {
-                platform: "bench".into(),
-                input: format!("{{\"n\":{i}}}"),
-                priority: 0,
-                run_at: now,
-                max_attempts: 3,
-                unique_key: None,
-            },
-            now,
-        )?;
+        db.enqueue(&NewJob {
+            platform: "bench".into(),
+            input: format!("{{\"n\":{i}}}"),
+            priority: 0,
+            run_at: Some(now),
+            max_attempts: 3,
+            unique_key: None,
+        })?;
     }
     Ok(t.elapsed().as_secs_f64())
 }

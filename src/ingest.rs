@@ -19,7 +19,7 @@ use crate::platforms::{
     self, gumroad, CountingSink, EventSink, ParseSummary, PlatformError, SinkError,
 };
 use crate::queue::worker::{Handler, JobControl};
-use crate::queue::{now_ms, ClaimedJob, Effects, EventCounts, JobError, JobResult};
+use crate::queue::{ClaimedJob, Effects, EventCounts, JobError, JobResult};
 use crate::store::sales::{StagedImport, StagingDone};
 use crate::store::Db;
 
@@ -417,7 +417,7 @@ impl IngestHandler<'_> {
         let event = gumroad::parse_ping(&body, file).map_err(classify)?;
         let (inserted, updated) = self
             .db
-            .upsert_events("gumroad", job.id, &[event], None, now_ms())
+            .upsert_events("gumroad", job.id, &[event], None)
             .map_err(|e| JobError::Transient(format!("database error: {e:#}")))?;
         Ok((
             JobResult {
@@ -456,7 +456,7 @@ impl gumroad::PageSink for GumroadSink<'_> {
         let cursor = window_done.filter(|_| self.store_cursor);
         let (inserted, updated) = self
             .db
-            .upsert_events("gumroad", self.job_id, &events, cursor, now_ms())
+            .upsert_events("gumroad", self.job_id, &events, cursor)
             .map_err(SinkError)?;
         self.counts.inserted += inserted;
         self.counts.updated += updated;
@@ -545,7 +545,7 @@ where
             let finished = done.is_some();
             let step = match ctl.should_stop() {
                 Some(stop) => Err(anyhow::anyhow!("{}", stop.message())),
-                None => db.stage_events(import, events, done, now_ms()),
+                None => db.stage_events(import, events, done),
             };
             if let Err(e) = step {
                 staged = Err(SinkError(e));
@@ -604,7 +604,8 @@ impl EventSink for ChannelSink<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct EnqueueOptions {
     pub priority: i64,
-    pub run_at: crate::queue::Millis,
+    /// `None`: due now (the store's clock).
+    pub run_at: Option<crate::queue::Millis>,
     pub max_attempts: i64,
     /// Import a file again even if the same content was already imported.
     pub force: bool,
@@ -612,10 +613,10 @@ pub struct EnqueueOptions {
 
 impl EnqueueOptions {
     /// The defaults for unattended enqueues: due now, the configured attempts.
-    pub fn defaults(settings: &Settings, now: crate::queue::Millis) -> Self {
+    pub fn defaults(settings: &Settings) -> Self {
         EnqueueOptions {
             priority: 0,
-            run_at: now,
+            run_at: None,
             max_attempts: settings.queue.max_attempts,
             force: false,
         }
@@ -644,7 +645,6 @@ pub fn enqueue_checked(
     platform: Platform,
     checked: &CheckedFile,
     opts: &EnqueueOptions,
-    now: crate::queue::Millis,
 ) -> Result<FileEnqueue> {
     use crate::queue::{JobStore, NewJob};
     if !opts.force {
@@ -666,7 +666,7 @@ pub fn enqueue_checked(
         max_attempts: opts.max_attempts,
         unique_key: Some(checked.sha256.clone()),
     };
-    Ok(FileEnqueue::Queued(db.enqueue(&job, now)?))
+    Ok(FileEnqueue::Queued(db.enqueue(&job)?))
 }
 
 /// The job for an API sync (`enqueue gumroad` and `[[schedule]]`): a window, or incremental
@@ -718,16 +718,12 @@ pub struct Fired {
 ///
 /// # Errors
 /// Database errors.
-pub fn fire_schedules(
-    db: &Db,
-    settings: &Settings,
-    now: crate::queue::Millis,
-) -> Result<Vec<Fired>> {
+pub fn fire_schedules(db: &Db, settings: &Settings) -> Result<Vec<Fired>> {
     let mut fired = Vec::new();
     for s in &settings.schedules {
-        let opts = EnqueueOptions::defaults(settings, now);
+        let opts = EnqueueOptions::defaults(settings);
         let (job, _) = sync_job(s.platform, None, None, &opts)?;
-        if let Some(e) = db.fire_schedule(&s.name, s.every_ms, &job, now)? {
+        if let Some(e) = db.fire_schedule(&s.name, s.every_ms, &job)? {
             fired.push(Fired {
                 name: s.name.clone(),
                 platform: s.platform,
@@ -842,7 +838,6 @@ pub fn import_file(
     settings: &Settings,
     path: &Path,
     opts: &EnqueueOptions,
-    now: crate::queue::Millis,
 ) -> Result<FileOutcome> {
     let mut out = FileOutcome {
         path: path.to_path_buf(),
@@ -864,7 +859,7 @@ pub fn import_file(
             out.period = detected.period;
             out.rows = detected.summary.rows;
             out.warnings.clone_from(&detected.summary.warnings);
-            match enqueue_checked(db, detected.platform, &checked, opts, now)? {
+            match enqueue_checked(db, detected.platform, &checked, opts)? {
                 FileEnqueue::Queued(e) => {
                     out.job_id = Some(e.id);
                     out.status = if e.deduplicated {
@@ -957,7 +952,6 @@ pub fn scan_inbox(
     db: &Db,
     settings: &Settings,
     dir: &Path,
-    now: crate::queue::Millis,
 ) -> Result<(Vec<FileOutcome>, Vec<String>)> {
     let mut warnings = Vec::new();
     if !dir.is_dir() {
@@ -1008,15 +1002,15 @@ pub fn scan_inbox(
                 }
                 continue;
             }
-            if r.seen_at >= now - crate::store::upkeep::INBOX_CLAIM_STALE_MS {
+            if r.seen_at >= db.now() - crate::store::upkeep::INBOX_CLAIM_STALE_MS {
                 continue;
             }
         }
-        if !db.inbox_claim(&sha, &shown, now)? {
+        if !db.inbox_claim(&sha, &shown)? {
             continue;
         }
-        let opts = EnqueueOptions::defaults(settings, now);
-        let outcome = match import_file(db, settings, &path, &opts, now) {
+        let opts = EnqueueOptions::defaults(settings);
+        let outcome = match import_file(db, settings, &path, &opts) {
             Ok(o) => o,
             Err(e) => {
                 db.inbox_forget(&sha)?;
@@ -1038,7 +1032,6 @@ pub fn scan_inbox(
             status,
             message.as_deref(),
             outcome.job_id,
-            now,
         )?;
         if let Some((size, mtime)) = stat {
             db.inbox_stat(&sha, size, mtime)?;

@@ -10,7 +10,7 @@ use super::{coded, parse_platform, Ctx, EXIT_REJECTED};
 use crate::ingest::{self, CheckError};
 use crate::model::{JobInput, Platform};
 use crate::output::{new_table, num_cell, rfc3339, EnqueueView};
-use crate::queue::{now_ms, JobStore, NewJob};
+use crate::queue::{JobStore, NewJob};
 
 /// Queue an import.
 #[derive(Debug, clap::Args)]
@@ -88,8 +88,7 @@ fn parse_timestamp(s: &str) -> Result<i64, String> {
 /// Exit 5 for rejected input, 1 for database errors, 2 for wrong flag combinations.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let max_attempts = args.max_attempts.unwrap_or(ctx.settings.queue.max_attempts);
-    let now = now_ms();
-    let run_at = args.run_at.unwrap_or(now);
+    let run_at = args.run_at;
     if args.platform.is_file_platform() {
         if args.files.is_empty() {
             return Err(coded(
@@ -149,12 +148,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         };
         ingest::sync_job(args.platform, since, until, &opts)?
     };
-    let e = db.enqueue(&job, now)?;
+    let e = db.enqueue(&job)?;
+    let (status, due) = status_of(&db, e.id)?;
     let view = EnqueueView {
         id: e.id,
         platform: job.platform.clone(),
-        status: status_of(&db, e.id)?,
-        run_at: rfc3339(run_at),
+        status,
+        run_at: rfc3339(due.or(run_at).unwrap_or_else(|| db.now())),
         deduplicated: e.deduplicated,
         input: input_view(&input),
     };
@@ -236,7 +236,7 @@ fn sync_window(args: &Args) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
     Ok((since, until))
 }
 
-fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Result<i32> {
+fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>) -> Result<i32> {
     // Check every file before queueing any, so a bad file in a batch queues nothing.
     let db = ctx.open_db()?;
     // Content already imported *as this platform* needs no second parse; the same bytes named
@@ -258,7 +258,6 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Resu
             Err(CheckError::Other(e)) => return Err(e),
         }
     }
-    let now = now_ms();
     let mut views = Vec::with_capacity(checked.len());
     for c in checked {
         let opts = ingest::EnqueueOptions {
@@ -267,7 +266,7 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Resu
             max_attempts,
             force: args.force,
         };
-        match ingest::enqueue_checked(&db, args.platform, &c, &opts, now)? {
+        match ingest::enqueue_checked(&db, args.platform, &c, &opts)? {
             ingest::FileEnqueue::AlreadyImported {
                 job_id,
                 finished_at,
@@ -277,33 +276,39 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: i64) -> Resu
                     "{}: already imported by job {id}; pass --force to import it again",
                     file_name(&c.input)
                 ));
+                let status = status_of(&db, id).map_or_else(|_| "completed".into(), |s| s.0);
                 views.push(EnqueueView {
                     id,
                     platform: args.platform.as_str().to_string(),
-                    status: status_of(&db, id).unwrap_or_else(|_| "completed".into()),
-                    run_at: rfc3339(finished_at.unwrap_or(now)),
+                    status,
+                    run_at: rfc3339(finished_at.unwrap_or_else(|| db.now())),
                     deduplicated: true,
                     input: input_view(&c.input),
                 });
             }
-            ingest::FileEnqueue::Queued(e) => views.push(EnqueueView {
-                id: e.id,
-                platform: args.platform.as_str().to_string(),
-                status: status_of(&db, e.id)?,
-                run_at: rfc3339(run_at),
-                deduplicated: e.deduplicated,
-                input: input_view(&c.input),
-            }),
+            ingest::FileEnqueue::Queued(e) => {
+                let (status, due) = status_of(&db, e.id)?;
+                views.push(EnqueueView {
+                    id: e.id,
+                    platform: args.platform.as_str().to_string(),
+                    status,
+                    run_at: rfc3339(due.or(run_at).unwrap_or_else(|| db.now())),
+                    deduplicated: e.deduplicated,
+                    input: input_view(&c.input),
+                });
+            }
         }
     }
     print_views(ctx, &views);
     Ok(0)
 }
 
-pub(crate) fn status_of(db: &crate::store::Db, id: i64) -> Result<String> {
-    Ok(db
-        .job(id)?
-        .map_or_else(|| "completed".to_string(), |j| j.state))
+/// A job's state and due time (`completed` with no time when it is no longer stored).
+pub(crate) fn status_of(db: &crate::store::Db, id: i64) -> Result<(String, Option<i64>)> {
+    Ok(db.job(id)?.map_or_else(
+        || ("completed".to_string(), None),
+        |j| (j.state, Some(j.run_at)),
+    ))
 }
 
 fn file_name(input: &JobInput) -> String {

@@ -8,7 +8,6 @@ use anyhow::Result;
 use super::{coded, Ctx, EXIT_REJECTED};
 use crate::ingest::{self, EnqueueOptions, FileOutcome};
 use crate::output::{new_table, num_cell, FileView};
-use crate::queue::now_ms;
 
 /// Queue report files, recognising each file's platform, layout and period by its content.
 #[derive(Debug, clap::Args)]
@@ -47,15 +46,14 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         return Err(coded(EXIT_REJECTED, "no files found under the given paths"));
     }
     let db = ctx.open_db()?;
-    let now = now_ms();
     let opts = EnqueueOptions {
         max_attempts: args.max_attempts.unwrap_or(ctx.settings.queue.max_attempts),
         force: args.force,
-        ..EnqueueOptions::defaults(&ctx.settings, now)
+        ..EnqueueOptions::defaults(&ctx.settings)
     };
     let mut outcomes = Vec::with_capacity(files.len());
     for path in &files {
-        let o = ingest::import_file(&db, &ctx.settings, path, &opts, now)?;
+        let o = ingest::import_file(&db, &ctx.settings, path, &opts)?;
         for w in &o.warnings {
             ctx.out.warn(w);
         }

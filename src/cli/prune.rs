@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Ctx;
-use crate::queue::{now_ms, JobStore};
+use crate::queue::JobStore;
 
 /// Delete finished jobs and cron-run rows older than the retention horizons.
 #[derive(Debug, clap::Args)]
@@ -44,11 +44,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         policy.failed_ms = ms;
         policy.runs_ms = ms;
     }
-    let now = now_ms();
     let (jobs, runs) = if args.dry_run {
-        db.prune_preview(&policy, now)?
+        db.prune_preview(&policy)?
     } else {
-        db.prune(&policy, now)?
+        db.prune(&policy)?
     };
     if ctx.out.json {
         ctx.out.json(&json!({

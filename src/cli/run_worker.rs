@@ -10,7 +10,7 @@ use crate::output::{
     new_table, num_cell, rfc3339, EventsView, Printer, RunJobView, RunView, ScheduledView,
 };
 use crate::queue::worker::{self, JobReport, RunReport, WorkerConfig};
-use crate::queue::{now_ms, JobState};
+use crate::queue::JobState;
 
 /// Process due jobs.
 #[derive(Debug, clap::Args)]
@@ -108,7 +108,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             ctx.out.info(text);
         }
     };
-    let fired = ingest::fire_schedules(&db, &ctx.settings, now_ms())?;
+    let fired = ingest::fire_schedules(&db, &ctx.settings)?;
     for f in &fired {
         tell(&format!(
             "schedule `{}`: {} sync job {}{}",
@@ -123,7 +123,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         ));
     }
     let (inbox, mut early_warnings) = match &ctx.settings.inbox_path {
-        Some(dir) => ingest::scan_inbox(&db, &ctx.settings, dir, now_ms())?,
+        Some(dir) => ingest::scan_inbox(&db, &ctx.settings, dir)?,
         None => (Vec::new(), Vec::new()),
     };
     for f in &inbox {

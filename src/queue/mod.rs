@@ -2,7 +2,10 @@
 //!
 //! Owns: what a job is, which transitions exist, when a failed attempt is retried, and the loop
 //! that claims → runs a `Handler` → records the outcome with a fenced write.
-//! Must not: know platforms or SQL. Payloads are opaque JSON; "now" is always passed in.
+//! Must not: know platforms or SQL. Payloads are opaque JSON. Time is the store's: every
+//! comparison that decides a lease, a due job or retention uses the backend's clock (the
+//! database's `now()` on PostgreSQL), and the queue passes durations, never timestamps, so that
+//! the clocks of the hosts running workers never matter.
 
 pub mod retry;
 pub mod worker;
@@ -82,7 +85,9 @@ pub struct NewJob {
     /// The JSON payload (opaque to the queue).
     pub input: String,
     pub priority: i64,
-    pub run_at: Millis,
+    /// When it is due: `None` for now (the store's clock), else this instant (a user's
+    /// `--run-at`).
+    pub run_at: Option<Millis>,
     pub max_attempts: i64,
     /// Jobs with the same `(platform, unique_key)` are never pending twice.
     pub unique_key: Option<String>,
@@ -231,10 +236,10 @@ impl JobError {
 /// What the queue decided for a failed attempt; the store records it under the lease fence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailDecision {
-    /// Due again at `run_at`, attempt used.
-    Retry { run_at: Millis },
-    /// Due again at `run_at`, attempt given back (rate limit).
-    Snooze { run_at: Millis },
+    /// Due again `after_ms` from now (the store's clock), attempt used.
+    Retry { after_ms: i64 },
+    /// Due again `after_ms` from now, attempt given back (rate limit).
+    Snooze { after_ms: i64 },
     /// Out of attempts, or permanent.
     Fail,
     /// Cancelled on request while running.
@@ -315,6 +320,7 @@ impl Durability {
 }
 
 /// Who claims, for what: the arguments of a claim, so a completion can carry the next claim.
+/// The lease runs `lease_ms` from the claim, by the store's clock.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRequest<'a> {
     pub owner: &'a WorkerId,
@@ -331,52 +337,46 @@ pub struct ClaimRequest<'a> {
 pub fn complete_then_claim_apart<S: JobStore + ?Sized>(
     store: &S,
     lease: &Lease,
-    now: Millis,
     result: &JobResult,
     effects: &Effects,
     next: &ClaimRequest<'_>,
 ) -> anyhow::Result<(Option<JobResult>, Option<ClaimedJob>)> {
-    let done = store.complete(lease, now, result, effects)?;
-    let job = store.claim(next.owner, next.run_id, next.platform, now, next.lease_ms)?;
+    let done = store.complete(lease, result, effects)?;
+    let job = store.claim(next)?;
     Ok((done, job))
 }
 
-/// The narrow storage interface the queue needs. SQLite implements it in `store`; a second
-/// backend (PostgreSQL) can implement the same trait.
+/// The narrow storage interface the queue needs. Each backend of `store` implements it (SQLite
+/// on one machine, PostgreSQL across hosts); every method is one short transaction, and every
+/// time it compares or records is the backend's own clock.
 pub trait JobStore {
     /// Insert a job, or return the pending job with the same unique key.
     ///
     /// # Errors
     /// Database errors.
-    fn enqueue(&self, job: &NewJob, now: Millis) -> anyhow::Result<Enqueued>;
+    fn enqueue(&self, job: &NewJob) -> anyhow::Result<Enqueued>;
 
     /// Release leases whose owner is dead (`is_dead`) or whose lease expired; out of attempts →
     /// failed. One guarded statement, so live jobs are never touched.
     ///
     /// # Errors
     /// Database errors.
-    fn rescue(&self, now: Millis, is_dead: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Rescued>>;
+    fn rescue(&self, is_dead: &dyn Fn(&str) -> bool) -> anyhow::Result<Vec<Rescued>>;
 
     /// Claim the next due job (optionally of one platform) and record its attempt row.
     ///
     /// # Errors
     /// Database errors.
-    fn claim(
-        &self,
-        owner: &WorkerId,
-        run_id: Option<i64>,
-        platform: Option<&str>,
-        now: Millis,
-        lease_ms: i64,
-    ) -> anyhow::Result<Option<ClaimedJob>>;
+    fn claim(&self, req: &ClaimRequest<'_>) -> anyhow::Result<Option<ClaimedJob>>;
 
-    /// Extend a lease; reports whether it is still held and whether a cancel was requested.
+    /// Extend a lease to `lease_ms` from now; reports whether it is still held and whether a
+    /// cancel was requested.
     ///
     /// # Errors
     /// Database errors.
-    fn heartbeat(&self, lease: &Lease, now: Millis, lease_ms: i64) -> anyhow::Result<Heartbeat>;
+    fn heartbeat(&self, lease: &Lease, lease_ms: i64) -> anyhow::Result<Heartbeat>;
 
-    /// Fenced completion, publishing `effects` atomically. `Ok(false)` when the lease was lost
+    /// Fenced completion, publishing `effects` atomically. `Ok(None)` when the lease was lost
     /// (nothing is written).
     ///
     /// # Errors
@@ -384,7 +384,6 @@ pub trait JobStore {
     fn complete(
         &self,
         lease: &Lease,
-        now: Millis,
         result: &JobResult,
         effects: &Effects,
     ) -> anyhow::Result<Option<JobResult>>;
@@ -400,12 +399,11 @@ pub trait JobStore {
     fn complete_then_claim(
         &self,
         lease: &Lease,
-        now: Millis,
         result: &JobResult,
         effects: &Effects,
         next: &ClaimRequest<'_>,
     ) -> anyhow::Result<(Option<JobResult>, Option<ClaimedJob>)> {
-        complete_then_claim_apart(self, lease, now, result, effects, next)
+        complete_then_claim_apart(self, lease, result, effects, next)
     }
 
     /// Fenced failure recording the queue's decision. `Ok(false)` when the lease was lost.
@@ -415,7 +413,6 @@ pub trait JobStore {
     fn fail(
         &self,
         lease: &Lease,
-        now: Millis,
         error: &JobError,
         decision: &FailDecision,
     ) -> anyhow::Result<bool>;
@@ -424,36 +421,31 @@ pub trait JobStore {
     ///
     /// # Errors
     /// Database errors.
-    fn cancel(&self, id: i64, now: Millis) -> anyhow::Result<CancelOutcome>;
+    fn cancel(&self, id: i64) -> anyhow::Result<CancelOutcome>;
 
-    /// Revive a failed job with fresh attempts.
+    /// Revive a failed job with fresh attempts, due now.
     ///
     /// # Errors
     /// Database errors.
-    fn revive(&self, id: i64, now: Millis, extra_attempts: i64) -> anyhow::Result<RetryOutcome>;
+    fn revive(&self, id: i64, extra_attempts: i64) -> anyhow::Result<RetryOutcome>;
 
-    /// Start a cron-run row.
+    /// Start a cron-run row; returns its id and start time.
     ///
     /// # Errors
     /// Database errors.
-    fn start_run(&self, owner: &WorkerId, args: &str, now: Millis) -> anyhow::Result<i64>;
+    fn start_run(&self, owner: &WorkerId, args: &str) -> anyhow::Result<(i64, Millis)>;
 
-    /// Finish a cron-run row.
+    /// Finish a cron-run row; returns its finish time.
     ///
     /// # Errors
     /// Database errors.
-    fn finish_run(
-        &self,
-        run_id: i64,
-        now: Millis,
-        counts: &RunCounts,
-        exit_code: i32,
-    ) -> anyhow::Result<()>;
+    fn finish_run(&self, run_id: i64, counts: &RunCounts, exit_code: i32)
+        -> anyhow::Result<Millis>;
 
     /// Delete finished jobs and cron runs older than the horizons, in small batches, by finish
     /// time. Returns (jobs, runs) deleted.
     ///
     /// # Errors
     /// Database errors.
-    fn prune(&self, policy: &retry::Retention, now: Millis) -> anyhow::Result<(u64, u64)>;
+    fn prune(&self, policy: &retry::Retention) -> anyhow::Result<(u64, u64)>;
 }

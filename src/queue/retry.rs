@@ -2,7 +2,7 @@
 //!
 //! Pure functions of their inputs: no clock, no database.
 
-use super::{FailDecision, JobError, Millis};
+use super::{FailDecision, JobError};
 
 /// When a failed attempt runs again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,6 @@ impl RetryPolicy {
         error: &JobError,
         attempts: i64,
         max_attempts: i64,
-        now: Millis,
         jitter: f64,
     ) -> FailDecision {
         match error {
@@ -50,7 +49,7 @@ impl RetryPolicy {
                 cancelled: true, ..
             } => FailDecision::Cancel,
             JobError::RateLimited { after_ms, .. } => FailDecision::Snooze {
-                run_at: now + (*after_ms).max(0),
+                after_ms: (*after_ms).max(0),
             },
             JobError::Transient(_)
             | JobError::Aborted {
@@ -60,7 +59,7 @@ impl RetryPolicy {
                     FailDecision::Fail
                 } else {
                     FailDecision::Retry {
-                        run_at: now + self.backoff_ms(attempts, jitter),
+                        after_ms: self.backoff_ms(attempts, jitter),
                     }
                 }
             }
@@ -110,12 +109,12 @@ mod tests {
         let p = RetryPolicy::default();
         let t = JobError::Transient("x".into());
         assert!(matches!(
-            p.decide(&t, 1, 3, 0, 0.5),
-            FailDecision::Retry { run_at: 300_000 }
+            p.decide(&t, 1, 3, 0.5),
+            FailDecision::Retry { after_ms: 300_000 }
         ));
-        assert_eq!(p.decide(&t, 3, 3, 0, 0.5), FailDecision::Fail);
+        assert_eq!(p.decide(&t, 3, 3, 0.5), FailDecision::Fail);
         assert_eq!(
-            p.decide(&JobError::Permanent("x".into()), 1, 3, 0, 0.5),
+            p.decide(&JobError::Permanent("x".into()), 1, 3, 0.5),
             FailDecision::Fail
         );
         let rl = JobError::RateLimited {
@@ -123,8 +122,8 @@ mod tests {
             message: "slow".into(),
         };
         assert_eq!(
-            p.decide(&rl, 3, 3, 10, 0.5),
-            FailDecision::Snooze { run_at: 7010 }
+            p.decide(&rl, 3, 3, 0.5),
+            FailDecision::Snooze { after_ms: 7000 }
         );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::retry::{Retention, RetryPolicy};
 use super::{
-    now_ms, owner_is_dead, ClaimRequest, ClaimedJob, Effects, EventCounts, FailDecision, Heartbeat,
+    owner_is_dead, ClaimRequest, ClaimedJob, Effects, EventCounts, FailDecision, Heartbeat,
     JobError, JobResult, JobState, JobStore, Lease, Millis, RunCounts, WorkerId,
 };
 
@@ -102,8 +102,7 @@ pub fn run(
     on_job: &mut dyn FnMut(&JobReport),
 ) -> anyhow::Result<RunReport> {
     let me = WorkerId::current();
-    let started_at = now_ms();
-    let run_id = store.start_run(&me, &cfg.args, started_at)?;
+    let (run_id, started_at) = store.start_run(&me, &cfg.args)?;
     let mut report = RunReport {
         run_id,
         started_at,
@@ -122,15 +121,14 @@ pub fn run(
         &mut report,
         on_job,
     );
-    report.finished_at = now_ms();
     report.exit_code = match &outcome {
         Err(_) => 1,
         Ok(()) if report.counts.failed > 0 => 3,
         Ok(()) => 0,
     };
-    let finished = store.finish_run(run_id, report.finished_at, &report.counts, report.exit_code);
+    let finished = store.finish_run(run_id, &report.counts, report.exit_code);
     outcome?;
-    finished?;
+    report.finished_at = finished?;
     Ok(report)
 }
 
@@ -144,7 +142,7 @@ fn run_inner(
     on_job: &mut dyn FnMut(&JobReport),
 ) -> anyhow::Result<()> {
     let host = me.host().to_string();
-    let rescued = store.rescue(now_ms(), &|owner| owner_is_dead(owner, &host))?;
+    let rescued = store.rescue(&|owner| owner_is_dead(owner, &host))?;
     report.counts.rescued = rescued.len() as u64;
 
     // One heartbeat thread for the whole run. It renews whatever lease is in `running` at each
@@ -165,7 +163,7 @@ fn run_inner(
             lease_ms: cfg.lease_ms,
         };
         let mut next = if cfg.batch > 0 {
-            store.claim(req.owner, req.run_id, req.platform, now_ms(), req.lease_ms)?
+            store.claim(&req)?
         } else {
             None
         };
@@ -190,7 +188,7 @@ fn run_inner(
         Ok(())
     })?;
     // Retention is upkeep: a failure here is reported but never fails the run.
-    if let Err(e) = store.prune(&cfg.retention, now_ms()) {
+    if let Err(e) = store.prune(&cfg.retention) {
         report
             .warnings
             .push(format!("pruning old jobs failed: {e:#}"));
@@ -232,7 +230,7 @@ fn heartbeat_thread(
         let Some(store) = hb_store.as_ref() else {
             continue;
         };
-        match store.heartbeat(&lease, now_ms(), lease_ms) {
+        match store.heartbeat(&lease, lease_ms) {
             Ok(Heartbeat::Held {
                 cancel_requested: true,
             }) => flag.store(CANCEL, Ordering::SeqCst),
@@ -292,18 +290,17 @@ fn record(
         error: None,
         events: EventCounts::default(),
     };
-    let now = now_ms();
     let mut claimed = None;
     match outcome {
         Ok((result, effects)) => {
             let done = match next {
                 Some(req) => {
                     let (done, job) =
-                        store.complete_then_claim(&job.lease, now, &result, &effects, req)?;
+                        store.complete_then_claim(&job.lease, &result, &effects, req)?;
                     claimed = job;
                     done
                 }
-                None => store.complete(&job.lease, now, &result, &effects)?,
+                None => store.complete(&job.lease, &result, &effects)?,
             };
             match done {
                 Some(done) => {
@@ -317,8 +314,8 @@ fn record(
         Err(error) => {
             let decision =
                 cfg.policy
-                    .decide(&error, job.attempts, job.max_attempts, now, fastrand::f64());
-            if store.fail(&job.lease, now, &error, &decision)? {
+                    .decide(&error, job.attempts, job.max_attempts, fastrand::f64());
+            if store.fail(&job.lease, &error, &decision)? {
                 rep.status = match decision {
                     FailDecision::Retry { .. } | FailDecision::Snooze { .. } => {
                         counts.retrying += 1;
@@ -335,8 +332,7 @@ fn record(
                 rep.error = Some(LEASE_LOST.into());
             }
             if let Some(req) = next {
-                claimed =
-                    store.claim(req.owner, req.run_id, req.platform, now_ms(), req.lease_ms)?;
+                claimed = store.claim(req)?;
             }
         }
     }

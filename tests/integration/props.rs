@@ -72,17 +72,14 @@ fn import_all(files: &[File]) -> BTreeMap<i64, (i64, i64)> {
             .collect();
         write_d2d(&path, &rows);
         let checked = check_file(&settings, Platform::Draft2digital, &path).unwrap();
-        db.enqueue(
-            &NewJob {
-                platform: "draft2digital".into(),
-                input: serde_json::to_string(&checked.input).unwrap(),
-                priority: 0,
-                run_at: 0,
-                max_attempts: 1,
-                unique_key: None,
-            },
-            0,
-        )
+        db.enqueue(&NewJob {
+            platform: "draft2digital".into(),
+            input: serde_json::to_string(&checked.input).unwrap(),
+            priority: 0,
+            run_at: Some(0),
+            max_attempts: 1,
+            unique_key: None,
+        })
         .unwrap();
         let mut handler = IngestHandler {
             db: &db,

@@ -15,11 +15,13 @@ use crate::queue::{
 const FENCE: &str = "id = ?1 AND state = 'processing' AND lease_owner = ?2 AND claims = ?3";
 
 impl JobStore for Db {
-    fn enqueue(&self, job: &NewJob, now: Millis) -> Result<Enqueued> {
+    fn enqueue(&self, job: &NewJob) -> Result<Enqueued> {
+        let now = self.now();
         self.immediate(|c| enqueue_in(c, job, now))
     }
 
-    fn rescue(&self, now: Millis, is_dead: &dyn Fn(&str) -> bool) -> Result<Vec<Rescued>> {
+    fn rescue(&self, is_dead: &dyn Fn(&str) -> bool) -> Result<Vec<Rescued>> {
+        let now = self.now();
         // Owners are judged outside the transaction (it reads /proc), then the rescue UPDATE
         // re-checks state and owner so a job that finished meanwhile is never touched.
         let owners: Vec<String> = {
@@ -54,23 +56,18 @@ impl JobStore for Db {
         })
     }
 
-    fn claim(
-        &self,
-        owner: &WorkerId,
-        run_id: Option<i64>,
-        platform: Option<&str>,
-        now: Millis,
-        lease_ms: i64,
-    ) -> Result<Option<ClaimedJob>> {
+    fn claim(&self, req: &ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
         if let Some(e) = self.storage_error() {
             // The disk is full or the database read-only: every next job would fail the same
             // way and use up an attempt. Stop the run instead (exit 1).
             anyhow::bail!("stopped claiming jobs: {e}");
         }
-        self.immediate(|c| claim_in(c, owner, run_id, platform, now, lease_ms))
+        let now = self.now();
+        self.immediate(|c| claim_in(c, req, now))
     }
 
-    fn heartbeat(&self, lease: &Lease, now: Millis, lease_ms: i64) -> Result<Heartbeat> {
+    fn heartbeat(&self, lease: &Lease, lease_ms: i64) -> Result<Heartbeat> {
+        let now = self.now();
         self.immediate(|c| {
             let cancel: Option<bool> = c
                 .query_row(
@@ -91,10 +88,10 @@ impl JobStore for Db {
     fn complete(
         &self,
         lease: &Lease,
-        now: Millis,
         result: &JobResult,
         effects: &Effects,
     ) -> Result<Option<JobResult>> {
+        let now = self.now();
         self.completing(effects, || {
             self.immediate(|c| complete_in(c, lease, now, result, effects))
         })
@@ -103,53 +100,41 @@ impl JobStore for Db {
     fn complete_then_claim(
         &self,
         lease: &Lease,
-        now: Millis,
         result: &JobResult,
         effects: &Effects,
         next: &ClaimRequest<'_>,
     ) -> Result<(Option<JobResult>, Option<ClaimedJob>)> {
         if self.storage_error().is_some() {
             // `claim` refuses to go on after a disk-full or read-only error: keep its message.
-            return complete_then_claim_apart(self, lease, now, result, effects, next);
+            return complete_then_claim_apart(self, lease, result, effects, next);
         }
+        let now = self.now();
         self.completing(effects, || {
             self.immediate(|c| {
                 let done = complete_in(c, lease, now, result, effects)?;
-                let job = claim_in(
-                    c,
-                    next.owner,
-                    next.run_id,
-                    next.platform,
-                    now,
-                    next.lease_ms,
-                )?;
+                let job = claim_in(c, next, now)?;
                 Ok((done, job))
             })
         })
     }
 
-    fn fail(
-        &self,
-        lease: &Lease,
-        now: Millis,
-        error: &JobError,
-        decision: &FailDecision,
-    ) -> Result<bool> {
+    fn fail(&self, lease: &Lease, error: &JobError, decision: &FailDecision) -> Result<bool> {
+        let now = self.now();
         self.immediate(|c| {
             if !holds(c, lease)? {
                 return Ok(false);
             }
             let msg = error.message();
             let (sql_set, outcome, run_at): (&str, &str, Option<Millis>) = match decision {
-                FailDecision::Retry { run_at } => (
+                FailDecision::Retry { after_ms } => (
                     "state = 'retrying', finished_at = NULL",
                     "retrying",
-                    Some(*run_at),
+                    Some(now.saturating_add(*after_ms)),
                 ),
-                FailDecision::Snooze { run_at } => (
+                FailDecision::Snooze { after_ms } => (
                     "state = 'retrying', finished_at = NULL, attempts = MAX(attempts - 1, 0)",
                     "rate_limited",
-                    Some(*run_at),
+                    Some(now.saturating_add(*after_ms)),
                 ),
                 FailDecision::Fail => ("state = 'failed', finished_at = ?4", "failed", None),
                 FailDecision::Cancel => ("state = 'cancelled', finished_at = ?4", "cancelled", None),
@@ -170,7 +155,8 @@ impl JobStore for Db {
         })
     }
 
-    fn cancel(&self, id: i64, now: Millis) -> Result<CancelOutcome> {
+    fn cancel(&self, id: i64) -> Result<CancelOutcome> {
+        let now = self.now();
         self.immediate(|c| {
             let Some(state) = job_state(c, id)? else {
                 return Ok(CancelOutcome::NotFound);
@@ -197,7 +183,8 @@ impl JobStore for Db {
         })
     }
 
-    fn revive(&self, id: i64, now: Millis, extra_attempts: i64) -> Result<RetryOutcome> {
+    fn revive(&self, id: i64, extra_attempts: i64) -> Result<RetryOutcome> {
+        let now = self.now();
         self.immediate(|c| {
             let Some(state) = job_state(c, id)? else {
                 return Ok(RetryOutcome::NotFound);
@@ -232,7 +219,8 @@ impl JobStore for Db {
         })
     }
 
-    fn start_run(&self, owner: &WorkerId, args: &str, now: Millis) -> Result<i64> {
+    fn start_run(&self, owner: &WorkerId, args: &str) -> Result<(i64, Millis)> {
+        let now = self.now();
         let mut parts = owner.0.rsplitn(3, ':');
         let _start = parts.next();
         let pid: i64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
@@ -241,17 +229,12 @@ impl JobStore for Db {
                 "INSERT INTO cron_runs (host, pid, owner, args, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![owner.host(), pid, owner.0, args, now],
             )?;
-            Ok(c.last_insert_rowid())
+            Ok((c.last_insert_rowid(), now))
         })
     }
 
-    fn finish_run(
-        &self,
-        run_id: i64,
-        now: Millis,
-        counts: &RunCounts,
-        exit_code: i32,
-    ) -> Result<()> {
+    fn finish_run(&self, run_id: i64, counts: &RunCounts, exit_code: i32) -> Result<Millis> {
+        let now = self.now();
         self.immediate(|c| {
             c.execute(
                 "UPDATE cron_runs SET finished_at = ?2, claimed = ?3, completed = ?4, retrying = ?5,
@@ -267,11 +250,12 @@ impl JobStore for Db {
                     exit_code
                 ],
             )?;
-            Ok(())
+            Ok(now)
         })
     }
 
-    fn prune(&self, policy: &Retention, now: Millis) -> Result<(u64, u64)> {
+    fn prune(&self, policy: &Retention) -> Result<(u64, u64)> {
+        let now = self.now();
         let mut jobs = 0u64;
         for (state, horizon) in [
             ("completed", policy.completed_ms),
@@ -327,7 +311,8 @@ impl Db {
     ///
     /// # Errors
     /// Database errors.
-    pub fn prune_preview(&self, policy: &Retention, now: Millis) -> Result<(u64, u64)> {
+    pub fn prune_preview(&self, policy: &Retention) -> Result<(u64, u64)> {
+        let now = self.now();
         let jobs: i64 = self.conn().query_row(
             "SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL AND
                ((state = 'completed' AND finished_at < ?1) OR
@@ -359,7 +344,7 @@ pub(super) fn enqueue_in(c: &Connection, job: &NewJob, now: Millis) -> Result<En
                 job.platform,
                 job.input,
                 job.priority,
-                job.run_at,
+                job.run_at.unwrap_or(now),
                 job.max_attempts,
                 job.unique_key,
                 now
@@ -399,14 +384,13 @@ const CLAIM: &str =
 
 /// The claim: the next due job (by priority, due time, id) turns `processing` under a new lease,
 /// and its attempt row is written, in the caller's transaction.
-fn claim_in(
-    c: &Connection,
-    owner: &WorkerId,
-    run_id: Option<i64>,
-    platform: Option<&str>,
-    now: Millis,
-    lease_ms: i64,
-) -> Result<Option<ClaimedJob>> {
+fn claim_in(c: &Connection, req: &ClaimRequest<'_>, now: Millis) -> Result<Option<ClaimedJob>> {
+    let ClaimRequest {
+        owner,
+        run_id,
+        platform,
+        lease_ms,
+    } = *req;
     // Cached statements: the claim → complete path runs once per job.
     let row = c
         .prepare_cached(CLAIM)?
@@ -549,14 +533,14 @@ fn rescue_where(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testutil::temp_db;
+    use crate::store::testutil::{temp_db, At as _};
 
     fn job(key: Option<&str>) -> NewJob {
         NewJob {
             platform: "draft2digital".into(),
             input: "{}".into(),
             priority: 0,
-            run_at: 0,
+            run_at: Some(0),
             max_attempts: 3,
             unique_key: key.map(str::to_string),
         }
@@ -569,16 +553,19 @@ mod tests {
     #[test]
     fn unique_pending_jobs_are_deduplicated() {
         let (_d, db) = temp_db();
-        let a = db.enqueue(&job(Some("h1")), 1).unwrap();
-        let b = db.enqueue(&job(Some("h1")), 2).unwrap();
+        let a = db.enqueue_at(&job(Some("h1")), 1).unwrap();
+        let b = db.enqueue_at(&job(Some("h1")), 2).unwrap();
         assert_eq!(a.id, b.id);
         assert!(b.deduplicated && !a.deduplicated);
         // Once completed, the same key may be queued again.
-        let c = db.claim(&me("1"), None, None, 10, 60_000).unwrap().unwrap();
-        db.complete(&c.lease, 11, &JobResult::default(), &Effects::default())
+        let c = db
+            .claim_at(&me("1"), None, None, 10, 60_000)
             .unwrap()
             .unwrap();
-        let d = db.enqueue(&job(Some("h1")), 12).unwrap();
+        db.complete_at(&c.lease, 11, &JobResult::default(), &Effects::default())
+            .unwrap()
+            .unwrap();
+        let d = db.enqueue_at(&job(Some("h1")), 12).unwrap();
         assert_ne!(d.id, a.id);
         assert!(!d.deduplicated);
     }
@@ -587,30 +574,33 @@ mod tests {
     fn claim_respects_run_at_priority_and_platform() {
         let (_d, db) = temp_db();
         let mut late = job(None);
-        late.run_at = 1_000;
-        db.enqueue(&late, 0).unwrap();
+        late.run_at = Some(1_000);
+        db.enqueue_at(&late, 0).unwrap();
         let mut high = job(None);
         high.priority = 5;
-        let high_id = db.enqueue(&high, 0).unwrap().id;
-        let low_id = db.enqueue(&job(None), 0).unwrap().id;
+        let high_id = db.enqueue_at(&high, 0).unwrap().id;
+        let low_id = db.enqueue_at(&job(None), 0).unwrap().id;
         let w = me("1");
         assert_eq!(
-            db.claim(&w, None, None, 10, 60_000).unwrap().unwrap().id,
+            db.claim_at(&w, None, None, 10, 60_000).unwrap().unwrap().id,
             high_id
         );
         assert!(db
-            .claim(&w, None, Some("gumroad"), 10, 60_000)
+            .claim_at(&w, None, Some("gumroad"), 10, 60_000)
             .unwrap()
             .is_none());
         assert_eq!(
-            db.claim(&w, None, None, 10, 60_000).unwrap().unwrap().id,
+            db.claim_at(&w, None, None, 10, 60_000).unwrap().unwrap().id,
             low_id
         );
         assert!(
-            db.claim(&w, None, None, 10, 60_000).unwrap().is_none(),
+            db.claim_at(&w, None, None, 10, 60_000).unwrap().is_none(),
             "not due yet"
         );
-        assert!(db.claim(&w, None, None, 1_000, 60_000).unwrap().is_some());
+        assert!(db
+            .claim_at(&w, None, None, 1_000, 60_000)
+            .unwrap()
+            .is_some());
     }
 
     /// The completion of one job and the claim of the next are one transaction (one commit,
@@ -618,8 +608,8 @@ mod tests {
     #[test]
     fn completion_and_next_claim_commit_together() {
         let (_d, db) = temp_db();
-        let first = db.enqueue(&job(None), 0).unwrap().id;
-        let second = db.enqueue(&job(None), 0).unwrap().id;
+        let first = db.enqueue_at(&job(None), 0).unwrap().id;
+        let second = db.enqueue_at(&job(None), 0).unwrap().id;
         let w = me("a");
         let req = ClaimRequest {
             owner: &w,
@@ -627,7 +617,7 @@ mod tests {
             platform: None,
             lease_ms: 60_000,
         };
-        let a = db.claim(&w, None, None, 1, 60_000).unwrap().unwrap();
+        let a = db.claim_at(&w, None, None, 1, 60_000).unwrap().unwrap();
         assert_eq!(a.id, first);
         let commits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = commits.clone();
@@ -636,7 +626,7 @@ mod tests {
             false
         }));
         let (done, next) = db
-            .complete_then_claim(
+            .complete_then_claim_at(
                 &a.lease,
                 2,
                 &JobResult::default(),
@@ -682,7 +672,7 @@ mod tests {
             )
             .unwrap();
         let (done, next) = db
-            .complete_then_claim(
+            .complete_then_claim_at(
                 &b.lease,
                 3,
                 &JobResult::default(),
@@ -700,23 +690,26 @@ mod tests {
     #[test]
     fn completion_is_fenced_after_takeover() {
         let (_d, db) = temp_db();
-        db.enqueue(&job(None), 0).unwrap();
-        let a = db.claim(&me("a"), None, None, 0, 1_000).unwrap().unwrap();
+        db.enqueue_at(&job(None), 0).unwrap();
+        let a = db
+            .claim_at(&me("a"), None, None, 0, 1_000)
+            .unwrap()
+            .unwrap();
         // A's lease expires; the next run rescues the job and B claims it.
-        let rescued = db.rescue(5_000, &|_| false).unwrap();
+        let rescued = db.rescue_at(5_000, &|_| false).unwrap();
         assert_eq!(rescued.len(), 1);
         let b = db
-            .claim(&me("b"), None, None, 5_000, 60_000)
+            .claim_at(&me("b"), None, None, 5_000, 60_000)
             .unwrap()
             .unwrap();
         assert_eq!(b.lease.claim, 2);
         // The stale worker can neither complete nor fail the newer attempt.
         assert!(db
-            .complete(&a.lease, 6_000, &JobResult::default(), &Effects::default())
+            .complete_at(&a.lease, 6_000, &JobResult::default(), &Effects::default())
             .unwrap()
             .is_none());
         assert!(!db
-            .fail(
+            .fail_at(
                 &a.lease,
                 6_000,
                 &JobError::Permanent("x".into()),
@@ -724,17 +717,17 @@ mod tests {
             )
             .unwrap());
         assert_eq!(
-            db.heartbeat(&a.lease, 6_000, 1_000).unwrap(),
+            db.heartbeat_at(&a.lease, 6_000, 1_000).unwrap(),
             Heartbeat::Lost
         );
         assert_eq!(
-            db.heartbeat(&b.lease, 6_000, 1_000).unwrap(),
+            db.heartbeat_at(&b.lease, 6_000, 1_000).unwrap(),
             Heartbeat::Held {
                 cancel_requested: false
             }
         );
         assert!(db
-            .complete(&b.lease, 7_000, &JobResult::default(), &Effects::default())
+            .complete_at(&b.lease, 7_000, &JobResult::default(), &Effects::default())
             .unwrap()
             .is_some());
         let history = db.attempts(b.id).unwrap();
@@ -750,27 +743,32 @@ mod tests {
     fn a_stale_completion_publishes_nothing() {
         use crate::store::sales::{StagedImport, StagingDone};
         let (_d, db) = temp_db();
-        let id = db.enqueue(&job(None), 0).unwrap().id;
+        let id = db.enqueue_at(&job(None), 0).unwrap().id;
         let done = Some(StagingDone {
             layout: "ebook",
             rows: 0,
         });
-        let a = db.claim(&me("a"), None, None, 0, 1_000).unwrap().unwrap();
+        let a = db
+            .claim_at(&me("a"), None, None, 0, 1_000)
+            .unwrap()
+            .unwrap();
         let mut a_import = StagedImport::new(&a.lease, "draft2digital", "a.csv", "aaa");
-        db.stage_events(&mut a_import, &[], done, 0).unwrap();
-        assert_eq!(db.rescue(5_000, &|_| false).unwrap().len(), 1);
+        db.stage_events_at(&mut a_import, &[], done, 0).unwrap();
+        assert_eq!(db.rescue_at(5_000, &|_| false).unwrap().len(), 1);
         let b = db
-            .claim(&me("b"), None, None, 5_000, 60_000)
+            .claim_at(&me("b"), None, None, 5_000, 60_000)
             .unwrap()
             .unwrap();
         let mut b_import = StagedImport::new(&b.lease, "draft2digital", "b.csv", "bbb");
-        db.stage_events(&mut b_import, &[], done, 5_000).unwrap();
+        db.stage_events_at(&mut b_import, &[], done, 5_000).unwrap();
         // The stale worker, still running, can neither restart its staging (which would discard
         // B's) nor add to it.
         let mut a_again = StagedImport::new(&a.lease, "draft2digital", "a.csv", "aaa");
-        let err = db.stage_events(&mut a_again, &[], done, 5_500).unwrap_err();
+        let err = db
+            .stage_events_at(&mut a_again, &[], done, 5_500)
+            .unwrap_err();
         assert!(format!("{err:#}").contains("lease lost"), "{err:#}");
-        assert!(db.stage_events(&mut a_import, &[], done, 5_500).is_err());
+        assert!(db.stage_events_at(&mut a_import, &[], done, 5_500).is_err());
         let imports = |db: &Db| -> Vec<(String, String)> {
             let mut stmt = db
                 .conn()
@@ -783,7 +781,7 @@ mod tests {
         assert_eq!(imports(&db), staged);
         for import_id in [a_import.id, b_import.id] {
             let stale = db
-                .complete(
+                .complete_at(
                     &a.lease,
                     6_000,
                     &JobResult::default(),
@@ -798,7 +796,7 @@ mod tests {
             Some(JobState::Processing)
         );
         let fresh = db
-            .complete(
+            .complete_at(
                 &b.lease,
                 7_000,
                 &JobResult::default(),
@@ -821,17 +819,17 @@ mod tests {
     #[test]
     fn dead_owner_is_rescued_at_once_and_live_ones_are_not() {
         let (_d, db) = temp_db();
-        db.enqueue(&job(None), 0).unwrap();
-        db.enqueue(&job(None), 0).unwrap();
+        db.enqueue_at(&job(None), 0).unwrap();
+        db.enqueue_at(&job(None), 0).unwrap();
         let dead = db
-            .claim(&me("dead"), None, None, 0, 60_000)
+            .claim_at(&me("dead"), None, None, 0, 60_000)
             .unwrap()
             .unwrap();
         let alive = db
-            .claim(&me("alive"), None, None, 0, 60_000)
+            .claim_at(&me("alive"), None, None, 0, 60_000)
             .unwrap()
             .unwrap();
-        let rescued = db.rescue(1, &|o| o == me("dead").0).unwrap();
+        let rescued = db.rescue_at(1, &|o| o == me("dead").0).unwrap();
         assert_eq!(
             rescued,
             vec![Rescued {
@@ -843,7 +841,7 @@ mod tests {
         assert_eq!(db.job(dead.id).unwrap().unwrap().state, "retrying");
         // Due at once: the next claim takes it as attempt 2.
         let again = db
-            .claim(&me("new"), None, None, 2, 60_000)
+            .claim_at(&me("new"), None, None, 2, 60_000)
             .unwrap()
             .unwrap();
         assert_eq!((again.id, again.attempts), (dead.id, 2));
@@ -854,9 +852,9 @@ mod tests {
         let (_d, db) = temp_db();
         let mut j = job(None);
         j.max_attempts = 1;
-        let id = db.enqueue(&j, 0).unwrap().id;
-        db.claim(&me("x"), None, None, 0, 10).unwrap().unwrap();
-        let r = db.rescue(100, &|_| false).unwrap();
+        let id = db.enqueue_at(&j, 0).unwrap().id;
+        db.claim_at(&me("x"), None, None, 0, 10).unwrap().unwrap();
+        let r = db.rescue_at(100, &|_| false).unwrap();
         assert!(r[0].now_failed);
         let row = db.job(id).unwrap().unwrap();
         assert_eq!(row.state, "failed");
@@ -866,13 +864,16 @@ mod tests {
     #[test]
     fn retry_snooze_fail_and_revive() {
         let (_d, db) = temp_db();
-        let id = db.enqueue(&job(Some("k")), 0).unwrap().id;
-        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
+        let id = db.enqueue_at(&job(Some("k")), 0).unwrap().id;
+        let c = db
+            .claim_at(&me("w"), None, None, 0, 60_000)
+            .unwrap()
+            .unwrap();
         let rl = JobError::RateLimited {
             after_ms: 7_000,
             message: "429".into(),
         };
-        db.fail(&c.lease, 1, &rl, &FailDecision::Snooze { run_at: 7_001 })
+        db.fail_at(&c.lease, 1, &rl, &FailDecision::Snooze { after_ms: 7_000 })
             .unwrap();
         let row = db.job(id).unwrap().unwrap();
         assert_eq!(
@@ -880,15 +881,15 @@ mod tests {
             ("retrying", 0, 7_001)
         );
         assert!(db
-            .claim(&me("w"), None, None, 7_000, 60_000)
+            .claim_at(&me("w"), None, None, 7_000, 60_000)
             .unwrap()
             .is_none());
         let c = db
-            .claim(&me("w"), None, None, 7_001, 60_000)
+            .claim_at(&me("w"), None, None, 7_001, 60_000)
             .unwrap()
             .unwrap();
         assert_eq!((c.attempts, c.lease.claim), (1, 2));
-        db.fail(
+        db.fail_at(
             &c.lease,
             8_000,
             &JobError::Permanent("bad".into()),
@@ -896,36 +897,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(db.job(id).unwrap().unwrap().state, "failed");
-        assert_eq!(db.revive(id, 9_000, 1).unwrap(), RetryOutcome::Revived);
+        assert_eq!(db.revive_at(id, 9_000, 1).unwrap(), RetryOutcome::Revived);
         let row = db.job(id).unwrap().unwrap();
         assert_eq!((row.state.as_str(), row.max_attempts), ("queued", 3));
         assert_eq!(
-            db.revive(id, 9_000, 1).unwrap(),
+            db.revive_at(id, 9_000, 1).unwrap(),
             RetryOutcome::NotFailed(JobState::Queued)
         );
-        assert_eq!(db.revive(999, 9_000, 1).unwrap(), RetryOutcome::NotFound);
+        assert_eq!(db.revive_at(999, 9_000, 1).unwrap(), RetryOutcome::NotFound);
     }
 
     #[test]
     fn cancel_queued_and_running() {
         let (_d, db) = temp_db();
-        let a = db.enqueue(&job(None), 0).unwrap().id;
-        assert_eq!(db.cancel(a, 1).unwrap(), CancelOutcome::Cancelled);
+        let a = db.enqueue_at(&job(None), 0).unwrap().id;
+        assert_eq!(db.cancel_at(a, 1).unwrap(), CancelOutcome::Cancelled);
         assert_eq!(
-            db.cancel(a, 1).unwrap(),
+            db.cancel_at(a, 1).unwrap(),
             CancelOutcome::AlreadyFinished(JobState::Cancelled)
         );
-        let b = db.enqueue(&job(None), 0).unwrap().id;
-        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
+        let b = db.enqueue_at(&job(None), 0).unwrap().id;
+        let c = db
+            .claim_at(&me("w"), None, None, 0, 60_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(c.id, b);
-        assert_eq!(db.cancel(b, 1).unwrap(), CancelOutcome::Requested);
+        assert_eq!(db.cancel_at(b, 1).unwrap(), CancelOutcome::Requested);
         assert_eq!(
-            db.heartbeat(&c.lease, 2, 60_000).unwrap(),
+            db.heartbeat_at(&c.lease, 2, 60_000).unwrap(),
             Heartbeat::Held {
                 cancel_requested: true
             }
         );
-        assert_eq!(db.cancel(404, 1).unwrap(), CancelOutcome::NotFound);
+        assert_eq!(db.cancel_at(404, 1).unwrap(), CancelOutcome::NotFound);
     }
 
     #[test]
@@ -935,9 +939,12 @@ mod tests {
         const DAY: i64 = 24 * 60 * MIN;
         let now = 100 * DAY;
         // A job created long ago but finished a minute ago must survive.
-        db.enqueue(&job(None), 0).unwrap();
-        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
-        db.complete(
+        db.enqueue_at(&job(None), 0).unwrap();
+        let c = db
+            .claim_at(&me("w"), None, None, 0, 60_000)
+            .unwrap()
+            .unwrap();
+        db.complete_at(
             &c.lease,
             now - MIN,
             &JobResult::default(),
@@ -945,10 +952,13 @@ mod tests {
         )
         .unwrap();
         // A job finished 31 days ago goes.
-        let old = db.enqueue(&job(None), 0).unwrap().id;
-        let c = db.claim(&me("w"), None, None, 0, 60_000).unwrap().unwrap();
+        let old = db.enqueue_at(&job(None), 0).unwrap().id;
+        let c = db
+            .claim_at(&me("w"), None, None, 0, 60_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(c.id, old);
-        db.complete(
+        db.complete_at(
             &c.lease,
             now - 31 * DAY,
             &JobResult::default(),
@@ -959,8 +969,8 @@ mod tests {
             batch: 1,
             ..Retention::default()
         };
-        assert_eq!(db.prune_preview(&policy, now).unwrap().0, 1);
-        assert_eq!(db.prune(&policy, now).unwrap().0, 1);
+        assert_eq!(db.prune_preview_at(&policy, now).unwrap().0, 1);
+        assert_eq!(db.prune_at(&policy, now).unwrap().0, 1);
         assert!(db.job(old).unwrap().is_none());
         assert_eq!(db.jobs(None, None, 10).unwrap().len(), 1);
     }
@@ -1023,7 +1033,7 @@ mod worker_tests {
     use crate::queue::retry::{Retention, RetryPolicy};
     use crate::queue::worker::{self, Handler, JobControl, WorkerConfig};
     use crate::queue::{ClaimedJob, Effects, JobError, JobResult, JobStore, NewJob};
-    use crate::store::testutil::temp_db;
+    use crate::store::testutil::{temp_db, At as _};
     use crate::store::Db;
 
     /// A handler that runs longer than the lease, checking that nobody rescued its job.
@@ -1043,7 +1053,7 @@ mod worker_tests {
                 // Another run's rescue pass, with nobody judged dead: only expired leases go.
                 let r = self
                     .db
-                    .rescue(crate::queue::now_ms(), &|_| false)
+                    .rescue_at(crate::queue::now_ms(), &|_| false)
                     .map_err(|e| JobError::Transient(e.to_string()))?;
                 self.rescued_meanwhile += r.len();
                 if let Some(stop) = ctl.should_stop() {
@@ -1057,12 +1067,12 @@ mod worker_tests {
     #[test]
     fn a_long_job_is_never_rescued_while_its_heartbeat_runs() {
         let (_d, db) = temp_db();
-        db.enqueue(
+        db.enqueue_at(
             &NewJob {
                 platform: "draft2digital".into(),
                 input: "{}".into(),
                 priority: 0,
-                run_at: 0,
+                run_at: Some(0),
                 max_attempts: 3,
                 unique_key: None,
             },

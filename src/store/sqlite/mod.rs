@@ -16,6 +16,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags};
 
+use crate::queue::Millis;
+
 /// Append-only migrations; `PRAGMA user_version` is the number applied. Never edit or remove
 /// an entry once released: add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -43,6 +45,8 @@ pub struct Db {
     /// Set by the first write that failed because the disk is full or the database is
     /// read-only; from then on this handle refuses to claim jobs (see `storage_error`).
     storage_error: std::cell::RefCell<Option<String>>,
+    /// A fixed time for tests (`set_clock`); the host's clock otherwise.
+    clock: std::cell::Cell<Option<Millis>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -74,6 +78,7 @@ impl Db {
             conn,
             path: path.to_path_buf(),
             storage_error: std::cell::RefCell::new(None),
+            clock: std::cell::Cell::new(None),
         };
         db.configure()
             .with_context(|| format!("cannot set up the database `{}`", path.display()))
@@ -90,6 +95,18 @@ impl Db {
     /// As `open`.
     pub fn reopen(&self) -> Result<Db> {
         Db::open(&self.path)
+    }
+
+    /// The time that decides leases, due jobs and retention. SQLite serves one machine, so it
+    /// is the host's clock (PostgreSQL uses the database's `now()` instead).
+    pub fn now(&self) -> Millis {
+        self.clock.get().unwrap_or_else(crate::queue::now_ms)
+    }
+
+    /// Fix this handle's clock at `now` (`None`: the host's clock again), so that tests can
+    /// move time without sleeping.
+    pub fn set_clock(&self, now: Option<Millis>) {
+        self.clock.set(now);
     }
 
     /// The database file.
@@ -412,6 +429,173 @@ fn create_private_file(path: &Path) -> Result<()> {
 #[cfg(test)]
 pub(crate) mod testutil {
     use super::Db;
+    use crate::model::SaleEvent;
+    use crate::queue::retry::Retention;
+    use crate::queue::{
+        CancelOutcome, ClaimRequest, ClaimedJob, Effects, Enqueued, FailDecision, Heartbeat,
+        JobError, JobResult, JobStore, Lease, Millis, NewJob, Rescued, RetryOutcome, RunCounts,
+        WorkerId,
+    };
+
+    /// The store's operations at a given time: each sets the handle's clock, then runs the
+    /// operation, so tests move time without sleeping.
+    #[allow(clippy::too_many_arguments, dead_code)]
+    pub(crate) trait At {
+        fn db(&self) -> &Db;
+        fn enqueue_at(&self, job: &NewJob, now: Millis) -> anyhow::Result<Enqueued> {
+            self.db().set_clock(Some(now));
+            self.db().enqueue(job)
+        }
+        fn rescue_at(
+            &self,
+            now: Millis,
+            is_dead: &dyn Fn(&str) -> bool,
+        ) -> anyhow::Result<Vec<Rescued>> {
+            self.db().set_clock(Some(now));
+            self.db().rescue(is_dead)
+        }
+        fn claim_at(
+            &self,
+            owner: &WorkerId,
+            run_id: Option<i64>,
+            platform: Option<&str>,
+            now: Millis,
+            lease_ms: i64,
+        ) -> anyhow::Result<Option<ClaimedJob>> {
+            self.db().set_clock(Some(now));
+            self.db().claim(&ClaimRequest {
+                owner,
+                run_id,
+                platform,
+                lease_ms,
+            })
+        }
+        fn heartbeat_at(
+            &self,
+            lease: &Lease,
+            now: Millis,
+            lease_ms: i64,
+        ) -> anyhow::Result<Heartbeat> {
+            self.db().set_clock(Some(now));
+            self.db().heartbeat(lease, lease_ms)
+        }
+        fn complete_at(
+            &self,
+            lease: &Lease,
+            now: Millis,
+            result: &JobResult,
+            effects: &Effects,
+        ) -> anyhow::Result<Option<JobResult>> {
+            self.db().set_clock(Some(now));
+            self.db().complete(lease, result, effects)
+        }
+        fn complete_then_claim_at(
+            &self,
+            lease: &Lease,
+            now: Millis,
+            result: &JobResult,
+            effects: &Effects,
+            next: &ClaimRequest<'_>,
+        ) -> anyhow::Result<(Option<JobResult>, Option<ClaimedJob>)> {
+            self.db().set_clock(Some(now));
+            self.db().complete_then_claim(lease, result, effects, next)
+        }
+        fn fail_at(
+            &self,
+            lease: &Lease,
+            now: Millis,
+            error: &JobError,
+            decision: &FailDecision,
+        ) -> anyhow::Result<bool> {
+            self.db().set_clock(Some(now));
+            self.db().fail(lease, error, decision)
+        }
+        fn cancel_at(&self, id: i64, now: Millis) -> anyhow::Result<CancelOutcome> {
+            self.db().set_clock(Some(now));
+            self.db().cancel(id)
+        }
+        fn revive_at(&self, id: i64, now: Millis, extra: i64) -> anyhow::Result<RetryOutcome> {
+            self.db().set_clock(Some(now));
+            self.db().revive(id, extra)
+        }
+        fn start_run_at(&self, owner: &WorkerId, args: &str, now: Millis) -> anyhow::Result<i64> {
+            self.db().set_clock(Some(now));
+            Ok(self.db().start_run(owner, args)?.0)
+        }
+        fn finish_run_at(
+            &self,
+            run_id: i64,
+            now: Millis,
+            counts: &RunCounts,
+            exit_code: i32,
+        ) -> anyhow::Result<()> {
+            self.db().set_clock(Some(now));
+            self.db().finish_run(run_id, counts, exit_code).map(drop)
+        }
+        fn prune_at(&self, policy: &Retention, now: Millis) -> anyhow::Result<(u64, u64)> {
+            self.db().set_clock(Some(now));
+            self.db().prune(policy)
+        }
+        fn prune_preview_at(&self, policy: &Retention, now: Millis) -> anyhow::Result<(u64, u64)> {
+            self.db().set_clock(Some(now));
+            self.db().prune_preview(policy)
+        }
+        fn stage_events_at(
+            &self,
+            import: &mut crate::store::sales::StagedImport,
+            events: &[SaleEvent],
+            done: Option<crate::store::sales::StagingDone<'_>>,
+            now: Millis,
+        ) -> anyhow::Result<()> {
+            self.db().set_clock(Some(now));
+            self.db().stage_events(import, events, done)
+        }
+        fn upsert_events_at(
+            &self,
+            platform: &str,
+            job_id: i64,
+            events: &[SaleEvent],
+            cursor: Option<chrono::NaiveDate>,
+            now: Millis,
+        ) -> anyhow::Result<(u64, u64)> {
+            self.db().set_clock(Some(now));
+            self.db().upsert_events(platform, job_id, events, cursor)
+        }
+        fn fire_schedule_at(
+            &self,
+            name: &str,
+            every_ms: i64,
+            job: &NewJob,
+            now: Millis,
+        ) -> anyhow::Result<Option<Enqueued>> {
+            self.db().set_clock(Some(now));
+            self.db().fire_schedule(name, every_ms, job)
+        }
+        fn inbox_claim_at(&self, sha256: &str, path: &str, now: Millis) -> anyhow::Result<bool> {
+            self.db().set_clock(Some(now));
+            self.db().inbox_claim(sha256, path)
+        }
+        fn inbox_record_at(
+            &self,
+            sha256: &str,
+            path: &str,
+            platform: Option<&str>,
+            status: &str,
+            message: Option<&str>,
+            job_id: Option<i64>,
+            now: Millis,
+        ) -> anyhow::Result<()> {
+            self.db().set_clock(Some(now));
+            self.db()
+                .inbox_record(sha256, path, platform, status, message, job_id)
+        }
+    }
+
+    impl At for Db {
+        fn db(&self) -> &Db {
+            self
+        }
+    }
 
     /// A fresh database in a temporary folder (real SQLite, real file, WAL).
     pub(crate) fn temp_db() -> (tempfile::TempDir, Db) {
@@ -433,18 +617,18 @@ pub(crate) mod testutil {
 
     /// The lease of a new job claimed by a test worker (what staging an import needs).
     pub(crate) fn claimed_lease(db: &Db, platform: &str) -> crate::queue::Lease {
-        use crate::queue::{JobStore, NewJob, WorkerId};
+        use crate::queue::{NewJob, WorkerId};
         let job = NewJob {
             platform: platform.into(),
             input: "{}".into(),
             priority: 0,
-            run_at: 0,
+            run_at: Some(0),
             max_attempts: 3,
             unique_key: None,
         };
-        db.enqueue(&job, 0).unwrap();
+        db.enqueue_at(&job, 0).unwrap();
         let me = WorkerId("testhost:1:1".into());
-        db.claim(&me, None, Some(platform), 0, 60_000)
+        db.claim_at(&me, None, Some(platform), 0, 60_000)
             .unwrap()
             .expect("the job just enqueued")
             .lease
@@ -453,7 +637,7 @@ pub(crate) mod testutil {
 
 #[cfg(test)]
 mod tests {
-    use super::testutil::temp_db;
+    use super::testutil::{temp_db, At as _};
 
     #[test]
     fn opens_with_wal_and_latest_schema() {
@@ -530,7 +714,7 @@ mod tests {
     #[test]
     fn a_version_4_database_upgrades_with_its_queue_history() {
         use crate::queue::retry::Retention;
-        use crate::queue::{Effects, JobResult, JobStore, WorkerId};
+        use crate::queue::{Effects, JobResult, WorkerId};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v4.db");
         {
@@ -611,13 +795,16 @@ mod tests {
             assert!(db.conn().execute(bad, []).is_err(), "{bad}");
         }
         // The orphan (lease expired at 20) is rescued and claimed; job 3 is not due before 5000.
-        let rescued = db.rescue(1_000, &|_| false).unwrap();
+        let rescued = db.rescue_at(1_000, &|_| false).unwrap();
         assert_eq!(rescued.len(), 1);
         assert_eq!(rescued[0].job_id, 2);
         let me = WorkerId("otherhost:10:1".into());
-        let job = db.claim(&me, None, None, 1_000, 60_000).unwrap().unwrap();
+        let job = db
+            .claim_at(&me, None, None, 1_000, 60_000)
+            .unwrap()
+            .unwrap();
         assert_eq!((job.id, job.lease.claim), (2, 2));
-        db.complete(
+        db.complete_at(
             &job.lease,
             1_001,
             &JobResult::default(),
@@ -632,7 +819,7 @@ mod tests {
             runs_ms: 0,
             batch: 1,
         };
-        assert_eq!(db.prune(&all, 2_000).unwrap(), (2, 1));
+        assert_eq!(db.prune_at(&all, 2_000).unwrap(), (2, 1));
         let left: i64 = db
             .conn()
             .query_row("SELECT count(*) FROM attempts", [], |r| r.get(0))
@@ -800,7 +987,8 @@ mod tests {
             line: 0,
         };
         assert_eq!(
-            db.upsert_events("gumroad", 4, &[refund], None, 8).unwrap(),
+            db.upsert_events_at("gumroad", 4, &[refund], None, 8)
+                .unwrap(),
             (0, 1)
         );
         // The rollup triggers came back with the table: an update and a delete of live events

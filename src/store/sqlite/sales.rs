@@ -90,11 +90,11 @@ impl Db {
         import: &mut StagedImport,
         events: &[SaleEvent],
         done: Option<StagingDone<'_>>,
-        now: Millis,
     ) -> Result<()> {
         if events.is_empty() && done.is_none() {
             return Ok(());
         }
+        let now = self.now();
         for e in events {
             // Look up before inserting: no `String` clone per event for a family already seen.
             match import.coverage.get_mut(&e.family) {
@@ -233,8 +233,8 @@ impl Db {
         job_id: i64,
         events: &[SaleEvent],
         cursor: Option<NaiveDate>,
-        now: Millis,
     ) -> Result<(u64, u64)> {
+        let now = self.now();
         self.immediate(|c| {
             let mut inserted = 0;
             let mut updated = 0;
@@ -665,7 +665,7 @@ mod tests {
     use super::{publish_import, StagedImport, StagingDone};
     use crate::model::{Format, Platform, RawLayout, SaleEvent};
     use crate::store::reports::ReportFilter;
-    use crate::store::testutil::{claimed_lease, temp_db};
+    use crate::store::testutil::{claimed_lease, temp_db, At as _};
 
     fn event(layout: &Arc<RawLayout>, cells: [&str; 3], day: u32) -> SaleEvent {
         let date = NaiveDate::from_ymd_opt(2025, 3, day).unwrap();
@@ -717,14 +717,14 @@ mod tests {
         };
         let lease = claimed_lease(&db, "draft2digital");
         let mut import = StagedImport::new(&lease, "draft2digital", "a.csv", "aaa");
-        db.stage_events(&mut import, &[row(1), row(1), row(2)], None, 0)
+        db.stage_events_at(&mut import, &[row(1), row(1), row(2)], None, 0)
             .unwrap();
         assert_eq!(
             sums("SELECT sum(events), count(*) FROM sales_rollup"),
             (0, 0),
             "written with the last chunk only"
         );
-        db.stage_events(&mut import, &[row(1), row(3)], done, 0)
+        db.stage_events_at(&mut import, &[row(1), row(3)], done, 0)
             .unwrap();
         let id = import.id.unwrap();
         assert_eq!(
@@ -756,7 +756,7 @@ mod tests {
         // A second job's import is staged to the end, then thrown away (its job failed).
         let other = claimed_lease(&db, "draft2digital");
         let mut discarded = StagedImport::new(&other, "draft2digital", "b.csv", "bbb");
-        db.stage_events(&mut discarded, &[row(4), row(5)], done, 2)
+        db.stage_events_at(&mut discarded, &[row(4), row(5)], done, 2)
             .unwrap();
         assert_eq!(
             sums("SELECT sum(events), count(*) FROM sales_rollup"),
@@ -790,16 +790,16 @@ mod tests {
             .unwrap();
         let lease = claimed_lease(&db, "draft2digital");
         let mut import = StagedImport::new(&lease, "draft2digital", "a.csv", "aaa");
-        db.stage_events(&mut import, &[row("Sea Glass", 1)], None, 0)
+        db.stage_events_at(&mut import, &[row("Sea Glass", 1)], None, 0)
             .unwrap();
         // Two rows are summed, then the third aborts the chunk's transaction.
         let failed = [row("Fox", 2), row("Fox", 2), row("Boom", 2)];
-        assert!(db.stage_events(&mut import, &failed, None, 0).is_err());
+        assert!(db.stage_events_at(&mut import, &failed, None, 0).is_err());
         let done = Some(StagingDone {
             layout: "ebook",
             rows: 2,
         });
-        db.stage_events(&mut import, &[row("Fox", 3)], done, 0)
+        db.stage_events_at(&mut import, &[row("Fox", 3)], done, 0)
             .unwrap();
         let id = import.id.unwrap();
         let staged: bool = db
@@ -837,14 +837,14 @@ mod tests {
         let b = Arc::new(RawLayout::new(&headers(["Zeta", "Alpha", "Mid"]), false));
         let lease = claimed_lease(&db, "draft2digital");
         let mut import = StagedImport::new(&lease, "draft2digital", "d.csv", "abc");
-        db.stage_events(
+        db.stage_events_at(
             &mut import,
             &[event(&a, ["Sea \"Glass\"", "1", "Sea Glass"], 1)],
             None,
             0,
         )
         .unwrap();
-        db.stage_events(
+        db.stage_events_at(
             &mut import,
             &[
                 event(&a_again, ["Fox", "2", "Fox Hollow"], 2),

@@ -77,8 +77,8 @@ impl Db {
         name: &str,
         every_ms: i64,
         job: &NewJob,
-        now: Millis,
     ) -> Result<Option<Enqueued>> {
+        let now = self.now();
         self.immediate(|c| {
             let last: Option<Millis> = c
                 .query_row(
@@ -156,7 +156,8 @@ impl Db {
     ///
     /// # Errors
     /// Database errors.
-    pub fn inbox_claim(&self, sha256: &str, path: &str, now: Millis) -> Result<bool> {
+    pub fn inbox_claim(&self, sha256: &str, path: &str) -> Result<bool> {
+        let now = self.now();
         self.immediate(|c| {
             let n = c.execute(
                 "INSERT INTO inbox_files (sha256, path, status, seen_at) VALUES (?1, ?2, 'checking', ?3)
@@ -181,8 +182,8 @@ impl Db {
         status: &str,
         message: Option<&str>,
         job_id: Option<i64>,
-        now: Millis,
     ) -> Result<()> {
+        let now = self.now();
         self.immediate(|c| {
             c.execute(
                 "INSERT INTO inbox_files (sha256, path, platform, status, message, job_id, seen_at)
@@ -408,15 +409,14 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::JobStore;
-    use crate::store::testutil::temp_db;
+    use crate::store::testutil::{temp_db, At as _};
 
     fn sync_job() -> NewJob {
         NewJob {
             platform: "gumroad".into(),
             input: r#"{"kind":"sync","since":null,"until":null}"#.into(),
             priority: 0,
-            run_at: 0,
+            run_at: Some(0),
             max_attempts: 3,
             unique_key: Some("sync:incremental".into()),
         }
@@ -426,15 +426,17 @@ mod tests {
     fn schedule_fires_once_per_period() {
         let (_d, db) = temp_db();
         const H: i64 = 3_600_000;
-        let a = db.fire_schedule("gumroad", 6 * H, &sync_job(), 0).unwrap();
+        let a = db
+            .fire_schedule_at("gumroad", 6 * H, &sync_job(), 0)
+            .unwrap();
         assert!(a.is_some_and(|e| !e.deduplicated));
         assert!(db
-            .fire_schedule("gumroad", 6 * H, &sync_job(), H)
+            .fire_schedule_at("gumroad", 6 * H, &sync_job(), H)
             .unwrap()
             .is_none());
         // Due again after the period; the first job is still queued, so it is deduplicated.
         let b = db
-            .fire_schedule("gumroad", 6 * H, &sync_job(), 6 * H)
+            .fire_schedule_at("gumroad", 6 * H, &sync_job(), 6 * H)
             .unwrap()
             .unwrap();
         assert!(b.deduplicated);
@@ -450,13 +452,15 @@ mod tests {
     #[test]
     fn inbox_claims_are_exclusive_until_stale() {
         let (_d, db) = temp_db();
-        assert!(db.inbox_claim("h", "/x", 0).unwrap());
-        assert!(!db.inbox_claim("h", "/x", 1).unwrap());
-        assert!(db.inbox_claim("h", "/x", INBOX_CLAIM_STALE_MS + 1).unwrap());
-        db.inbox_record("h", "/x", None, "unknown", Some("m"), None, 5)
+        assert!(db.inbox_claim_at("h", "/x", 0).unwrap());
+        assert!(!db.inbox_claim_at("h", "/x", 1).unwrap());
+        assert!(db
+            .inbox_claim_at("h", "/x", INBOX_CLAIM_STALE_MS + 1)
+            .unwrap());
+        db.inbox_record_at("h", "/x", None, "unknown", Some("m"), None, 5)
             .unwrap();
         assert!(!db
-            .inbox_claim("h", "/x", 10 * INBOX_CLAIM_STALE_MS)
+            .inbox_claim_at("h", "/x", 10 * INBOX_CLAIM_STALE_MS)
             .unwrap());
         assert_eq!(db.inbox_file("h").unwrap().unwrap().status, "unknown");
     }
@@ -465,9 +469,9 @@ mod tests {
     fn failed_jobs_superseded_by_a_later_success_are_resolved() {
         let (_d, db) = temp_db();
         let me = crate::queue::WorkerId("h:1:1".into());
-        let id = db.enqueue(&sync_job(), 0).unwrap().id;
-        let c = db.claim(&me, None, None, 0, 60_000).unwrap().unwrap();
-        db.fail(
+        let id = db.enqueue_at(&sync_job(), 0).unwrap().id;
+        let c = db.claim_at(&me, None, None, 0, 60_000).unwrap().unwrap();
+        db.fail_at(
             &c.lease,
             1,
             &crate::queue::JobError::Permanent("401".into()),
@@ -477,9 +481,9 @@ mod tests {
         let failed = db.unresolved_failed_jobs().unwrap();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].id, id);
-        db.enqueue(&sync_job(), 2).unwrap();
-        let c = db.claim(&me, None, None, 2, 60_000).unwrap().unwrap();
-        db.complete(
+        db.enqueue_at(&sync_job(), 2).unwrap();
+        let c = db.claim_at(&me, None, None, 2, 60_000).unwrap().unwrap();
+        db.complete_at(
             &c.lease,
             3,
             &crate::queue::JobResult::default(),
