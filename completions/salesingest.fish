@@ -24,7 +24,7 @@ function __fish_salesingest_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c salesingest -n "__fish_salesingest_needs_command" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_needs_command" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_needs_command" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_needs_command" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_needs_command" -s q -l quiet -d 'Print nothing but errors'
@@ -56,7 +56,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l ping
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l max-attempts -d 'Attempts before the job ends failed [default: 3, or queue.max_attempts in the config]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l priority -d 'Higher runs first' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l run-at -d 'Do not run before this time (RFC 3339, or YYYY-MM-DD for midnight UTC)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l force -d 'Import a file again even if the same content was already imported'
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l json -d 'Machine-readable JSON on stdout'
@@ -69,7 +69,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l b
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l platform -d 'Only jobs of this platform' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l lease -d 'Lease length in seconds, renewed by a heartbeat while a job runs [default: 60]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l ping-url -d 'Healthcheck ping URL (healthchecks.io style: URL/start, URL, URL/fail) [default: SALESINGEST_PING_URL, or [healthcheck] ping_url in the config]' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s q -l quiet -d 'Print nothing but errors'
@@ -77,7 +77,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s v
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l check -d 'Exit 6 with one line per problem when data is stale (a scheduled sync overdue, failed jobs not retried, a KDP month without its final report after the 20th of the next month); print nothing and exit 0 when healthy. With --json: an array of problems'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l json -d 'Machine-readable JSON on stdout'
@@ -87,7 +87,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l no-co
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l limit -d 'Show at most N runs' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l failed -d 'Only runs with a failed job, an error exit, or that were killed'
 complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l json -d 'Machine-readable JSON on stdout'
@@ -99,7 +99,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s V -l ve
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l status -d 'Only jobs in this state' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l platform -d 'Only jobs of this platform' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l limit -d 'Show at most N jobs' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -s q -l quiet -d 'Print nothing but errors'
@@ -108,7 +108,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l no-colo
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l attempts -d 'Attempts to grant on top of those used' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s q -l quiet -d 'Print nothing but errors'
@@ -116,7 +116,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s v -l v
 complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand retry" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s q -l quiet -d 'Print nothing but errors'
@@ -124,7 +124,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s v -l 
 complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand cancel" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s q -l quiet -d 'Print nothing but errors'
@@ -133,7 +133,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -l 
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l max-attempts -d 'Attempts before a job ends failed [default: 3, or queue.max_attempts in the config]' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l force -d 'Import a file again even if the same content was already imported'
 complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l json -d 'Machine-readable JSON on stdout'
@@ -142,7 +142,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand import" -s v -l 
 complete -c salesingest -n "__fish_salesingest_using_subcommand import" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand import" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand import" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -s q -l quiet -d 'Print nothing but errors'
@@ -151,7 +151,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -l no
 complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand schedules" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l older-than -d 'One horizon for everything instead of the [retention] settings (e.g. 7d, 12h)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l dry-run -d 'Only count what would be deleted'
 complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l json -d 'Machine-readable JSON on stdout'
@@ -160,7 +160,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -s v -l v
 complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand prune" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l force -d 'Replace FILE if it exists'
 complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l json -d 'Machine-readable JSON on stdout'
@@ -169,7 +169,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -s v -l 
 complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand backup" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s q -l quiet -d 'Print nothing but errors'
@@ -177,7 +177,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s v -l 
 complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s q -l quiet -d 'Print nothing but errors'
@@ -185,7 +185,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s v -l ver
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s q -l quiet -d 'Print nothing but errors'
@@ -203,7 +203,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l platform -d 'Only this platform (repeatable)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l in -d 'Convert every amount into this currency (needs --rates)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l json -d 'Machine-readable JSON on stdout'
@@ -221,7 +221,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l platform -d 'Only this platform (repeatable)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l in -d 'Convert every amount into this currency (needs --rates)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l json -d 'Machine-readable JSON on stdout'
@@ -239,7 +239,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l platform -d 'Only this platform (repeatable)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l in -d 'Convert every amount into this currency (needs --rates)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l db -d 'The database file [default: <XDG data dir>/salesingest/salesingest.db]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l json -d 'Machine-readable JSON on stdout'

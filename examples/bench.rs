@@ -22,7 +22,7 @@ use rusqlite::Connection;
 use salesingest::queue::retry::{Retention, RetryPolicy};
 use salesingest::queue::worker::{self, Handler, JobControl, WorkerConfig};
 use salesingest::queue::{ClaimedJob, Durability, Effects, JobError, JobResult, JobStore, NewJob};
-use salesingest::store::Db;
+use salesingest::store::sqlite::Db;
 
 #[derive(Clone, Copy)]
 struct Opts {

@@ -66,8 +66,10 @@ pub struct GumroadSettings {
 /// Everything a command needs to know about its environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub db_path: PathBuf,
-    /// Where inbox copies live: `<folder of the database>/inbox`.
+    /// The store: a SQLite file or a PostgreSQL URL (`--db`, `SALESINGEST_DB`).
+    pub db: crate::store::Location,
+    /// Where a SQLite store keeps its job inputs (report files, Ping bodies) by content hash:
+    /// `<folder of the database>/inbox` (a PostgreSQL store keeps them in the database).
     pub inbox_dir: PathBuf,
     pub config_path: Option<PathBuf>,
     pub queue: QueueSettings,
@@ -188,7 +190,7 @@ pub fn no_color_env() -> bool {
 /// # Errors
 /// A missing explicit config file, an unreadable or invalid one, a config file holding a secret
 /// that others can read, or a bad duration.
-pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -> Result<Settings> {
+pub fn load(db: Option<&str>, config: Option<PathBuf>, no_color_flag: bool) -> Result<Settings> {
     let (config_path, explicit) = match config {
         Some(p) => (Some(p), true),
         None => (default_config_path(), false),
@@ -201,13 +203,15 @@ pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -
         ),
         _ => FileConfig::default(),
     };
-    let db_path = match db {
-        Some(p) => absolute(&p)?,
-        None => default_db_path()?,
+    let db = db_location(db)?;
+    let inbox_dir = match &db {
+        crate::store::Location::Sqlite(p) => p
+            .parent()
+            .map_or_else(|| PathBuf::from("inbox"), |d| d.join("inbox")),
+        crate::store::Location::Postgres(_) => default_db_path()?
+            .parent()
+            .map_or_else(|| PathBuf::from("inbox"), |d| d.join("inbox")),
     };
-    let inbox_dir = db_path
-        .parent()
-        .map_or_else(|| PathBuf::from("inbox"), |d| d.join("inbox"));
 
     let q = &file_cfg.queue;
     let defaults = RetryPolicy::default();
@@ -294,7 +298,7 @@ pub fn load(db: Option<PathBuf>, config: Option<PathBuf>, no_color_flag: bool) -
         check_ping_url(u)?;
     }
     Ok(Settings {
-        db_path,
+        db,
         inbox_dir,
         config_path,
         queue,
@@ -373,14 +377,16 @@ fn check_ping_url(u: &str) -> Result<()> {
     Ok(())
 }
 
-/// The database path alone (for `doctor`, which must work even when the config is broken).
+/// The store location from `--db` / `SALESINGEST_DB`, or the default SQLite file (also for
+/// `doctor`, which must work even when the config is broken).
 ///
 /// # Errors
-/// When no home directory can be found or the current directory is unreadable.
-pub fn db_path_only(db: Option<PathBuf>) -> Result<PathBuf> {
+/// When no home directory can be found, the current directory is unreadable, or the value is
+/// neither a path nor a postgres:// URL.
+pub fn db_location(db: Option<&str>) -> Result<crate::store::Location> {
     match db {
-        Some(p) => absolute(&p),
-        None => default_db_path(),
+        Some(text) => crate::store::Location::parse_here(text),
+        None => Ok(crate::store::Location::Sqlite(default_db_path()?)),
     }
 }
 
@@ -392,16 +398,6 @@ pub fn validate_ping_url(u: &str) -> Result<String> {
     let u = u.trim().trim_end_matches('/').to_string();
     check_ping_url(&u)?;
     Ok(u)
-}
-
-fn absolute(p: &Path) -> Result<PathBuf> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
-    } else {
-        Ok(std::env::current_dir()
-            .context("cannot read the current directory")?
-            .join(p))
-    }
 }
 
 fn read_config(path: &Path) -> Result<FileConfig> {

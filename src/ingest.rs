@@ -20,8 +20,8 @@ use crate::platforms::{
 };
 use crate::queue::worker::{Handler, JobControl};
 use crate::queue::{ClaimedJob, Effects, EventCounts, JobError, JobResult};
-use crate::store::sales::{StagedImport, StagingDone};
-use crate::store::Db;
+use crate::store::Store;
+use crate::store::{ImportStaging, StagingDone};
 
 /// Events staged per transaction: large enough to be fast, small enough that other workers get
 /// the write lock between chunks.
@@ -239,7 +239,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// The job handler `run-worker` uses.
 pub struct IngestHandler<'a> {
-    pub db: &'a Db,
+    pub db: &'a dyn Store,
     pub settings: &'a Settings,
     /// Draw progress bars (only on a terminal, never with `--json`/`--quiet`).
     pub progress: bool,
@@ -301,21 +301,23 @@ impl IngestHandler<'_> {
                 stored.display()
             )));
         }
-        let mut import = StagedImport::new(&job.lease, platform.as_str(), file, sha256);
+        let mut import = self
+            .db
+            .begin_import(&job.lease, platform.as_str(), file, sha256);
         let progress = if self.progress {
             Progress::bytes(size, &format!("job {} {file}", job.id))
         } else {
             Progress::hidden()
         };
-        let parsed = stage_parsed(self.db, &mut import, ctl, &progress, |sink| {
+        let parsed = stage_parsed(import.as_mut(), ctl, &progress, |sink| {
             platforms::parse_file(platform, stored, file, sink)
         });
         progress.finish();
-        match (parsed, import.id) {
+        match (parsed, import.import_id()) {
             (Ok(summary), Some(import_id)) => {
                 let result = JobResult {
                     events: EventCounts {
-                        inserted: import.events,
+                        inserted: import.staged(),
                         updated: 0,
                         removed: 0,
                     },
@@ -436,7 +438,7 @@ impl IngestHandler<'_> {
 }
 
 struct GumroadSink<'a> {
-    db: &'a Db,
+    db: &'a dyn Store,
     job_id: i64,
     ctl: &'a JobControl,
     store_cursor: bool,
@@ -506,8 +508,7 @@ enum Parsed {
 /// When staging fails (database error, lost lease, the worker told to stop) the channel is
 /// closed, the parser's next send fails and it stops; the staging error is the one returned.
 fn stage_parsed<F>(
-    db: &Db,
-    import: &mut StagedImport,
+    import: &mut dyn ImportStaging,
     ctl: &JobControl,
     progress: &Progress,
     parse: F,
@@ -545,7 +546,7 @@ where
             let finished = done.is_some();
             let step = match ctl.should_stop() {
                 Some(stop) => Err(anyhow::anyhow!("{}", stop.message())),
-                None => db.stage_events(import, events, done),
+                None => import.stage(events, done),
             };
             if let Err(e) = step {
                 staged = Err(SinkError(e));
@@ -641,12 +642,12 @@ pub enum FileEnqueue {
 /// # Errors
 /// Database errors.
 pub fn enqueue_checked(
-    db: &Db,
+    db: &dyn Store,
     platform: Platform,
     checked: &CheckedFile,
     opts: &EnqueueOptions,
 ) -> Result<FileEnqueue> {
-    use crate::queue::{JobStore, NewJob};
+    use crate::queue::NewJob;
     if !opts.force {
         if let Some(prior) = db
             .live_import_by_sha(&checked.sha256)?
@@ -718,7 +719,7 @@ pub struct Fired {
 ///
 /// # Errors
 /// Database errors.
-pub fn fire_schedules(db: &Db, settings: &Settings) -> Result<Vec<Fired>> {
+pub fn fire_schedules(db: &dyn Store, settings: &Settings) -> Result<Vec<Fired>> {
     let mut fired = Vec::new();
     for s in &settings.schedules {
         let opts = EnqueueOptions::defaults(settings);
@@ -834,7 +835,7 @@ impl FileStatus {
 /// # Errors
 /// I/O errors reading the file or writing the inbox copy; database errors.
 pub fn import_file(
-    db: &Db,
+    db: &dyn Store,
     settings: &Settings,
     path: &Path,
     opts: &EnqueueOptions,
@@ -949,7 +950,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 /// # Errors
 /// Database errors.
 pub fn scan_inbox(
-    db: &Db,
+    db: &dyn Store,
     settings: &Settings,
     dir: &Path,
 ) -> Result<(Vec<FileOutcome>, Vec<String>)> {
@@ -1002,7 +1003,7 @@ pub fn scan_inbox(
                 }
                 continue;
             }
-            if r.seen_at >= db.now() - crate::store::upkeep::INBOX_CLAIM_STALE_MS {
+            if r.seen_at >= db.now()? - crate::store::INBOX_CLAIM_STALE_MS {
                 continue;
             }
         }
@@ -1046,6 +1047,8 @@ pub fn scan_inbox(
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::store::{ReportStore as _, SalesStore as _, UpkeepStore as _};
     use std::io::Write as _;
 
     use super::{stage_parsed, STAGE_CHUNK};
@@ -1054,8 +1057,8 @@ mod tests {
     use crate::platforms::{self, PlatformError, SinkError};
     use crate::queue::worker::JobControl;
     use crate::queue::Lease;
-    use crate::store::sales::StagedImport;
     use crate::store::testutil::{claimed_lease, import_events, temp_db};
+    use crate::store::ImportStaging;
 
     const HEADER: &str = "Start Date,End Date,Publisher,Title ID,Ebook ISBN,Title,Primary Author,Distributor,Vendor,Country,Units Sold,Units Returned,Net Unit Sales,Sales Model,Retailer,List Price Per Unit,Currency Code,Offer Price Per Unit,Royalty Percent,Sales Channel Fee/Taxes Per Unit,Extended Sales Channel Revenue,Sales Channel Share,D2D Share,Publisher Share,Publisher Share USD (estimated),Verified";
 
@@ -1099,15 +1102,17 @@ mod tests {
     }
 
     /// Stage the D2D report at `path` through `stage_parsed`, as a claimed job's import.
-    fn stage_report(
-        db: &crate::store::Db,
+    fn stage_report<'a>(
+        db: &'a crate::store::sqlite::Db,
         path: &std::path::Path,
-    ) -> (StagedImport, Result<platforms::ParseSummary, PlatformError>) {
+    ) -> (
+        Box<dyn ImportStaging + 'a>,
+        Result<platforms::ParseSummary, PlatformError>,
+    ) {
         let lease = claimed_lease(db, "draft2digital");
-        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
+        let mut import = db.begin_import(&lease, "draft2digital", "report.csv", "abc");
         let parsed = stage_parsed(
-            db,
-            &mut import,
+            import.as_mut(),
             &JobControl::default(),
             &Progress::hidden(),
             |sink| platforms::parse_file(Platform::Draft2digital, path, "report.csv", sink),
@@ -1134,7 +1139,7 @@ mod tests {
             "the error names the line: {e}"
         );
         assert_eq!(
-            import.events,
+            import.staged(),
             2 * STAGE_CHUNK as u64,
             "two chunks were staged"
         );
@@ -1150,8 +1155,8 @@ mod tests {
         let (import, parsed) = stage_report(&db, &path);
         let summary = parsed.unwrap();
         assert_eq!(summary.rows, u64::from(good));
-        assert_eq!(import.events, u64::from(good));
-        let staged = import_events(&db, import.id.unwrap());
+        assert_eq!(import.staged(), u64::from(good));
+        let staged = import_events(&db, import.import_id().unwrap());
         assert_eq!(staged, i64::from(good));
     }
 
@@ -1200,11 +1205,10 @@ mod tests {
             owner: "nobody:1:1".into(),
             claim: 1,
         };
-        let mut import = StagedImport::new(&lease, "draft2digital", "report.csv", "abc");
+        let mut import = db.begin_import(&lease, "draft2digital", "report.csv", "abc");
         let sent = std::sync::atomic::AtomicUsize::new(0);
         let err = stage_parsed(
-            &db,
-            &mut import,
+            import.as_mut(),
             &JobControl::default(),
             &Progress::hidden(),
             |sink| {
@@ -1222,6 +1226,6 @@ mod tests {
             sent < 4 * STAGE_CHUNK,
             "the parser stopped early ({sent} events)"
         );
-        assert_eq!(import.events, 0);
+        assert_eq!(import.staged(), 0);
     }
 }

@@ -42,7 +42,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             .context("cannot read the current directory")?
             .join(&args.file)
     };
-    if dest == ctx.settings.db_path {
+    if ctx.settings.db.sqlite_path() == Some(dest.as_path()) {
         return Err(coded(2, "the backup file cannot be the database itself"));
     }
     if dest.exists() && !args.force {
@@ -55,6 +55,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         ));
     }
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -97,7 +98,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     } else {
         ctx.out.line(&format!(
             "backed up {} to {} ({bytes} bytes, schema version {schema}, integrity ok)",
-            ctx.settings.db_path.display(),
+            ctx.settings.db,
             dest.display()
         ));
     }

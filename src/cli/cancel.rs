@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{coded, Ctx, EXIT_NOT_FOUND};
-use crate::queue::{CancelOutcome, JobStore};
+use crate::queue::CancelOutcome;
 
 /// Cancel a job.
 #[derive(Debug, clap::Args)]
@@ -20,6 +20,7 @@ pub struct Args {
 /// Exit 4 for an unknown id, 1 when the job already finished.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let (status, msg) = match db.cancel(args.id)? {
         CancelOutcome::Cancelled => ("cancelled", format!("job {} cancelled", args.id)),
         CancelOutcome::Requested => (

@@ -7,7 +7,7 @@ use super::{Ctx, EXIT_UNHEALTHY};
 use crate::config::Settings;
 use crate::output::{rfc3339, ProblemView};
 use crate::queue::{now_ms, Millis};
-use crate::store::Db;
+use crate::store::Store;
 
 /// Run the check: quiet and 0 when healthy, one line per problem and exit 6 otherwise.
 ///
@@ -15,7 +15,8 @@ use crate::store::Db;
 /// Database errors (exit 1).
 pub fn run(ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
-    let problems = problems(&db, &ctx.settings, now_ms())?;
+    let db = db.as_ref();
+    let problems = problems(db, &ctx.settings, now_ms())?;
     if ctx.out.json {
         ctx.out.json(&problems);
     } else {
@@ -36,7 +37,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
 ///
 /// # Errors
 /// Database errors.
-pub fn problems(db: &Db, settings: &Settings, now: Millis) -> Result<Vec<ProblemView>> {
+pub fn problems(db: &dyn Store, settings: &Settings, now: Millis) -> Result<Vec<ProblemView>> {
     let mut out = Vec::new();
     let rows = db.schedule_rows()?;
     for s in &settings.schedules {

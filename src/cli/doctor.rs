@@ -8,8 +8,8 @@ use anyhow::Result;
 use super::{Cli, EXIT_UNHEALTHY};
 use crate::config::{self, Settings};
 use crate::output::{rfc3339, CheckView, DoctorView, Printer};
-use crate::queue::{hostname, now_ms, owner_is_dead};
-use crate::store::Db;
+use crate::queue::{hostname, owner_is_dead};
+use crate::store::{DiagnosticStatus, Location, OpenOptions};
 
 /// Check the installation.
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,7 @@ pub fn run(_args: &Args, cli: &Cli) -> Result<i32> {
         !cli.no_color && !config::no_color_env(),
     );
     let mut c = Checks::default();
-    let settings = match config::load(cli.db.clone(), cli.config.clone(), cli.no_color) {
+    let settings = match config::load(cli.db.as_deref(), cli.config.clone(), cli.no_color) {
         Ok(s) => {
             c.ok(
                 "config",
@@ -71,14 +71,14 @@ pub fn run(_args: &Args, cli: &Cli) -> Result<i32> {
             None
         }
     };
-    let db_path = match &settings {
-        Some(s) => s.db_path.clone(),
-        None => config::db_path_only(cli.db.clone())?,
+    let location = match &settings {
+        Some(s) => s.db.clone(),
+        None => config::db_location(cli.db.as_deref())?,
     };
     if let Some(s) = &settings {
         settings_checks(&mut c, s);
     }
-    database_checks(&mut c, &db_path);
+    database_checks(&mut c, &location);
 
     let healthy = c.0.iter().all(|x| x.status != "fail");
     if out.json {
@@ -190,50 +190,46 @@ fn permission_check(c: &mut Checks, name: &str, path: &Path, forbidden: u32) {
     }
 }
 
-fn database_checks(c: &mut Checks, path: &Path) {
-    if !path.exists() {
-        c.warn(
-            "database",
-            format!(
-                "`{}` does not exist yet (created on first use)",
-                path.display()
-            ),
-        );
-        return;
+fn database_checks(c: &mut Checks, location: &Location) {
+    if let Location::Sqlite(path) = location {
+        if !path.exists() {
+            c.warn(
+                "database",
+                format!(
+                    "`{}` does not exist yet (created on first use)",
+                    path.display()
+                ),
+            );
+            return;
+        }
+        if let Some(dir) = path.parent() {
+            permission_check(c, "folder permissions", dir, 0o077);
+        }
+        permission_check(c, "db permissions", path, 0o077);
     }
-    if let Some(dir) = path.parent() {
-        permission_check(c, "folder permissions", dir, 0o077);
-    }
-    permission_check(c, "db permissions", path, 0o077);
-    let db = match Db::open(path) {
+    let db = match crate::store::open(location, &OpenOptions::default()) {
         Ok(db) => db,
         Err(e) => {
             c.fail("database", format!("{e:#}"));
             return;
         }
     };
-    match db.schema_version() {
-        Ok(v) => c.ok(
-            "database",
-            format!("`{}`, schema version {v}", path.display()),
-        ),
-        Err(e) => c.fail("database", format!("{e:#}")),
+    for d in db.diagnostics() {
+        match d.status {
+            DiagnosticStatus::Ok => c.ok(&d.check, d.detail),
+            DiagnosticStatus::Warn => c.warn(&d.check, d.detail),
+            DiagnosticStatus::Fail => c.fail(&d.check, d.detail),
+        }
     }
-    match db.integrity_check() {
-        Ok(r) if r == "ok" => c.ok("integrity", "ok"),
-        Ok(r) => c.fail(
-            "integrity",
-            format!("{r}: restore a backup (`salesingest backup` makes them)"),
-        ),
-        Err(e) => c.fail("integrity", format!("{e:#}")),
-    }
-    match db.journal_mode() {
-        Ok(m) if m.eq_ignore_ascii_case("wal") => c.ok("journal mode", "wal"),
-        Ok(m) => c.fail("journal mode", format!("{m} (expected wal)")),
-        Err(e) => c.fail("journal mode", format!("{e:#}")),
-    }
+    // Lease expiry by the store's clock: hosts' clocks may differ from the database's.
+    let now = match db.now() {
+        Ok(t) => t,
+        Err(e) => {
+            c.fail("database", format!("{e:#}"));
+            return;
+        }
+    };
     let host = hostname();
-    let now = now_ms();
     match db.processing_jobs() {
         Ok(jobs) => {
             let stale: Vec<String> = jobs

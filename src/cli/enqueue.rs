@@ -10,7 +10,7 @@ use super::{coded, parse_platform, Ctx, EXIT_REJECTED};
 use crate::ingest::{self, CheckError};
 use crate::model::{JobInput, Platform};
 use crate::output::{new_table, num_cell, rfc3339, EnqueueView};
-use crate::queue::{JobStore, NewJob};
+use crate::queue::NewJob;
 
 /// Queue an import.
 #[derive(Debug, clap::Args)]
@@ -118,6 +118,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         )));
     }
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let (job, input) = if let Some(ping) = &args.ping_file {
         let (name, bytes) = read_ping(ping)?;
         crate::platforms::parse_ping(&bytes, &name)
@@ -149,12 +150,15 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         ingest::sync_job(args.platform, since, until, &opts)?
     };
     let e = db.enqueue(&job)?;
-    let (status, due) = status_of(&db, e.id)?;
+    let (status, due) = status_of(db, e.id)?;
     let view = EnqueueView {
         id: e.id,
         platform: job.platform.clone(),
         status,
-        run_at: rfc3339(due.or(run_at).unwrap_or_else(|| db.now())),
+        run_at: rfc3339(match due.or(run_at) {
+            Some(t) => t,
+            None => db.now()?,
+        }),
         deduplicated: e.deduplicated,
         input: input_view(&input),
     };
@@ -239,6 +243,7 @@ fn sync_window(args: &Args) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
 fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>) -> Result<i32> {
     // Check every file before queueing any, so a bad file in a batch queues nothing.
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     // Content already imported *as this platform* needs no second parse; the same bytes named
     // as another platform still get the full check (and its exit 5).
     let already = |sha: &str| {
@@ -266,7 +271,7 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>)
             max_attempts,
             force: args.force,
         };
-        match ingest::enqueue_checked(&db, args.platform, &c, &opts)? {
+        match ingest::enqueue_checked(db, args.platform, &c, &opts)? {
             ingest::FileEnqueue::AlreadyImported {
                 job_id,
                 finished_at,
@@ -276,23 +281,29 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>)
                     "{}: already imported by job {id}; pass --force to import it again",
                     file_name(&c.input)
                 ));
-                let status = status_of(&db, id).map_or_else(|_| "completed".into(), |s| s.0);
+                let status = status_of(db, id).map_or_else(|_| "completed".into(), |s| s.0);
                 views.push(EnqueueView {
                     id,
                     platform: args.platform.as_str().to_string(),
                     status,
-                    run_at: rfc3339(finished_at.unwrap_or_else(|| db.now())),
+                    run_at: rfc3339(match finished_at {
+                        Some(t) => t,
+                        None => db.now()?,
+                    }),
                     deduplicated: true,
                     input: input_view(&c.input),
                 });
             }
             ingest::FileEnqueue::Queued(e) => {
-                let (status, due) = status_of(&db, e.id)?;
+                let (status, due) = status_of(db, e.id)?;
                 views.push(EnqueueView {
                     id: e.id,
                     platform: args.platform.as_str().to_string(),
                     status,
-                    run_at: rfc3339(due.or(run_at).unwrap_or_else(|| db.now())),
+                    run_at: rfc3339(match due.or(run_at) {
+                        Some(t) => t,
+                        None => db.now()?,
+                    }),
                     deduplicated: e.deduplicated,
                     input: input_view(&c.input),
                 });
@@ -304,7 +315,7 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>)
 }
 
 /// A job's state and due time (`completed` with no time when it is no longer stored).
-pub(crate) fn status_of(db: &crate::store::Db, id: i64) -> Result<(String, Option<i64>)> {
+pub(crate) fn status_of(db: &dyn crate::store::Store, id: i64) -> Result<(String, Option<i64>)> {
     Ok(db.job(id)?.map_or_else(
         || ("completed".to_string(), None),
         |j| (j.state, Some(j.run_at)),

@@ -46,6 +46,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         return Err(coded(EXIT_REJECTED, "no files found under the given paths"));
     }
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let opts = EnqueueOptions {
         max_attempts: args.max_attempts.unwrap_or(ctx.settings.queue.max_attempts),
         force: args.force,
@@ -53,7 +54,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     };
     let mut outcomes = Vec::with_capacity(files.len());
     for path in &files {
-        let o = ingest::import_file(&db, &ctx.settings, path, &opts)?;
+        let o = ingest::import_file(db, &ctx.settings, path, &opts)?;
         for w in &o.warnings {
             ctx.out.warn(w);
         }

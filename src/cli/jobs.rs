@@ -35,6 +35,7 @@ fn parse_state(s: &str) -> Result<JobState, String> {
 /// Database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let rows = db.jobs(
         args.status.map(JobState::as_str),
         args.platform.map(Platform::as_str),

@@ -24,6 +24,7 @@ pub struct Args {
 /// Database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let host = crate::queue::hostname();
     let views: Vec<LogView> = db
         .runs(i64::from(args.limit), args.failed)?

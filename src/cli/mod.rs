@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{self, Settings};
 use crate::output::Printer;
-use crate::store::Db;
+use crate::store::{OpenOptions, Store};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -44,9 +44,10 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "salesingest", version, after_help = EXIT_CODES, propagate_version = true)]
 pub struct Cli {
-    /// The database file [default: <XDG data dir>/salesingest/salesingest.db]
-    #[arg(long, global = true, env = "SALESINGEST_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// The database: a SQLite file, or a postgres:// URL for workers on several hosts
+    /// [default: <XDG data dir>/salesingest/salesingest.db]
+    #[arg(long, global = true, env = "SALESINGEST_DB", value_name = "PATH|URL")]
+    pub db: Option<String>,
 
     /// The TOML config file [default: <XDG config dir>/salesingest/config.toml]
     #[arg(long, global = true, env = "SALESINGEST_CONFIG", value_name = "PATH")]
@@ -114,16 +115,19 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Open the database (creating it on first use).
+    /// Open the store (a SQLite file is created on first use).
     ///
     /// # Errors
     /// When it cannot be opened or migrated.
-    pub fn open_db(&self) -> Result<Db> {
-        let db = Db::open(&self.settings.db_path)?;
-        if self.settings.queue.durability != crate::queue::Durability::Full {
-            db.set_durability(self.settings.queue.durability)?;
+    pub fn open_db(&self) -> Result<Box<dyn Store>> {
+        crate::store::open(&self.settings.db, &self.open_options())
+    }
+
+    /// How this command opens the store.
+    pub fn open_options(&self) -> OpenOptions {
+        OpenOptions {
+            durability: self.settings.queue.durability,
         }
-        Ok(db)
     }
 }
 
@@ -174,7 +178,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         // Doctor loads the settings itself: a broken config is one of its findings.
         return doctor::run(args, &cli);
     }
-    let settings = config::load(cli.db.clone(), cli.config.clone(), cli.no_color)?;
+    let settings = config::load(cli.db.as_deref(), cli.config.clone(), cli.no_color)?;
     let out = Printer::new(cli.json, cli.quiet, cli.verbose, settings.color);
     let ctx = Ctx { settings, out };
     match cli.command {

@@ -5,7 +5,6 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::Ctx;
-use crate::queue::JobStore;
 
 /// Delete finished jobs and cron-run rows older than the retention horizons.
 #[derive(Debug, clap::Args)]
@@ -38,6 +37,7 @@ fn parse_duration(s: &str) -> Result<i64, String> {
 /// Database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let mut policy = ctx.settings.queue.retention.clone();
     if let Some(ms) = args.older_than {
         policy.completed_ms = ms;

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::{coded, Ctx, EXIT_NOT_FOUND};
-use crate::queue::{JobStore, RetryOutcome};
+use crate::queue::RetryOutcome;
 
 /// Revive a failed job.
 #[derive(Debug, clap::Args)]
@@ -24,6 +24,7 @@ pub struct Args {
 /// Exit 4 for an unknown id, 1 when the job is not failed.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     match db.revive(args.id, args.attempts)? {
         RetryOutcome::Revived => {
             if ctx.out.json {

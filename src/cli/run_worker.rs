@@ -100,6 +100,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
 /// The run; returns the exit code and the plain-text summary for the ping body.
 fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     // On a terminal, say what the schedules and the inbox did; under cron only with -v.
     let tell = |text: &str| {
         if Printer::stdout_is_tty() && !ctx.out.json {
@@ -108,7 +109,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             ctx.out.info(text);
         }
     };
-    let fired = ingest::fire_schedules(&db, &ctx.settings)?;
+    let fired = ingest::fire_schedules(db, &ctx.settings)?;
     for f in &fired {
         tell(&format!(
             "schedule `{}`: {} sync job {}{}",
@@ -123,7 +124,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         ));
     }
     let (inbox, mut early_warnings) = match &ctx.settings.inbox_path {
-        Some(dir) => ingest::scan_inbox(&db, &ctx.settings, dir)?,
+        Some(dir) => ingest::scan_inbox(db, &ctx.settings, dir)?,
         None => (Vec::new(), Vec::new()),
     };
     for f in &inbox {
@@ -146,13 +147,14 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         args: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let mut handler = IngestHandler {
-        db: &db,
+        db,
         settings: &ctx.settings,
         progress: ctx.out.progress_allowed(),
     };
-    let path = db.path().to_path_buf();
+    // The heartbeat thread's own connection to the same store.
+    let (location, opts) = (ctx.settings.db.clone(), ctx.open_options());
     let open_hb = move || -> Result<Box<dyn crate::queue::JobStore + Send>> {
-        Ok(Box::new(crate::store::Db::open(&path)?))
+        Ok(crate::store::open(&location, &opts)?.into_queue())
     };
     let interactive = Printer::stdout_is_tty();
     let out = ctx.out;
@@ -169,7 +171,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             out.info(&format!("job {} ({}): {}", j.id, j.platform, j.status));
         }
     };
-    let mut report = worker::run(&db, &open_hb, &mut handler, &cfg, &mut on_job)?;
+    let mut report = worker::run(db.queue(), &open_hb, &mut handler, &cfg, &mut on_job)?;
     early_warnings.append(&mut report.warnings);
     report.warnings = early_warnings;
     for w in &report.warnings {

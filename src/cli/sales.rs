@@ -14,8 +14,8 @@ use crate::output::{
     SummaryRowView, SummaryTotal,
 };
 use crate::report::{self, EventGroup, MonthTotals, Rates, Totals};
-use crate::store::reports::{AmountRow, Dim, ReportFilter};
-use crate::store::Db;
+use crate::store::Store;
+use crate::store::{AmountRow, Dim, ReportFilter};
 
 const SALES_HELP: &str = "\
 Reports read the effective sales: imports still staging are invisible, and for a month with a
@@ -218,7 +218,7 @@ impl FilterArgs {
 
 /// Read and parse the rates file, then check that every currency in the report has a rate at
 /// its earliest period end (later dates then always find one), before any output is written.
-fn load_rates(c: &ConvertArgs, db: &Db, filter: &ReportFilter) -> Result<Option<Rates>> {
+fn load_rates(c: &ConvertArgs, db: &dyn Store, filter: &ReportFilter) -> Result<Option<Rates>> {
     let (Some(target), Some(path)) = (&c.into, &c.rates) else {
         return Ok(None);
     };
@@ -296,14 +296,15 @@ fn event_group(e: &AmountRow) -> EventGroup<'_> {
 /// Exit 5 for a bad rates file or a missing rate; database and I/O errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     match &args.command {
-        SalesCommand::Summary(a) => summary(a, &db, ctx),
-        SalesCommand::Export(a) => export(a, &db, ctx),
-        SalesCommand::Chart(a) => chart(a, &db, ctx),
+        SalesCommand::Summary(a) => summary(a, db, ctx),
+        SalesCommand::Export(a) => export(a, db, ctx),
+        SalesCommand::Chart(a) => chart(a, db, ctx),
     }
 }
 
-fn summary(a: &SummaryArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
+fn summary(a: &SummaryArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
     let filter = a.filter.to_filter();
     let rates = load_rates(&a.convert, db, &filter)?;
     let mut dims: Vec<Dim> = Vec::new();
@@ -372,7 +373,7 @@ fn summary(a: &SummaryArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
             let by_currency = dims.contains(&Dim::Currency);
             let mut groups: HashMap<(Vec<String>, Option<String>), Totals> = HashMap::new();
             let mut cache = RateCache::new(rates);
-            db.for_each_amount(&filter, &dims, |e| {
+            db.for_each_amount(&filter, &dims, &mut |e| {
                 let rate = cache.rate(&e.currency, &e.period_end)?;
                 let source = by_currency.then(|| e.currency.clone());
                 let group = match groups.get_mut(&(e.keys.clone(), source.clone())) {
@@ -429,7 +430,7 @@ fn summary(a: &SummaryArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-fn export(a: &ExportArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
+fn export(a: &ExportArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
     let filter = a.filter.to_filter();
     let rates = load_rates(&a.convert, db, &filter)?;
     let format = match a.format {
@@ -444,7 +445,7 @@ fn export(a: &ExportArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
         Some(p) => ExportWriter::new(output::create_output(p)?, format, converting)?,
         None => ExportWriter::stdout(format, converting)?,
     };
-    db.for_each_sale(&filter, |e| {
+    db.for_each_sale(&filter, &mut |e| {
         let mut rec = ExportRecord {
             platform: &e.platform,
             source: &e.source,
@@ -496,7 +497,7 @@ fn export(a: &ExportArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-fn chart(a: &ChartArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
+fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
     let filter = a.filter.to_filter();
     let rates = load_rates(&a.convert, db, &filter)?;
     let dims = [Dim::Month, Dim::Platform];
@@ -508,7 +509,7 @@ fn chart(a: &ChartArgs, db: &Db, ctx: &Ctx) -> Result<i32> {
         currency = rates.target().to_string();
         let mut sources = Vec::new();
         let mut cache = RateCache::new(rates);
-        db.for_each_amount(&filter, &dims, |e| {
+        db.for_each_amount(&filter, &dims, &mut |e| {
             let rate = cache.rate(&e.currency, &e.period_end)?;
             let micros = rate.map_or(e.royalty_micros, |r| {
                 report::convert_micros(e.royalty_micros, r.rate)

@@ -23,6 +23,7 @@ pub struct Args {}
 /// Database errors.
 pub fn run(_args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     let rows = db.schedule_rows()?;
     let now = now_ms();
     let mut views = Vec::with_capacity(ctx.settings.schedules.len());

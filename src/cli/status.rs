@@ -8,7 +8,7 @@ use crate::output::{
     new_table, num_cell, rfc3339, rfc3339_opt, short_time, AttemptView, OverviewView, RoyaltyView,
     StatusView,
 };
-use crate::store::Db;
+use crate::store::Store;
 
 /// Show a job, or the overview.
 #[derive(Debug, clap::Args)]
@@ -33,13 +33,14 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         return super::check::run(ctx);
     }
     let db = ctx.open_db()?;
+    let db = db.as_ref();
     match args.id {
-        Some(id) => job_status(&db, id, ctx),
-        None => overview(&db, ctx),
+        Some(id) => job_status(db, id, ctx),
+        None => overview(db, ctx),
     }
 }
 
-fn job_status(db: &Db, id: i64, ctx: &Ctx) -> Result<i32> {
+fn job_status(db: &dyn Store, id: i64, ctx: &Ctx) -> Result<i32> {
     let Some(job) = db.job(id)? else {
         return Err(coded(
             EXIT_NOT_FOUND,
@@ -133,7 +134,7 @@ fn job_status(db: &Db, id: i64, ctx: &Ctx) -> Result<i32> {
     Ok(0)
 }
 
-fn overview(db: &Db, ctx: &Ctx) -> Result<i32> {
+fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
     let names: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
     let rows = db.overview(&names)?;
     let totals = db.totals()?;
@@ -170,8 +171,7 @@ fn overview(db: &Db, ctx: &Ctx) -> Result<i32> {
         ctx.out.json(&views);
         return Ok(0);
     }
-    ctx.out
-        .line(&format!("database: {}", ctx.settings.db_path.display()));
+    ctx.out.line(&format!("database: {}", ctx.settings.db));
     let mut t = new_table(&[
         "platform",
         "events",

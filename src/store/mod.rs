@@ -1,13 +1,362 @@
-//! The store: everything salesingest keeps, behind one API, with one implementation per
-//! database engine (`sqlite/`; PostgreSQL to follow).
+//! The store: everything salesingest keeps, behind one backend-neutral API, with one
+//! implementation per database engine: `sqlite/` (one machine, the default) and `postgres/`
+//! (workers on several hosts). The CLI and the ingest code see only this module's traits and row
+//! types, and open a store from its location (`--db PATH` or `--db postgres://…`).
+//!
+//! The API is split by concern:
+//! - the queue (`queue::JobStore`: enqueue, claim, heartbeat, fenced completion, …);
+//! - sales (`SalesStore`: staged file imports published with their job's completion, upserts of
+//!   API sales, sync cursors);
+//! - reports (`ReportStore`: jobs, attempts and runs as stored, sales summaries and exports);
+//! - upkeep (`UpkeepStore`: schedules, the inbox scan's records, health checks, backups);
+//! - blobs (`BlobStore`: job inputs kept by content hash, readable by every worker).
+//!
+//! Every time that decides a lease, a due job or retention is the backend's clock; callers pass
+//! durations, never timestamps.
 //!
 //! Owns: every SQL statement in the program (each backend's own), opening the database and its
 //! migrations. Must not: make retry decisions (it records what the queue decides), parse
 //! reports, or print.
 
+mod location;
+pub mod rows;
 pub mod sqlite;
 
-pub use sqlite::{reports, sales, upkeep, views, Db, BUSY_TIMEOUT};
+use std::path::Path;
+
+use anyhow::Result;
+use chrono::NaiveDate;
+
+pub use location::Location;
+pub use rows::*;
+
+use crate::model::SaleEvent;
+use crate::queue::{Enqueued, JobStore, Lease, Millis, NewJob};
 
 #[cfg(test)]
 pub(crate) use sqlite::testutil;
+
+/// How long an inbox claim (`checking`) may stay before another worker takes the file over
+/// (its worker died between claiming and recording).
+pub const INBOX_CLAIM_STALE_MS: Millis = 10 * 60 * 1000;
+
+/// How to open a store, besides where it is.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// How long each queue commit waits for the disk (SQLite's `synchronous`).
+    pub durability: crate::queue::Durability,
+}
+
+/// Open the store at `location`, creating (SQLite) or upgrading its schema as needed.
+///
+/// # Errors
+/// When it cannot be reached, created or migrated; each message names the location (password
+/// redacted) and what to do.
+pub fn open(location: &Location, opts: &OpenOptions) -> Result<Box<dyn Store>> {
+    match location {
+        Location::Sqlite(path) => Ok(Box::new(sqlite::Db::open_with(path, opts)?)),
+        Location::Postgres(url) => anyhow::bail!(
+            "cannot open `{url}`: this salesingest has no PostgreSQL backend yet; use a SQLite file"
+        ),
+    }
+}
+
+/// A file import being staged: chunks of events written in short transactions, invisible until
+/// the job's fenced completion publishes them (`Effects::import_id`).
+pub trait ImportStaging {
+    /// Stage a chunk. The first call discards what an interrupted earlier attempt of the same
+    /// job staged; the call with `done` (the last) records the layout and coverage that the
+    /// completion will replace. Each chunk is fenced by the attempt's lease.
+    ///
+    /// # Errors
+    /// Database errors, and a lost lease (nothing is written).
+    fn stage(&mut self, events: &[SaleEvent], done: Option<StagingDone<'_>>) -> Result<()>;
+
+    /// The import's id, once its first chunk is staged.
+    fn import_id(&self) -> Option<i64>;
+
+    /// Events staged so far.
+    fn staged(&self) -> u64;
+}
+
+/// Sales events: file imports (staged, then published by replace-by-coverage), upserts by
+/// natural key (API platforms), sync cursors.
+pub trait SalesStore {
+    /// Start staging a file import for the attempt holding `lease` (nothing is written yet).
+    fn begin_import<'a>(
+        &'a self,
+        lease: &Lease,
+        platform: &str,
+        file: &str,
+        sha256: &str,
+    ) -> Box<dyn ImportStaging + 'a>;
+
+    /// Throw away a staged import (its job failed).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn discard_import(&self, import_id: i64) -> Result<()>;
+
+    /// The live import of a file with this content hash, if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn live_import_by_sha(&self, sha256: &str) -> Result<Option<PriorImport>>;
+
+    /// Upsert events by natural key and advance the platform's sync cursor, in one transaction.
+    /// Returns (inserted, updated).
+    ///
+    /// # Errors
+    /// Database errors, or an event without a natural key.
+    fn upsert_events(
+        &self,
+        platform: &str,
+        job_id: i64,
+        events: &[SaleEvent],
+        cursor: Option<NaiveDate>,
+    ) -> Result<(u64, u64)>;
+
+    /// The stored sync cursor of a platform.
+    ///
+    /// # Errors
+    /// Database errors or a corrupt cursor.
+    fn sync_cursor(&self, platform: &str) -> Result<Option<NaiveDate>>;
+}
+
+/// Read-only views: jobs, attempts and runs as stored, and reports over the effective sales
+/// (staged imports hidden; KDP estimates of a month with a final report shadowed).
+pub trait ReportStore {
+    /// One job.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn job(&self, id: i64) -> Result<Option<JobRow>>;
+
+    /// Jobs, newest first, optionally filtered.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn jobs(&self, state: Option<&str>, platform: Option<&str>, limit: i64) -> Result<Vec<JobRow>>;
+
+    /// A job's attempt history, oldest first.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn attempts(&self, job_id: i64) -> Result<Vec<AttemptRow>>;
+
+    /// Cron runs, newest first; `failed_only` keeps runs with a failed job or a bad exit.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn runs(&self, limit: i64, failed_only: bool) -> Result<Vec<RunRow>>;
+
+    /// Totals of effective sales per platform and currency.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn totals(&self) -> Result<Vec<CurrencyTotal>>;
+
+    /// The per-platform overview for the given platforms.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn overview(&self, platforms: &[&str]) -> Result<Vec<PlatformOverview>>;
+
+    /// Totals of effective events grouped by `dims` (currency is always a group key, never
+    /// summed across), ordered by the keys as given (currency last unless among them).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn sales_groups(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>>;
+
+    /// Call `f` with the keys, currency, period end and amounts of each effective event,
+    /// unsorted and without collecting them. Returns how many were passed.
+    ///
+    /// # Errors
+    /// Database errors, or the first error `f` returns.
+    fn for_each_amount(
+        &self,
+        filter: &ReportFilter,
+        dims: &[Dim],
+        f: &mut dyn FnMut(&AmountRow) -> Result<()>,
+    ) -> Result<u64>;
+
+    /// Per currency, the earliest period end among the effective events the filter keeps.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn currency_first_periods(&self, filter: &ReportFilter) -> Result<Vec<(String, String)>>;
+
+    /// Call `f` with each effective event in the order they were imported, without collecting
+    /// them. Returns how many were passed.
+    ///
+    /// # Errors
+    /// Database errors, or the first error `f` returns (which stops the walk).
+    fn for_each_sale(
+        &self,
+        filter: &ReportFilter,
+        f: &mut dyn FnMut(&EventRow) -> Result<()>,
+    ) -> Result<u64>;
+}
+
+/// One finding of a backend's own health checks (`doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub check: String,
+    pub status: DiagnosticStatus,
+    pub detail: String,
+}
+
+/// How a health check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiagnosticStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// Unattended operation and upkeep: schedules, the inbox scan's records, the queries behind
+/// `status --check` and `doctor`, backups.
+pub trait UpkeepStore {
+    /// The backend's clock (the one that decides leases and due jobs).
+    ///
+    /// # Errors
+    /// Database errors (PostgreSQL asks the server).
+    fn now(&self) -> Result<Millis>;
+
+    /// Where the store is, for messages (a password is never shown).
+    fn location(&self) -> String;
+
+    /// The schema version applied.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn schema_version(&self) -> Result<i64>;
+
+    /// Fire a schedule if it is due: if it last enqueued at least `every_ms` ago (or never),
+    /// enqueue `job` (deduplicated against a pending job with the same unique key) and record
+    /// the time, in one transaction, so that workers on any number of hosts fire it exactly
+    /// once. `None` when it was not due.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn fire_schedule(&self, name: &str, every_ms: i64, job: &NewJob) -> Result<Option<Enqueued>>;
+
+    /// The stored state of every schedule that has fired at least once.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn schedule_rows(&self) -> Result<Vec<ScheduleRow>>;
+
+    /// What the inbox scan recorded for a content hash.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn inbox_file(&self, sha256: &str) -> Result<Option<InboxRow>>;
+
+    /// Claim a content hash for checking: true for the one worker that may check it now (the
+    /// hash is new, or an earlier claim went stale because its worker died).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn inbox_claim(&self, sha256: &str, path: &str) -> Result<bool>;
+
+    /// Record what checking an inbox file found.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn inbox_record(
+        &self,
+        sha256: &str,
+        path: &str,
+        platform: Option<&str>,
+        status: &str,
+        message: Option<&str>,
+        job_id: Option<i64>,
+    ) -> Result<()>;
+
+    /// Whether a file at `path` with this size and modification time was already checked.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn inbox_unchanged(&self, path: &str, size: i64, mtime_ms: i64) -> Result<bool>;
+
+    /// Remember the size and modification time a checked file had.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn inbox_stat(&self, sha256: &str, size: i64, mtime_ms: i64) -> Result<()>;
+
+    /// Forget an inbox claim (an I/O error while checking: try again next scan).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn inbox_forget(&self, sha256: &str) -> Result<()>;
+
+    /// When `platform` last synced successfully.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn last_sync_success(&self, platform: &str) -> Result<Option<Millis>>;
+
+    /// Failed jobs not revived and not superseded by a later completed job with the same
+    /// platform and unique key.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn unresolved_failed_jobs(&self) -> Result<Vec<FailedJob>>;
+
+    /// KDP months (`YYYY-MM`) that have live estimates but no final report.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn kdp_months_without_final(&self) -> Result<Vec<String>>;
+
+    /// Jobs marked processing (for `doctor` to judge: lease expired, or owner dead).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn processing_jobs(&self) -> Result<Vec<ProcessingJob>>;
+
+    /// Cron-run rows never finished (running now, or killed).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn open_runs(&self) -> Result<Vec<OpenRun>>;
+
+    /// How many rows `prune` would delete now (for `prune --dry-run`).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn prune_preview(&self, policy: &crate::queue::retry::Retention) -> Result<(u64, u64)>;
+
+    /// The backend's own health checks (integrity, journal mode, server state, …).
+    fn diagnostics(&self) -> Vec<Diagnostic>;
+
+    /// Write a consistent copy of the store to `dest` (which must not exist). Returns the
+    /// number of pages copied. A backend that cannot (PostgreSQL) fails with the exact command
+    /// to use instead.
+    ///
+    /// # Errors
+    /// Database or I/O errors.
+    fn backup_to(&self, dest: &Path) -> Result<i64>;
+}
+
+/// The whole store, as the CLI and the ingest code use it.
+pub trait Store: JobStore + SalesStore + ReportStore + UpkeepStore + Send {
+    /// The queue concern on its own (what the worker loop takes).
+    fn queue(&self) -> &dyn JobStore;
+
+    /// This handle as the queue concern alone (what the heartbeat thread holds).
+    fn into_queue(self: Box<Self>) -> Box<dyn JobStore + Send>;
+}
+
+impl<T: JobStore + SalesStore + ReportStore + UpkeepStore + Send + 'static> Store for T {
+    fn queue(&self) -> &dyn JobStore {
+        self
+    }
+
+    fn into_queue(self: Box<Self>) -> Box<dyn JobStore + Send> {
+        self
+    }
+}

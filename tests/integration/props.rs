@@ -14,7 +14,7 @@ use salesingest::ingest::{check_file, IngestHandler};
 use salesingest::model::Platform;
 use salesingest::queue::worker::{self, WorkerConfig};
 use salesingest::queue::{JobStore, NewJob};
-use salesingest::store::Db;
+use salesingest::store::{self, Location, OpenOptions};
 
 use crate::util::{d2d_row, day, write_d2d};
 
@@ -58,12 +58,14 @@ fn import_all(files: &[File]) -> BTreeMap<i64, (i64, i64)> {
     // An empty config file, so the developer's own config never leaks in.
     std::fs::write(dir.path().join("none.toml"), "").unwrap();
     let settings = salesingest::config::load(
-        Some(db_path.clone()),
+        Some(db_path.to_str().unwrap()),
         Some(dir.path().join("none.toml")),
         true,
     )
     .unwrap();
-    let db = Db::open(&db_path).unwrap();
+    let location = Location::Sqlite(db_path.clone());
+    let opened = store::open(&location, &OpenOptions::default()).unwrap();
+    let db = opened.as_ref();
     for (i, f) in files.iter().enumerate() {
         let path = dir.path().join(format!("d2d_{i}.csv"));
         let rows: Vec<String> = f
@@ -82,13 +84,14 @@ fn import_all(files: &[File]) -> BTreeMap<i64, (i64, i64)> {
         })
         .unwrap();
         let mut handler = IngestHandler {
-            db: &db,
+            db,
             settings: &settings,
             progress: false,
         };
-        let p = db_path.clone();
-        let open_hb =
-            move || -> anyhow::Result<Box<dyn JobStore + Send>> { Ok(Box::new(Db::open(&p)?)) };
+        let l = location.clone();
+        let open_hb = move || -> anyhow::Result<Box<dyn JobStore + Send>> {
+            Ok(store::open(&l, &OpenOptions::default())?.into_queue())
+        };
         let cfg = WorkerConfig {
             batch: 1,
             platform: None,
@@ -97,10 +100,10 @@ fn import_all(files: &[File]) -> BTreeMap<i64, (i64, i64)> {
             retention: settings.queue.retention.clone(),
             args: "props".into(),
         };
-        let report = worker::run(&db, &open_hb, &mut handler, &cfg, &mut |_| {}).unwrap();
+        let report = worker::run(db.queue(), &open_hb, &mut handler, &cfg, &mut |_| {}).unwrap();
         assert_eq!(report.counts.completed, 1, "{:?}", report.jobs);
     }
-    drop(db);
+    drop(opened);
     let c = rusqlite::Connection::open(&db_path).unwrap();
     let per_day = |count: &str, view: &str| -> BTreeMap<i64, (i64, i64)> {
         let mut stmt = c

@@ -306,27 +306,6 @@ impl Db {
             }
         }
     }
-
-    /// How many rows `prune` would delete now (for `prune --dry-run`).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn prune_preview(&self, policy: &Retention) -> Result<(u64, u64)> {
-        let now = self.now();
-        let jobs: i64 = self.conn().query_row(
-            "SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL AND
-               ((state = 'completed' AND finished_at < ?1) OR
-                (state IN ('failed','cancelled') AND finished_at < ?2))",
-            params![now - policy.completed_ms, now - policy.failed_ms],
-            |r| r.get(0),
-        )?;
-        let runs: i64 = self.conn().query_row(
-            "SELECT count(*) FROM cron_runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
-            params![now - policy.runs_ms],
-            |r| r.get(0),
-        )?;
-        Ok((jobs as u64, runs as u64))
-    }
 }
 
 /// Insert a job inside the caller's write transaction, or return the pending job with the same
@@ -534,6 +513,8 @@ fn rescue_where(
 mod tests {
     use super::*;
     use crate::store::testutil::{temp_db, At as _};
+    #[allow(unused_imports)]
+    use crate::store::{ReportStore as _, SalesStore as _, UpkeepStore as _};
 
     fn job(key: Option<&str>) -> NewJob {
         NewJob {
@@ -741,7 +722,8 @@ mod tests {
     /// import publishes.
     #[test]
     fn a_stale_completion_publishes_nothing() {
-        use crate::store::sales::{StagedImport, StagingDone};
+        use crate::store::sqlite::sales::StagedImport;
+        use crate::store::StagingDone;
         let (_d, db) = temp_db();
         let id = db.enqueue_at(&job(None), 0).unwrap().id;
         let done = Some(StagingDone {
@@ -1033,8 +1015,8 @@ mod worker_tests {
     use crate::queue::retry::{Retention, RetryPolicy};
     use crate::queue::worker::{self, Handler, JobControl, WorkerConfig};
     use crate::queue::{ClaimedJob, Effects, JobError, JobResult, JobStore, NewJob};
+    use crate::store::sqlite::Db;
     use crate::store::testutil::{temp_db, At as _};
-    use crate::store::Db;
 
     /// A handler that runs longer than the lease, checking that nobody rescued its job.
     struct Slow {
@@ -1067,20 +1049,17 @@ mod worker_tests {
     #[test]
     fn a_long_job_is_never_rescued_while_its_heartbeat_runs() {
         let (_d, db) = temp_db();
-        db.enqueue_at(
-            &NewJob {
-                platform: "draft2digital".into(),
-                input: "{}".into(),
-                priority: 0,
-                run_at: Some(0),
-                max_attempts: 3,
-                unique_key: None,
-            },
-            0,
-        )
+        db.enqueue(&NewJob {
+            platform: "draft2digital".into(),
+            input: "{}".into(),
+            priority: 0,
+            run_at: Some(0),
+            max_attempts: 3,
+            unique_key: None,
+        })
         .unwrap();
         let mut handler = Slow {
-            db: db.reopen().unwrap(),
+            db: Db::open(db.path()).unwrap(),
             rescued_meanwhile: 0,
         };
         let path = db.path().to_path_buf();
@@ -1098,6 +1077,9 @@ mod worker_tests {
         let report = worker::run(&db, &open, &mut handler, &cfg, &mut |_| {}).unwrap();
         assert_eq!(handler.rescued_meanwhile, 0, "a live job was rescued");
         assert_eq!(report.counts.completed, 1);
-        assert_eq!(db.attempts(1).unwrap().len(), 1);
+        assert_eq!(
+            crate::store::ReportStore::attempts(&db, 1).unwrap().len(),
+            1
+        );
     }
 }

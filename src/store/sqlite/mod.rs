@@ -1,14 +1,14 @@
-//! The SQLite backend: opening the database (pragmas, permissions, migrations), its SQL, and
-//! `impl JobStore`.
+//! The SQLite backend, for one machine: opening the database (pragmas, permissions,
+//! migrations) and the store API's SQLite statements, one file per concern: `jobs.rs` (the
+//! queue), `sales.rs`, `reports.rs`, `upkeep.rs`.
 //!
-//! Owns: every SQL statement in the program. Must not: make retry decisions (it records what
-//! the queue decides), parse reports, or print.
+//! SQLite has one writer at a time: every write is a short `BEGIN IMMEDIATE` transaction, so a
+//! read followed by a write inside one is never interleaved with another process's write.
 
 mod jobs;
-pub mod reports;
-pub mod sales;
-pub mod upkeep;
-pub mod views;
+mod reports;
+pub(crate) mod sales;
+mod upkeep;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +16,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::queue::Millis;
+use crate::queue::{Durability, Millis};
+use crate::store::OpenOptions;
 
 /// Append-only migrations; `PRAGMA user_version` is the number applied. Never edit or remove
 /// an entry once released: add a new one.
@@ -47,6 +48,8 @@ pub struct Db {
     storage_error: std::cell::RefCell<Option<String>>,
     /// A fixed time for tests (`set_clock`); the host's clock otherwise.
     clock: std::cell::Cell<Option<Millis>>,
+    /// The `synchronous` setting in force.
+    durability: std::cell::Cell<Durability>,
 }
 
 impl std::fmt::Debug for Db {
@@ -79,6 +82,7 @@ impl Db {
             path: path.to_path_buf(),
             storage_error: std::cell::RefCell::new(None),
             clock: std::cell::Cell::new(None),
+            durability: std::cell::Cell::new(Durability::Full),
         };
         db.configure()
             .with_context(|| format!("cannot set up the database `{}`", path.display()))
@@ -89,12 +93,21 @@ impl Db {
         Ok(db)
     }
 
-    /// Open a second connection to the same file (for the heartbeat thread).
+    /// `open`, then apply `opts`.
     ///
     /// # Errors
-    /// As `open`.
-    pub fn reopen(&self) -> Result<Db> {
-        Db::open(&self.path)
+    /// As `open`, or a durability setting that does not take.
+    pub fn open_with(path: &Path, opts: &OpenOptions) -> Result<Db> {
+        let db = Db::open(path)?;
+        if opts.durability != Durability::Full {
+            db.set_durability(opts.durability)?;
+        }
+        Ok(db)
+    }
+
+    /// The durability in force (`set_durability`).
+    pub fn durability(&self) -> Durability {
+        self.durability.get()
     }
 
     /// The time that decides leases, due jobs and retention. SQLite serves one machine, so it
@@ -193,7 +206,7 @@ impl Db {
     }
 
     fn migrate(&self) -> Result<()> {
-        if self.schema_version()? == MIGRATIONS.len() as i64 {
+        if self.user_version()? == MIGRATIONS.len() as i64 {
             return Ok(());
         }
         // A migration that copies a table (migration 6 copies every event) needs a statement
@@ -221,11 +234,11 @@ impl Db {
         })
     }
 
-    /// The schema version applied.
+    /// The schema version applied (`PRAGMA user_version`).
     ///
     /// # Errors
     /// Database errors.
-    pub fn schema_version(&self) -> Result<i64> {
+    pub fn user_version(&self) -> Result<i64> {
         Ok(self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
@@ -301,14 +314,14 @@ impl Db {
     ///
     /// # Errors
     /// When the pragma does not take.
-    pub fn set_durability(&self, d: crate::queue::Durability) -> Result<()> {
+    pub fn set_durability(&self, d: Durability) -> Result<()> {
         self.conn.pragma_update(None, "synchronous", d.as_str())?;
         let now: i64 = self
             .conn
             .pragma_query_value(None, "synchronous", |r| r.get(0))?;
         let want = match d {
-            crate::queue::Durability::Full => 2,
-            crate::queue::Durability::Normal => 1,
+            Durability::Full => 2,
+            Durability::Normal => 1,
         };
         if now != want {
             bail!(
@@ -316,7 +329,21 @@ impl Db {
                 d.as_str()
             );
         }
+        self.durability.set(d);
         Ok(())
+    }
+
+    /// `EXPLAIN QUERY PLAN` detail lines of a statement (for the index tests and `doctor`);
+    /// its parameters, if any, are NULL.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn query_plan(&self, sql: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        // The plan of a statement with parameters, planned as it is when they are bound.
+        let nulls = std::iter::repeat(rusqlite::types::Null).take(stmt.parameter_count());
+        let rows = stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// `PRAGMA integrity_check` result (`ok` when healthy).
@@ -436,6 +463,7 @@ pub(crate) mod testutil {
         JobError, JobResult, JobStore, Lease, Millis, NewJob, Rescued, RetryOutcome, RunCounts,
         WorkerId,
     };
+    use crate::store::{SalesStore as _, UpkeepStore as _};
 
     /// The store's operations at a given time: each sets the handle's clock, then runs the
     /// operation, so tests move time without sleeping.
@@ -542,9 +570,9 @@ pub(crate) mod testutil {
         }
         fn stage_events_at(
             &self,
-            import: &mut crate::store::sales::StagedImport,
+            import: &mut crate::store::sqlite::sales::StagedImport,
             events: &[SaleEvent],
-            done: Option<crate::store::sales::StagingDone<'_>>,
+            done: Option<crate::store::StagingDone<'_>>,
             now: Millis,
         ) -> anyhow::Result<()> {
             self.db().set_clock(Some(now));
@@ -638,6 +666,8 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::testutil::{temp_db, At as _};
+    #[allow(unused_imports)]
+    use crate::store::{ReportStore as _, SalesStore as _, UpkeepStore as _};
 
     #[test]
     fn opens_with_wal_and_latest_schema() {
@@ -695,7 +725,7 @@ mod tests {
         };
         assert_eq!(rollup(&db), (2, 5_930_000));
         let mut raws = Vec::new();
-        db.for_each_sale(&super::reports::ReportFilter::default(), |e| {
+        db.for_each_sale(&crate::store::ReportFilter::default(), &mut |e| {
             raws.push(e.raw.clone());
             Ok(())
         })
@@ -1031,7 +1061,7 @@ mod tests {
     #[test]
     fn reopening_does_not_migrate_twice() {
         let (_d, db) = temp_db();
-        let again = db.reopen().unwrap();
+        let again = super::Db::open(db.path()).unwrap();
         assert_eq!(
             again.schema_version().unwrap(),
             super::MIGRATIONS.len() as i64

@@ -1,88 +1,43 @@
-//! Read-only report queries behind `sales summary|export|chart`: grouped totals of effective
-//! sales, and a streaming walk over effective events.
+//! `impl ReportStore for Db`: the read-only queries behind `status`, `jobs`, `logs` and the
+//! overview, and the report queries behind `sales summary|export|chart` (grouped totals of
+//! effective sales, and a streaming walk over effective events).
 //!
-//! Everything reads the `effective_sales` view: staged imports are hidden and KDP estimates of
-//! a month with a final KDP report are shadowed (DESIGN §5).
+//! Every sales query reads the `effective_*` views: staged imports are hidden and KDP estimates
+//! of a month with a final KDP report are shadowed (DESIGN §5).
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension, Row};
 
 use super::Db;
 use crate::model::RawKeys;
+use crate::queue::Millis;
+use crate::store::{
+    AmountRow, AttemptRow, CurrencyTotal, Dim, EventRow, GroupRow, JobRow, PlatformOverview,
+    ReportFilter, ReportStore, RunRow,
+};
 
-/// A column a summary can group by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dim {
-    Month,
-    Platform,
-    Title,
-    Product,
-    Format,
-    Marketplace,
-    Retailer,
-    Country,
-    Currency,
-}
+const JOB_COLS: &str = "id, platform, state, attempts, max_attempts, priority, created_at, run_at,
+    finished_at, last_error, input, result, cancel_requested";
 
-impl Dim {
-    /// Every key, in the order `--help` lists them.
-    pub const ALL: [Dim; 9] = [
-        Dim::Month,
-        Dim::Platform,
-        Dim::Title,
-        Dim::Product,
-        Dim::Format,
-        Dim::Marketplace,
-        Dim::Retailer,
-        Dim::Country,
-        Dim::Currency,
-    ];
-
-    /// The key's name on the command line and in JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dim::Month => "month",
-            Dim::Platform => "platform",
-            Dim::Title => "title",
-            Dim::Product => "product",
-            Dim::Format => "format",
-            Dim::Marketplace => "marketplace",
-            Dim::Retailer => "retailer",
-            Dim::Country => "country",
-            Dim::Currency => "currency",
-        }
-    }
-
-    /// Parse a key name (`product_id` is accepted for `product`).
-    pub fn parse(s: &str) -> Option<Dim> {
-        let s = s.trim().to_ascii_lowercase();
-        if s == "product_id" {
-            return Some(Dim::Product);
-        }
-        Dim::ALL.into_iter().find(|d| d.name() == s)
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            Dim::Product => "product_id",
-            d => d.name(),
-        }
-    }
-}
-
-/// Which effective events a report covers.
-#[derive(Debug, Clone, Default)]
-pub struct ReportFilter {
-    /// Keep events whose `period_end` is on or after this ISO date.
-    pub since: Option<String>,
-    /// Keep events whose `period_end` is on or before this ISO date.
-    pub until: Option<String>,
-    /// Keep these platforms (canonical names); empty keeps all.
-    pub platforms: Vec<String>,
-    /// Keep only final events.
-    pub final_only: bool,
+fn job_row(r: &Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        platform: r.get(1)?,
+        state: r.get(2)?,
+        attempts: r.get(3)?,
+        max_attempts: r.get(4)?,
+        priority: r.get(5)?,
+        created_at: r.get(6)?,
+        run_at: r.get(7)?,
+        finished_at: r.get(8)?,
+        last_error: r.get(9)?,
+        input: r.get(10)?,
+        result: r.get(11)?,
+        cancel_requested: r.get(12)?,
+    })
 }
 
 impl ReportFilter {
@@ -123,66 +78,152 @@ impl ReportFilter {
     }
 }
 
-/// One group of effective events.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupRow {
-    /// The values of the requested keys, in the order requested (currency excluded).
-    pub keys: Vec<String>,
-    pub currency: String,
-    pub events: i64,
-    pub units: i64,
-    pub kenp_pages: i64,
-    pub royalty_micros: i64,
-    /// Every event in the group is final.
-    pub all_final: bool,
-}
+impl ReportStore for Db {
+    fn job(&self, id: i64) -> Result<Option<JobRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1"),
+                params![id],
+                job_row,
+            )
+            .optional()?)
+    }
 
-/// The amounts of one effective event (for conversions).
-#[derive(Debug, Clone, Default)]
-pub struct AmountRow {
-    /// The values of the requested keys (currency excluded).
-    pub keys: Vec<String>,
-    pub currency: String,
-    pub period_end: String,
-    pub units: i64,
-    pub kenp_pages: i64,
-    pub royalty_micros: i64,
-    pub is_final: bool,
-}
+    fn jobs(&self, state: Option<&str>, platform: Option<&str>, limit: i64) -> Result<Vec<JobRow>> {
+        let mut stmt = self.conn().prepare(&format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE (?1 IS NULL OR state = ?1)
+               AND (?2 IS NULL OR platform = ?2) ORDER BY id DESC LIMIT ?3"
+        ))?;
+        let rows = stmt.query_map(params![state, platform, limit], job_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 
-/// One effective event with every normalised field (for `sales export`).
-#[derive(Debug, Clone, Default)]
-pub struct EventRow {
-    pub id: i64,
-    pub platform: String,
-    pub source: String,
-    pub period_start: String,
-    pub period_end: String,
-    pub month: String,
-    pub title: String,
-    pub product_id: String,
-    pub format: String,
-    pub marketplace: String,
-    pub retailer: String,
-    pub country: String,
-    pub units: i64,
-    pub kenp_pages: i64,
-    pub list_price_micros: Option<i64>,
-    pub royalty_micros: i64,
-    pub currency: String,
-    pub is_final: bool,
-    pub status: String,
-    pub job_id: Option<i64>,
-    pub raw: String,
-}
+    fn attempts(&self, job_id: i64) -> Result<Vec<AttemptRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT attempt, started_at, finished_at, outcome, error, worker FROM attempts
+              WHERE job_id = ?1 ORDER BY attempt",
+        )?;
+        let rows = stmt.query_map(params![job_id], |r| {
+            Ok(AttemptRow {
+                attempt: r.get(0)?,
+                started_at: r.get(1)?,
+                finished_at: r.get(2)?,
+                outcome: r.get(3)?,
+                error: r.get(4)?,
+                worker: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 
-impl Db {
-    /// Totals of effective events grouped by `dims` (currency is always a group key, never
-    /// summed across), ordered by the keys as given (currency last unless among them).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn sales_groups(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>> {
+    fn runs(&self, limit: i64, failed_only: bool) -> Result<Vec<RunRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id, started_at, finished_at, host, pid, owner, claimed, completed, retrying,
+                    failed, rescued, exit_code
+               FROM cron_runs
+              WHERE (?2 = 0 OR failed > 0 OR exit_code != 0)
+              ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit, failed_only], |r| {
+            Ok(RunRow {
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                finished_at: r.get(2)?,
+                host: r.get(3)?,
+                pid: r.get(4)?,
+                owner: r.get(5)?,
+                claimed: r.get(6)?,
+                completed: r.get(7)?,
+                retrying: r.get(8)?,
+                failed: r.get(9)?,
+                rescued: r.get(10)?,
+                exit_code: r.get(11)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn totals(&self) -> Result<Vec<CurrencyTotal>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT platform, currency, sum(events), sum(units), sum(kenp_pages), sum(royalty_micros)
+               FROM effective_rollup GROUP BY platform, currency ORDER BY platform, currency",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(CurrencyTotal {
+                platform: r.get(0)?,
+                currency: r.get(1)?,
+                events: r.get(2)?,
+                units: r.get(3)?,
+                kenp_pages: r.get(4)?,
+                royalty_micros: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn overview(&self, platforms: &[&str]) -> Result<Vec<PlatformOverview>> {
+        let c = self.conn();
+        let mut out = Vec::new();
+        for p in platforms {
+            let mut o = PlatformOverview {
+                platform: (*p).to_string(),
+                ..PlatformOverview::default()
+            };
+            (o.events, o.first_period, o.last_period) = c.query_row(
+                "SELECT coalesce(sum(events), 0), min(period_start), max(period_end)
+                   FROM effective_rollup WHERE platform = ?1",
+                params![p],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            (o.final_through, o.estimated_through) = c.query_row(
+                "SELECT max(CASE WHEN is_final THEN period_end END),
+                        max(CASE WHEN NOT is_final THEN period_end END)
+                   FROM effective_rollup WHERE platform = ?1",
+                params![p],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let last: Option<(i64, Millis)> = c
+                .query_row(
+                    "SELECT id, finished_at FROM jobs WHERE platform = ?1 AND state = 'completed'
+                      ORDER BY finished_at DESC LIMIT 1",
+                    params![p],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((id, at)) = last {
+                o.last_success_job = Some(id);
+                o.last_success = Some(at);
+            }
+            let mut stmt = c.prepare_cached(
+                "SELECT state, count(*) FROM jobs WHERE platform = ?1
+                   AND state IN ('queued','processing','retrying','failed') GROUP BY state",
+            )?;
+            let counts = stmt.query_map(params![p], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for row in counts {
+                let (state, n) = row?;
+                match state.as_str() {
+                    "queued" => o.queued = n,
+                    "processing" => o.processing = n,
+                    "retrying" => o.retrying = n,
+                    _ => o.failed = n,
+                }
+            }
+            o.sync_cursor = c
+                .query_row(
+                    "SELECT cursor FROM sync_cursors WHERE platform = ?1",
+                    params![p],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            out.push(o);
+        }
+        Ok(out)
+    }
+
+    fn sales_groups(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>> {
         let mut cols: Vec<&str> = dims
             .iter()
             .filter(|d| **d != Dim::Currency)
@@ -228,55 +269,11 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// `sales_groups` for keys the rollup does not have: one pass over the events, summed in a
-    /// hash map (a SQL GROUP BY would sort every event first, twice as slow on a million).
-    fn sales_groups_streamed(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>> {
-        let mut acc: HashMap<(Vec<String>, String), GroupRow> = HashMap::new();
-        self.for_each_amount(filter, dims, |a| {
-            let key = (a.keys.clone(), a.currency.clone());
-            let g = acc.entry(key).or_insert_with(|| GroupRow {
-                keys: a.keys.clone(),
-                currency: a.currency.clone(),
-                events: 0,
-                units: 0,
-                kenp_pages: 0,
-                royalty_micros: 0,
-                all_final: true,
-            });
-            g.events += 1;
-            g.units += a.units;
-            g.kenp_pages += a.kenp_pages;
-            g.royalty_micros = g
-                .royalty_micros
-                .checked_add(a.royalty_micros)
-                .ok_or_else(|| anyhow::anyhow!("royalty sum overflows"))?;
-            g.all_final &= a.is_final;
-            Ok(())
-        })?;
-        // Same order as the SQL path: the keys as asked for, currency in its place or last.
-        let pos = dims.iter().position(|d| *d == Dim::Currency);
-        let sort_key = |g: &GroupRow| -> Vec<String> {
-            let mut k = g.keys.clone();
-            k.insert(pos.unwrap_or(k.len()), g.currency.clone());
-            k
-        };
-        let mut rows: Vec<GroupRow> = acc.into_values().collect();
-        rows.sort_by_cached_key(sort_key);
-        Ok(rows)
-    }
-
-    /// Call `f` with the keys (`dims` without currency), currency, period end and amounts of
-    /// each effective event, unsorted and without collecting them: for conversions, which
-    /// convert and round every event on its own. A plain scan is several times faster than a
-    /// GROUP BY on period end and amount when most events differ.
-    ///
-    /// # Errors
-    /// Database errors, or the first error `f` returns.
-    pub fn for_each_amount(
+    fn for_each_amount(
         &self,
         filter: &ReportFilter,
         dims: &[Dim],
-        mut f: impl FnMut(&AmountRow) -> Result<()>,
+        f: &mut dyn FnMut(&AmountRow) -> Result<()>,
     ) -> Result<u64> {
         let cols: Vec<&str> = dims
             .iter()
@@ -316,11 +313,7 @@ impl Db {
         Ok(n)
     }
 
-    /// Per currency, the earliest period end among the effective events the filter keeps.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn currency_first_periods(&self, filter: &ReportFilter) -> Result<Vec<(String, String)>> {
+    fn currency_first_periods(&self, filter: &ReportFilter) -> Result<Vec<(String, String)>> {
         let (clause, params) = filter.clause();
         let mut stmt = self.conn().prepare(&format!(
             "SELECT currency, min(period_end) FROM effective_rollup{clause}
@@ -332,16 +325,10 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Call `f` with each effective event, in id order (the order they were imported), without
-    /// collecting them: SQLite walks the table (no sort) and memory stays constant however many
-    /// there are. Returns how many were passed.
-    ///
-    /// # Errors
-    /// Database errors, or the first error `f` returns (which stops the walk).
-    pub fn for_each_sale(
+    fn for_each_sale(
         &self,
         filter: &ReportFilter,
-        mut f: impl FnMut(&EventRow) -> Result<()>,
+        f: &mut dyn FnMut(&EventRow) -> Result<()>,
     ) -> Result<u64> {
         let (clause, params) = filter.clause_with("+");
         let sql = format!(
@@ -402,10 +389,51 @@ impl Db {
     }
 }
 
+impl Db {
+    /// `sales_groups` for keys the rollup does not have: one pass over the events, summed in a
+    /// hash map (a SQL GROUP BY would sort every event first, twice as slow on a million).
+    fn sales_groups_streamed(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>> {
+        let mut acc: HashMap<(Vec<String>, String), GroupRow> = HashMap::new();
+        self.for_each_amount(filter, dims, &mut |a| {
+            let key = (a.keys.clone(), a.currency.clone());
+            let g = acc.entry(key).or_insert_with(|| GroupRow {
+                keys: a.keys.clone(),
+                currency: a.currency.clone(),
+                events: 0,
+                units: 0,
+                kenp_pages: 0,
+                royalty_micros: 0,
+                all_final: true,
+            });
+            g.events += 1;
+            g.units += a.units;
+            g.kenp_pages += a.kenp_pages;
+            g.royalty_micros = g
+                .royalty_micros
+                .checked_add(a.royalty_micros)
+                .ok_or_else(|| anyhow::anyhow!("royalty sum overflows"))?;
+            g.all_final &= a.is_final;
+            Ok(())
+        })?;
+        // Same order as the SQL path: the keys as asked for, currency in its place or last.
+        let pos = dims.iter().position(|d| *d == Dim::Currency);
+        let sort_key = |g: &GroupRow| -> Vec<String> {
+            let mut k = g.keys.clone();
+            k.insert(pos.unwrap_or(k.len()), g.currency.clone());
+            k
+        };
+        let mut rows: Vec<GroupRow> = acc.into_values().collect();
+        rows.sort_by_cached_key(sort_key);
+        Ok(rows)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::testutil::temp_db;
+    #[allow(unused_imports)]
+    use crate::store::{ReportStore as _, SalesStore as _, UpkeepStore as _};
 
     #[test]
     fn filter_clause_numbers_its_parameters() {
@@ -435,7 +463,7 @@ mod tests {
             .unwrap();
         assert!(g.is_empty());
         let n = db
-            .for_each_sale(&ReportFilter::default(), |_| Ok(()))
+            .for_each_sale(&ReportFilter::default(), &mut |_| Ok(()))
             .unwrap();
         assert_eq!(n, 0);
     }

@@ -1,5 +1,5 @@
-//! Sales events: staged file imports published by replace-by-coverage, upserts by natural key
-//! (API platforms), and sync cursors.
+//! `impl SalesStore for Db`: staged file imports published by replace-by-coverage, upserts by
+//! natural key (API platforms), and sync cursors.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -12,11 +12,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::Db;
 use crate::model::{iso_date, RawLayout, SaleEvent};
 use crate::queue::{Lease, Millis};
+use crate::store::{ImportStaging, PriorImport, SalesStore, StagingDone};
 
 /// A file import being staged. The `imports` row is created by the first `stage_events` call
 /// (in the same transaction as the first chunk), so a small file costs one transaction.
 #[derive(Debug)]
-pub struct StagedImport {
+pub(crate) struct StagedImport {
     /// The `imports` row, once created.
     pub id: Option<i64>,
     /// The attempt staging it: every chunk is written only while this lease holds.
@@ -37,7 +38,7 @@ pub struct StagedImport {
 
 impl StagedImport {
     /// A new import of `file` by the attempt holding `lease` (nothing is written yet).
-    pub fn new(lease: &Lease, platform: &str, file: &str, sha256: &str) -> StagedImport {
+    pub(crate) fn new(lease: &Lease, platform: &str, file: &str, sha256: &str) -> StagedImport {
         StagedImport {
             id: None,
             lease: lease.clone(),
@@ -50,23 +51,6 @@ impl StagedImport {
             events: 0,
         }
     }
-}
-
-/// What the parse found, recorded with the last chunk.
-#[derive(Debug, Clone, Copy)]
-pub struct StagingDone<'a> {
-    pub layout: &'a str,
-    pub rows: u64,
-}
-
-/// A live import of the same content, found at enqueue time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PriorImport {
-    pub import_id: i64,
-    /// The platform it was imported as.
-    pub platform: String,
-    pub job_id: Option<i64>,
-    pub finished_at: Option<Millis>,
 }
 
 const INSERT_EVENT: &str = "INSERT INTO sales_events (platform, family, source, import_id, job_id, natural_key,
@@ -85,7 +69,7 @@ impl Db {
     ///
     /// # Errors
     /// Database errors, and a lost lease (nothing is written).
-    pub fn stage_events(
+    pub(crate) fn stage_events(
         &self,
         import: &mut StagedImport,
         events: &[SaleEvent],
@@ -190,20 +174,47 @@ impl Db {
         import.layouts.append(&mut new_layouts);
         Ok(())
     }
+}
 
-    /// Throw away a staged import (the job failed).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn discard_import(&self, import_id: i64) -> Result<()> {
+/// The staging of one import through a `Db` (what `SalesStore::begin_import` hands out).
+struct Staging<'a> {
+    db: &'a Db,
+    import: StagedImport,
+}
+
+impl ImportStaging for Staging<'_> {
+    fn stage(&mut self, events: &[SaleEvent], done: Option<StagingDone<'_>>) -> Result<()> {
+        self.db.stage_events(&mut self.import, events, done)
+    }
+
+    fn import_id(&self) -> Option<i64> {
+        self.import.id
+    }
+
+    fn staged(&self) -> u64 {
+        self.import.events
+    }
+}
+
+impl SalesStore for Db {
+    fn begin_import<'a>(
+        &'a self,
+        lease: &Lease,
+        platform: &str,
+        file: &str,
+        sha256: &str,
+    ) -> Box<dyn ImportStaging + 'a> {
+        Box::new(Staging {
+            db: self,
+            import: StagedImport::new(lease, platform, file, sha256),
+        })
+    }
+
+    fn discard_import(&self, import_id: i64) -> Result<()> {
         self.immediate(|c| discard_import_rows(c, import_id))
     }
 
-    /// The live import of a file with this content hash, if any.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn live_import_by_sha(&self, sha256: &str) -> Result<Option<PriorImport>> {
+    fn live_import_by_sha(&self, sha256: &str) -> Result<Option<PriorImport>> {
         Ok(self
             .conn()
             .query_row(
@@ -222,12 +233,7 @@ impl Db {
             .optional()?)
     }
 
-    /// Upsert events by natural key, and advance the platform's sync cursor, in one
-    /// transaction. Returns (inserted, updated).
-    ///
-    /// # Errors
-    /// Database errors, or an event without a natural key.
-    pub fn upsert_events(
+    fn upsert_events(
         &self,
         platform: &str,
         job_id: i64,
@@ -301,11 +307,7 @@ impl Db {
         })
     }
 
-    /// The stored sync cursor of a platform.
-    ///
-    /// # Errors
-    /// Database errors or a corrupt cursor.
-    pub fn sync_cursor(&self, platform: &str) -> Result<Option<NaiveDate>> {
+    fn sync_cursor(&self, platform: &str) -> Result<Option<NaiveDate>> {
         let s: Option<String> = self
             .conn()
             .query_row(
@@ -658,14 +660,16 @@ fn discard_import_rows(c: &Connection, import_id: i64) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
+    use crate::store::{ReportStore as _, SalesStore as _, UpkeepStore as _};
     use std::sync::Arc;
 
     use chrono::NaiveDate;
 
     use super::{publish_import, StagedImport, StagingDone};
     use crate::model::{Format, Platform, RawLayout, SaleEvent};
-    use crate::store::reports::ReportFilter;
     use crate::store::testutil::{claimed_lease, temp_db, At as _};
+    use crate::store::ReportFilter;
 
     fn event(layout: &Arc<RawLayout>, cells: [&str; 3], day: u32) -> SaleEvent {
         let date = NaiveDate::from_ymd_opt(2025, 3, day).unwrap();
@@ -874,7 +878,7 @@ mod tests {
             .unwrap();
         assert_eq!(stored, r#"["Sea Glass","1"]"#);
         let mut raws = Vec::new();
-        db.for_each_sale(&ReportFilter::default(), |e| {
+        db.for_each_sale(&ReportFilter::default(), &mut |e| {
             raws.push(e.raw.clone());
             Ok(())
         })

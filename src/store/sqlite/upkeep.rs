@@ -8,76 +8,88 @@ use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{jobs, Db};
+use crate::queue::retry::Retention;
 use crate::queue::{Enqueued, Millis, NewJob};
+use crate::store::{
+    Diagnostic, DiagnosticStatus, FailedJob, InboxRow, OpenRun, ProcessingJob, ScheduleRow,
+    UpkeepStore, INBOX_CLAIM_STALE_MS,
+};
 
-/// A schedule's stored state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleRow {
-    pub name: String,
-    pub platform: String,
-    pub first_enqueued_at: Millis,
-    pub last_enqueued_at: Millis,
-    pub last_job_id: Option<i64>,
-    /// The state of that job, if it is still stored.
-    pub last_job_state: Option<String>,
-}
+impl UpkeepStore for Db {
+    fn now(&self) -> Result<Millis> {
+        Ok(Db::now(self))
+    }
 
-/// What the inbox scan recorded for one content hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboxRow {
-    pub sha256: String,
-    pub path: String,
-    pub platform: Option<String>,
-    pub status: String,
-    pub message: Option<String>,
-    pub job_id: Option<i64>,
-    pub seen_at: Millis,
-}
+    fn location(&self) -> String {
+        self.path().display().to_string()
+    }
 
-/// A failed job that nothing has superseded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedJob {
-    pub id: i64,
-    pub platform: String,
-    pub finished_at: Millis,
-    pub last_error: Option<String>,
-}
+    fn schema_version(&self) -> Result<i64> {
+        self.user_version()
+    }
 
-/// A job still marked processing whose lease expired or whose owner may be dead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessingJob {
-    pub id: i64,
-    pub platform: String,
-    pub owner: String,
-    pub lease_expires_at: Millis,
-}
+    fn prune_preview(&self, policy: &Retention) -> Result<(u64, u64)> {
+        let now = Db::now(self);
+        let jobs: i64 = self.conn().query_row(
+            "SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL AND
+               ((state = 'completed' AND finished_at < ?1) OR
+                (state IN ('failed','cancelled') AND finished_at < ?2))",
+            params![now - policy.completed_ms, now - policy.failed_ms],
+            |r| r.get(0),
+        )?;
+        let runs: i64 = self.conn().query_row(
+            "SELECT count(*) FROM cron_runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+            params![now - policy.runs_ms],
+            |r| r.get(0),
+        )?;
+        Ok((jobs as u64, runs as u64))
+    }
 
-/// A cron-run row never finished.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenRun {
-    pub id: i64,
-    pub owner: String,
-    pub started_at: Millis,
-}
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut out = Vec::new();
+        let mut add = |check: &str, status, detail: String| {
+            out.push(Diagnostic {
+                check: check.to_string(),
+                status,
+                detail,
+            });
+        };
+        match self.user_version() {
+            Ok(v) => add(
+                "database",
+                DiagnosticStatus::Ok,
+                format!("`{}`, schema version {v}", self.path().display()),
+            ),
+            Err(e) => add("database", DiagnosticStatus::Fail, format!("{e:#}")),
+        }
+        match self.integrity_check() {
+            Ok(r) if r == "ok" => add("integrity", DiagnosticStatus::Ok, "ok".into()),
+            Ok(r) => add(
+                "integrity",
+                DiagnosticStatus::Fail,
+                format!("{r}: restore a backup (`salesingest backup` makes them)"),
+            ),
+            Err(e) => add("integrity", DiagnosticStatus::Fail, format!("{e:#}")),
+        }
+        match self.journal_mode() {
+            Ok(m) if m.eq_ignore_ascii_case("wal") => {
+                add("journal mode", DiagnosticStatus::Ok, "wal".into());
+            }
+            Ok(m) => add(
+                "journal mode",
+                DiagnosticStatus::Fail,
+                format!("{m} (expected wal)"),
+            ),
+            Err(e) => add("journal mode", DiagnosticStatus::Fail, format!("{e:#}")),
+        }
+        out
+    }
 
-/// How long an inbox claim (`checking`) may stay before another worker takes the file over
-/// (its worker died between claiming and recording).
-pub const INBOX_CLAIM_STALE_MS: Millis = 10 * 60 * 1000;
+    fn backup_to(&self, dest: &Path) -> Result<i64> {
+        self.backup_file(dest)
+    }
 
-impl Db {
-    /// Fire a schedule if it is due: in one `BEGIN IMMEDIATE` transaction, check when it last
-    /// enqueued and, when that is at least `every_ms` ago (or never), enqueue `job` (deduplicated
-    /// against a pending job with the same unique key) and record the time. Overlapping workers
-    /// therefore fire it exactly once. `None` when it was not due.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn fire_schedule(
-        &self,
-        name: &str,
-        every_ms: i64,
-        job: &NewJob,
-    ) -> Result<Option<Enqueued>> {
+    fn fire_schedule(&self, name: &str, every_ms: i64, job: &NewJob) -> Result<Option<Enqueued>> {
         let now = self.now();
         self.immediate(|c| {
             let last: Option<Millis> = c
@@ -103,11 +115,7 @@ impl Db {
         })
     }
 
-    /// The stored state of every schedule that has fired at least once.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn schedule_rows(&self) -> Result<Vec<ScheduleRow>> {
+    fn schedule_rows(&self) -> Result<Vec<ScheduleRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT s.name, s.platform, s.first_enqueued_at, s.last_enqueued_at, s.last_job_id, j.state
                FROM schedules s LEFT JOIN jobs j ON j.id = s.last_job_id ORDER BY s.name",
@@ -125,11 +133,7 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// What the inbox scan recorded for a content hash.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn inbox_file(&self, sha256: &str) -> Result<Option<InboxRow>> {
+    fn inbox_file(&self, sha256: &str) -> Result<Option<InboxRow>> {
         Ok(self
             .conn
             .query_row(
@@ -151,12 +155,7 @@ impl Db {
             .optional()?)
     }
 
-    /// Claim a content hash for checking: true for the one worker that may check it now (the
-    /// hash is new, or an earlier claim went stale because its worker died).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn inbox_claim(&self, sha256: &str, path: &str) -> Result<bool> {
+    fn inbox_claim(&self, sha256: &str, path: &str) -> Result<bool> {
         let now = self.now();
         self.immediate(|c| {
             let n = c.execute(
@@ -169,12 +168,8 @@ impl Db {
         })
     }
 
-    /// Record what checking an inbox file found.
-    ///
-    /// # Errors
-    /// Database errors.
     #[allow(clippy::too_many_arguments)]
-    pub fn inbox_record(
+    fn inbox_record(
         &self,
         sha256: &str,
         path: &str,
@@ -197,12 +192,7 @@ impl Db {
         })
     }
 
-    /// Whether a file at `path` with this size and modification time was already checked (so
-    /// the scan need not hash it again).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn inbox_unchanged(&self, path: &str, size: i64, mtime_ms: i64) -> Result<bool> {
+    fn inbox_unchanged(&self, path: &str, size: i64, mtime_ms: i64) -> Result<bool> {
         Ok(self
             .conn
             .query_row(
@@ -215,11 +205,7 @@ impl Db {
             .is_some())
     }
 
-    /// Remember the size and modification time a checked file had.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn inbox_stat(&self, sha256: &str, size: i64, mtime_ms: i64) -> Result<()> {
+    fn inbox_stat(&self, sha256: &str, size: i64, mtime_ms: i64) -> Result<()> {
         self.immediate(|c| {
             c.execute(
                 "UPDATE inbox_files SET size = ?2, mtime_ms = ?3 WHERE sha256 = ?1",
@@ -229,11 +215,7 @@ impl Db {
         })
     }
 
-    /// Forget an inbox claim (an I/O error while checking: try again next scan).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn inbox_forget(&self, sha256: &str) -> Result<()> {
+    fn inbox_forget(&self, sha256: &str) -> Result<()> {
         self.immediate(|c| {
             c.execute(
                 "DELETE FROM inbox_files WHERE sha256 = ?1 AND status = 'checking'",
@@ -243,12 +225,7 @@ impl Db {
         })
     }
 
-    /// When `platform` last synced successfully: the latest completed sync job, or the latest
-    /// cursor update (which survives the pruning of old jobs).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn last_sync_success(&self, platform: &str) -> Result<Option<Millis>> {
+    fn last_sync_success(&self, platform: &str) -> Result<Option<Millis>> {
         let job: Option<Millis> = self.conn.query_row(
             "SELECT max(finished_at) FROM jobs WHERE platform = ?1 AND state = 'completed'
                AND json_extract(input, '$.kind') = 'sync'",
@@ -266,13 +243,7 @@ impl Db {
         Ok(job.max(cursor))
     }
 
-    /// Failed jobs not revived and not superseded by a later completed job with the same
-    /// platform and unique key (a later scheduled sync that worked, the same file imported
-    /// again).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn unresolved_failed_jobs(&self) -> Result<Vec<FailedJob>> {
+    fn unresolved_failed_jobs(&self) -> Result<Vec<FailedJob>> {
         let mut stmt = self.conn.prepare(
             "SELECT f.id, f.platform, f.finished_at, f.last_error FROM jobs f
               WHERE f.state = 'failed'
@@ -292,11 +263,7 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// KDP months (`YYYY-MM`) that have live estimates but no final report.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn kdp_months_without_final(&self) -> Result<Vec<String>> {
+    fn kdp_months_without_final(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
             "SELECT DISTINCT month FROM live_rollup WHERE family = 'kdp_estimate'
                AND month NOT IN (SELECT month FROM live_rollup WHERE family = 'kdp_final')
@@ -306,11 +273,7 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Jobs marked processing (for `doctor` to judge: lease expired, or owner dead).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn processing_jobs(&self) -> Result<Vec<ProcessingJob>> {
+    fn processing_jobs(&self) -> Result<Vec<ProcessingJob>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, platform, lease_owner, lease_expires_at FROM jobs
               WHERE state = 'processing' ORDER BY id",
@@ -326,11 +289,7 @@ impl Db {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Cron-run rows never finished (running now, or killed).
-    ///
-    /// # Errors
-    /// Database errors.
-    pub fn open_runs(&self) -> Result<Vec<OpenRun>> {
+    fn open_runs(&self) -> Result<Vec<OpenRun>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, owner, started_at FROM cron_runs WHERE finished_at IS NULL ORDER BY id",
         )?;
@@ -343,7 +302,9 @@ impl Db {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
 
+impl Db {
     /// Copy the database to `dest` with SQLite's online backup API: a consistent snapshot,
     /// safe while workers write (WAL readers never block them). `dest` must not exist; it is
     /// created owner-only, switched to a self-contained rollback journal, and checked.
@@ -352,7 +313,7 @@ impl Db {
     ///
     /// # Errors
     /// Database or I/O errors; an integrity check of the copy that fails.
-    pub fn backup_to(&self, dest: &Path) -> Result<i64> {
+    pub fn backup_file(&self, dest: &Path) -> Result<i64> {
         {
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create_new(true);
@@ -410,6 +371,8 @@ impl Db {
 mod tests {
     use super::*;
     use crate::store::testutil::{temp_db, At as _};
+    #[allow(unused_imports)]
+    use crate::store::{ReportStore as _, SalesStore as _, UpkeepStore as _};
 
     fn sync_job() -> NewJob {
         NewJob {

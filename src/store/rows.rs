@@ -1,0 +1,273 @@
+//! The store's row types: what the API returns and takes, the same for every backend (no driver
+//! types). Times are `Millis` (UTC milliseconds); sales dates are ISO 8601 text.
+
+use crate::queue::Millis;
+
+/// One job as stored.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: i64,
+    pub platform: String,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub priority: i64,
+    pub created_at: Millis,
+    pub run_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub last_error: Option<String>,
+    pub input: String,
+    pub result: Option<String>,
+    pub cancel_requested: bool,
+}
+
+/// One attempt of a job.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub attempt: i64,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub outcome: Option<String>,
+    pub error: Option<String>,
+    pub worker: String,
+}
+
+/// One `run-worker` invocation.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    pub id: i64,
+    pub started_at: Millis,
+    pub finished_at: Option<Millis>,
+    pub host: String,
+    pub pid: i64,
+    pub owner: String,
+    pub claimed: i64,
+    pub completed: i64,
+    pub retrying: i64,
+    pub failed: i64,
+    pub rescued: i64,
+    pub exit_code: Option<i64>,
+}
+
+/// Totals of effective sales for one platform and currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyTotal {
+    pub platform: String,
+    pub currency: String,
+    pub events: i64,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub royalty_micros: i64,
+}
+
+/// The per-platform overview of `status` without a job id.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformOverview {
+    pub platform: String,
+    pub events: i64,
+    pub first_period: Option<String>,
+    pub last_period: Option<String>,
+    pub final_through: Option<String>,
+    pub estimated_through: Option<String>,
+    pub last_success: Option<Millis>,
+    pub last_success_job: Option<i64>,
+    pub queued: i64,
+    pub processing: i64,
+    pub retrying: i64,
+    pub failed: i64,
+    pub sync_cursor: Option<String>,
+}
+
+/// A column a summary can group by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dim {
+    Month,
+    Platform,
+    Title,
+    Product,
+    Format,
+    Marketplace,
+    Retailer,
+    Country,
+    Currency,
+}
+
+impl Dim {
+    /// Every key, in the order `--help` lists them.
+    pub const ALL: [Dim; 9] = [
+        Dim::Month,
+        Dim::Platform,
+        Dim::Title,
+        Dim::Product,
+        Dim::Format,
+        Dim::Marketplace,
+        Dim::Retailer,
+        Dim::Country,
+        Dim::Currency,
+    ];
+
+    /// The key's name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::Month => "month",
+            Dim::Platform => "platform",
+            Dim::Title => "title",
+            Dim::Product => "product",
+            Dim::Format => "format",
+            Dim::Marketplace => "marketplace",
+            Dim::Retailer => "retailer",
+            Dim::Country => "country",
+            Dim::Currency => "currency",
+        }
+    }
+
+    /// Parse a key name (`product_id` is accepted for `product`).
+    pub fn parse(s: &str) -> Option<Dim> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "product_id" {
+            return Some(Dim::Product);
+        }
+        Dim::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    /// The events column (and rollup column) of the key.
+    pub fn column(self) -> &'static str {
+        match self {
+            Dim::Product => "product_id",
+            d => d.name(),
+        }
+    }
+}
+
+/// Which effective events a report covers.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    /// Keep events whose `period_end` is on or after this ISO date.
+    pub since: Option<String>,
+    /// Keep events whose `period_end` is on or before this ISO date.
+    pub until: Option<String>,
+    /// Keep these platforms (canonical names); empty keeps all.
+    pub platforms: Vec<String>,
+    /// Keep only final events.
+    pub final_only: bool,
+}
+
+/// One group of effective events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    /// The values of the requested keys, in the order requested (currency excluded).
+    pub keys: Vec<String>,
+    pub currency: String,
+    pub events: i64,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub royalty_micros: i64,
+    /// Every event in the group is final.
+    pub all_final: bool,
+}
+
+/// The amounts of one effective event (for conversions).
+#[derive(Debug, Clone, Default)]
+pub struct AmountRow {
+    /// The values of the requested keys (currency excluded).
+    pub keys: Vec<String>,
+    pub currency: String,
+    pub period_end: String,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub royalty_micros: i64,
+    pub is_final: bool,
+}
+
+/// One effective event with every normalised field (for `sales export`).
+#[derive(Debug, Clone, Default)]
+pub struct EventRow {
+    pub id: i64,
+    pub platform: String,
+    pub source: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub month: String,
+    pub title: String,
+    pub product_id: String,
+    pub format: String,
+    pub marketplace: String,
+    pub retailer: String,
+    pub country: String,
+    pub units: i64,
+    pub kenp_pages: i64,
+    pub list_price_micros: Option<i64>,
+    pub royalty_micros: i64,
+    pub currency: String,
+    pub is_final: bool,
+    pub status: String,
+    pub job_id: Option<i64>,
+    pub raw: String,
+}
+
+/// A schedule's stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub platform: String,
+    pub first_enqueued_at: Millis,
+    pub last_enqueued_at: Millis,
+    pub last_job_id: Option<i64>,
+    /// The state of that job, if it is still stored.
+    pub last_job_state: Option<String>,
+}
+
+/// What the inbox scan recorded for one content hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxRow {
+    pub sha256: String,
+    pub path: String,
+    pub platform: Option<String>,
+    pub status: String,
+    pub message: Option<String>,
+    pub job_id: Option<i64>,
+    pub seen_at: Millis,
+}
+
+/// A failed job that nothing has superseded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedJob {
+    pub id: i64,
+    pub platform: String,
+    pub finished_at: Millis,
+    pub last_error: Option<String>,
+}
+
+/// A job still marked processing whose lease expired or whose owner may be dead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessingJob {
+    pub id: i64,
+    pub platform: String,
+    pub owner: String,
+    pub lease_expires_at: Millis,
+}
+
+/// A cron-run row never finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRun {
+    pub id: i64,
+    pub owner: String,
+    pub started_at: Millis,
+}
+
+/// What the parse found, recorded with the last chunk.
+#[derive(Debug, Clone, Copy)]
+pub struct StagingDone<'a> {
+    pub layout: &'a str,
+    pub rows: u64,
+}
+
+/// A live import of the same content, found at enqueue time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriorImport {
+    pub import_id: i64,
+    /// The platform it was imported as.
+    pub platform: String,
+    pub job_id: Option<i64>,
+    pub finished_at: Option<Millis>,
+}
