@@ -5,7 +5,7 @@
 //! Must not: parse formats itself or write SQL.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,7 +21,7 @@ use crate::platforms::{
 use crate::queue::worker::{Handler, JobControl};
 use crate::queue::{ClaimedJob, Effects, EventCounts, JobError, JobResult};
 use crate::store::Store;
-use crate::store::{ImportStaging, StagingDone};
+use crate::store::{ImportStaging, LocalBlob, StagingDone};
 
 /// Events staged per transaction: large enough to be fast, small enough that other workers get
 /// the write lock between chunks.
@@ -84,16 +84,17 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 }
 
 /// Check a report file at enqueue time (exists, readable, a valid report of `platform`, read in
-/// full without storing anything) and copy it into the inbox under its hash.
+/// full without storing anything) and keep its content in the store's blob store under its
+/// hash, where every worker can read it.
 ///
 /// # Errors
-/// `Rejected` for unreadable or invalid files (exit 5), `Other` for inbox I/O errors.
+/// `Rejected` for unreadable or invalid files (exit 5), `Other` for blob store errors.
 pub fn check_file(
-    settings: &Settings,
+    store: &dyn Store,
     platform: Platform,
     path: &Path,
 ) -> Result<CheckedFile, CheckError> {
-    check_file_unless(settings, platform, path, &|_| false)
+    check_file_unless(store, platform, path, &|_| false)
 }
 
 /// As `check_file`, but when `already_imported(sha256)` says this content was imported
@@ -103,7 +104,7 @@ pub fn check_file(
 /// # Errors
 /// As `check_file`.
 pub fn check_file_unless(
-    settings: &Settings,
+    store: &dyn Store,
     platform: Platform,
     path: &Path,
     already_imported: &dyn Fn(&str) -> bool,
@@ -121,7 +122,6 @@ pub fn check_file_unless(
             input: JobInput::File {
                 file: shown,
                 sha256: sha256.clone(),
-                stored_path: settings.inbox_dir.join(&sha256).display().to_string(),
                 size: meta.len(),
             },
             sha256,
@@ -135,106 +135,17 @@ pub fn check_file_unless(
             PlatformError::Rejected(ie) => CheckError::Rejected(format!("{ie}")),
             other => CheckError::Rejected(format!("cannot read `{shown}`: {other}")),
         })?;
-    let stored = copy_to_inbox(&settings.inbox_dir, path, &sha256)?;
+    store.put_blob_file(&sha256, path)?;
     Ok(CheckedFile {
         input: JobInput::File {
             file: shown,
             sha256: sha256.clone(),
-            stored_path: stored.display().to_string(),
             size: meta.len(),
         },
         sha256,
         summary,
         events: counter.events,
     })
-}
-
-/// Copy `src` to `<inbox>/<sha256>` (atomically, owner-only), unless it is already there.
-///
-/// # Errors
-/// I/O errors naming the paths.
-pub fn copy_to_inbox(inbox: &Path, src: &Path, sha256: &str) -> Result<PathBuf> {
-    let dest = inbox.join(sha256);
-    if dest.exists() {
-        return Ok(dest);
-    }
-    create_private_dir(inbox)?;
-    let tmp = inbox.join(format!(".{sha256}.{}.tmp", std::process::id()));
-    let copied = copy_file_synced(src, &tmp, inbox);
-    if copied.is_err() {
-        // A partial copy (disk full) must not keep holding the space it took.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    copied?;
-    std::fs::rename(&tmp, &dest)
-        .with_context(|| format!("cannot move `{}` into place", tmp.display()))?;
-    Ok(dest)
-}
-
-fn copy_file_synced(src: &Path, tmp: &Path, inbox: &Path) -> Result<()> {
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut out = opts
-            .open(tmp)
-            .with_context(|| format!("cannot write into the inbox `{}`", inbox.display()))?;
-        let mut input =
-            File::open(src).with_context(|| format!("cannot read `{}`", src.display()))?;
-        io::copy(&mut input, &mut out).with_context(|| {
-            format!(
-                "cannot copy `{}` into the inbox `{}` (is that disk full?)",
-                src.display(),
-                inbox.display()
-            )
-        })?;
-        out.sync_all()
-            .with_context(|| format!("cannot sync `{}`", tmp.display()))?;
-    }
-    Ok(())
-}
-
-/// Store raw bytes (a Ping body read from stdin) in the inbox under their hash.
-///
-/// # Errors
-/// I/O errors naming the inbox.
-pub fn store_bytes_in_inbox(inbox: &Path, bytes: &[u8]) -> Result<(String, PathBuf)> {
-    let sha256 = hex::encode(Sha256::digest(bytes));
-    let dest = inbox.join(&sha256);
-    if !dest.exists() {
-        create_private_dir(inbox)?;
-        let tmp = inbox.join(format!(".{sha256}.{}.tmp", std::process::id()));
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut out = opts
-            .open(&tmp)
-            .with_context(|| format!("cannot write into the inbox `{}`", inbox.display()))?;
-        out.write_all(bytes)?;
-        out.sync_all()?;
-        std::fs::rename(&tmp, &dest)?;
-    }
-    Ok((sha256, dest))
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir)
-        .with_context(|| format!("cannot create the inbox `{}`", dir.display()))
 }
 
 /// The job handler `run-worker` uses.
@@ -261,30 +172,31 @@ impl Handler for IngestHandler<'_> {
             ))
         })?;
         match input {
-            JobInput::File {
-                file,
-                sha256,
-                stored_path,
-                size,
-            } => self.import_file(
-                job,
-                ctl,
-                platform,
-                &file,
-                &sha256,
-                Path::new(&stored_path),
-                size,
-            ),
+            JobInput::File { file, sha256, size } => {
+                self.import_file(job, ctl, platform, &file, &sha256, size)
+            }
             JobInput::Sync { since, until } => self.sync_gumroad(job, ctl, since, until),
-            JobInput::Ping {
-                file, stored_path, ..
-            } => self.ingest_ping(job, &file, Path::new(&stored_path)),
+            JobInput::Ping { file, sha256 } => self.ingest_ping(job, &file, &sha256),
         }
     }
 }
 
 impl IngestHandler<'_> {
-    #[allow(clippy::too_many_arguments)]
+    /// The job's input from the blob store; a missing one fails the job for good (it will not
+    /// come back by retrying), a store error is worth a retry.
+    fn kept_input(&self, sha256: &str, file: &str, what: &str) -> Result<LocalBlob, JobError> {
+        match self.db.fetch_blob(sha256) {
+            Ok(Some(blob)) => Ok(blob),
+            Ok(None) => Err(JobError::Permanent(format!(
+                "the kept copy `{}` of `{file}` is missing: enqueue the {what} again",
+                self.db.blob_location(sha256)
+            ))),
+            Err(e) => Err(JobError::Transient(format!(
+                "cannot read the kept copy of `{file}`: {e:#}"
+            ))),
+        }
+    }
+
     fn import_file(
         &self,
         job: &ClaimedJob,
@@ -292,15 +204,10 @@ impl IngestHandler<'_> {
         platform: Platform,
         file: &str,
         sha256: &str,
-        stored: &Path,
         size: u64,
     ) -> Result<(JobResult, Effects), JobError> {
-        if !stored.exists() {
-            return Err(JobError::Permanent(format!(
-                "the inbox copy `{}` of `{file}` is missing: enqueue the file again",
-                stored.display()
-            )));
-        }
+        let blob = self.kept_input(sha256, file, "file")?;
+        let stored = blob.path();
         let mut import = self
             .db
             .begin_import(&job.lease, platform.as_str(), file, sha256);
@@ -404,17 +311,11 @@ impl IngestHandler<'_> {
         &self,
         job: &ClaimedJob,
         file: &str,
-        stored: &Path,
+        sha256: &str,
     ) -> Result<(JobResult, Effects), JobError> {
-        let body = std::fs::read(stored).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                JobError::Permanent(format!(
-                    "the inbox copy `{}` of `{file}` is missing: enqueue the Ping again",
-                    stored.display()
-                ))
-            } else {
-                JobError::Transient(format!("cannot read `{}`: {e}", stored.display()))
-            }
+        let blob = self.kept_input(sha256, file, "Ping")?;
+        let body = std::fs::read(blob.path()).map_err(|e| {
+            JobError::Transient(format!("cannot read `{}`: {e}", blob.path().display()))
         })?;
         let event = gumroad::parse_ping(&body, file).map_err(classify)?;
         let (inserted, updated) = self
@@ -756,7 +657,7 @@ pub enum DetectFailure {
 /// # Errors
 /// `DetectFailure` as above.
 pub fn check_detected(
-    settings: &Settings,
+    store: &dyn Store,
     path: &Path,
 ) -> Result<(platforms::Detected, CheckedFile), DetectFailure> {
     let shown = path.display().to_string();
@@ -771,13 +672,27 @@ pub fn check_detected(
         },
         platforms::DetectError::Io(e) => DetectFailure::Other(anyhow::anyhow!("{e}")),
     })?;
-    let checked = check_file(settings, detected.platform, path).map_err(|e| match e {
-        CheckError::Rejected(message) => DetectFailure::Rejected {
-            platform: detected.platform,
-            message,
+    // `detect` has read the whole file as its platform's report: only the hash and the kept
+    // copy remain (parsing it a second time would double the cost of `import`).
+    let io = |e: io::Error| DetectFailure::Rejected {
+        platform: detected.platform,
+        message: format!("cannot read `{shown}`: {e}"),
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    let sha256 = sha256_file(path).map_err(io)?;
+    store
+        .put_blob_file(&sha256, path)
+        .map_err(DetectFailure::Other)?;
+    let checked = CheckedFile {
+        input: JobInput::File {
+            file: shown,
+            sha256: sha256.clone(),
+            size,
         },
-        CheckError::Other(e) => DetectFailure::Other(e),
-    })?;
+        sha256,
+        summary: detected.summary.clone(),
+        events: detected.events,
+    };
     Ok((detected, checked))
 }
 
@@ -834,12 +749,7 @@ impl FileStatus {
 ///
 /// # Errors
 /// I/O errors reading the file or writing the inbox copy; database errors.
-pub fn import_file(
-    db: &dyn Store,
-    settings: &Settings,
-    path: &Path,
-    opts: &EnqueueOptions,
-) -> Result<FileOutcome> {
+pub fn import_file(db: &dyn Store, path: &Path, opts: &EnqueueOptions) -> Result<FileOutcome> {
     let mut out = FileOutcome {
         path: path.to_path_buf(),
         sha256: None,
@@ -852,7 +762,7 @@ pub fn import_file(
         message: None,
         warnings: Vec::new(),
     };
-    match check_detected(settings, path) {
+    match check_detected(db, path) {
         Ok((detected, checked)) => {
             out.sha256 = Some(checked.sha256.clone());
             out.platform = Some(detected.platform);
@@ -1011,7 +921,7 @@ pub fn scan_inbox(
             continue;
         }
         let opts = EnqueueOptions::defaults(settings);
-        let outcome = match import_file(db, settings, &path, &opts) {
+        let outcome = match import_file(db, &path, &opts) {
             Ok(o) => o,
             Err(e) => {
                 db.inbox_forget(&sha)?;

@@ -308,17 +308,18 @@ impl SaleEvent {
     }
 }
 
-/// What a job works on. Stored as the job payload (JSON); never holds a secret.
+/// What a job works on. Stored as the job payload (JSON); never holds a secret, nor a path on
+/// one host's disk: report files and Ping bodies are kept in the store's blob store by content
+/// hash, so any worker of the store can run the job. (Payloads written before version 0.2 also
+/// carry a `stored_path`, which is ignored.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobInput {
-    /// A report file copied into the inbox at enqueue time.
+    /// A report file, kept by content hash at enqueue time.
     File {
         /// The name the user gave (for messages), not read again.
         file: String,
         sha256: String,
-        /// Absolute path of the inbox copy.
-        stored_path: String,
         size: u64,
     },
     /// An API sync window. `None` bounds mean incremental from the stored cursor.
@@ -326,12 +327,8 @@ pub enum JobInput {
         since: Option<NaiveDate>,
         until: Option<NaiveDate>,
     },
-    /// One Gumroad Ping body, stored in the inbox by hash.
-    Ping {
-        file: String,
-        sha256: String,
-        stored_path: String,
-    },
+    /// One Gumroad Ping body, kept by content hash.
+    Ping { file: String, sha256: String },
 }
 
 /// The header of a table-shaped source (a CSV file or a sheet), for compact `raw` rows: an

@@ -123,11 +123,10 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         let (name, bytes) = read_ping(ping)?;
         crate::platforms::parse_ping(&bytes, &name)
             .map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
-        let (sha256, stored) = ingest::store_bytes_in_inbox(&ctx.settings.inbox_dir, &bytes)?;
+        let sha256 = db.put_blob_bytes(&bytes)?;
         let input = JobInput::Ping {
             file: name,
             sha256: sha256.clone(),
-            stored_path: stored.display().to_string(),
         };
         let job = NewJob {
             platform: args.platform.as_str().to_string(),
@@ -252,7 +251,7 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>)
     };
     let mut checked = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        match ingest::check_file_unless(&ctx.settings, args.platform, path, &already) {
+        match ingest::check_file_unless(db, args.platform, path, &already) {
             Ok(c) => {
                 for w in &c.summary.warnings {
                     ctx.out.warn(w);

@@ -54,7 +54,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     };
     let mut outcomes = Vec::with_capacity(files.len());
     for path in &files {
-        let o = ingest::import_file(db, &ctx.settings, path, &opts)?;
+        let o = ingest::import_file(db, path, &opts)?;
         for w in &o.warnings {
             ctx.out.warn(w);
         }

@@ -9,7 +9,8 @@
 //!   API sales, sync cursors);
 //! - reports (`ReportStore`: jobs, attempts and runs as stored, sales summaries and exports);
 //! - upkeep (`UpkeepStore`: schedules, the inbox scan's records, health checks, backups);
-//! - blobs (`BlobStore`: job inputs kept by content hash, readable by every worker).
+//! - blobs (`BlobStore`: job inputs kept by content hash, readable by every worker, so that a
+//!   job enqueued on one host runs on another).
 //!
 //! Every time that decides a lease, a due job or retention is the backend's clock; callers pass
 //! durations, never timestamps.
@@ -342,8 +343,73 @@ pub trait UpkeepStore {
     fn backup_to(&self, dest: &Path) -> Result<i64>;
 }
 
+/// A blob as a file this process can read: the kept file itself (SQLite), or a temporary copy
+/// (PostgreSQL) removed when this is dropped.
+#[derive(Debug)]
+pub struct LocalBlob {
+    path: std::path::PathBuf,
+    temporary: bool,
+}
+
+impl LocalBlob {
+    /// A kept file, left in place when dropped.
+    pub fn kept(path: std::path::PathBuf) -> LocalBlob {
+        LocalBlob {
+            path,
+            temporary: false,
+        }
+    }
+
+    /// A temporary copy, removed when dropped.
+    pub fn temporary(path: std::path::PathBuf) -> LocalBlob {
+        LocalBlob {
+            path,
+            temporary: true,
+        }
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LocalBlob {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Job inputs (report files, Ping bodies) kept by content hash where every worker of the store
+/// can read them, so that a job enqueued on one host runs on any other: SQLite keeps them as
+/// files next to the database, PostgreSQL in the database.
+pub trait BlobStore {
+    /// Keep the content of `src`, whose SHA-256 the caller computed, unless it is already kept.
+    ///
+    /// # Errors
+    /// I/O or database errors, naming the file and where it was being kept.
+    fn put_blob_file(&self, sha256: &str, src: &Path) -> Result<()>;
+
+    /// Keep `bytes`; returns their SHA-256.
+    ///
+    /// # Errors
+    /// I/O or database errors.
+    fn put_blob_bytes(&self, bytes: &[u8]) -> Result<String>;
+
+    /// The blob as a readable local file, or `None` when it is not kept.
+    ///
+    /// # Errors
+    /// I/O or database errors, or a name that is not a content hash.
+    fn fetch_blob(&self, sha256: &str) -> Result<Option<LocalBlob>>;
+
+    /// Where a blob is kept, for messages.
+    fn blob_location(&self, sha256: &str) -> String;
+}
+
 /// The whole store, as the CLI and the ingest code use it.
-pub trait Store: JobStore + SalesStore + ReportStore + UpkeepStore + Send {
+pub trait Store: JobStore + SalesStore + ReportStore + UpkeepStore + BlobStore + Send {
     /// The queue concern on its own (what the worker loop takes).
     fn queue(&self) -> &dyn JobStore;
 
@@ -351,7 +417,9 @@ pub trait Store: JobStore + SalesStore + ReportStore + UpkeepStore + Send {
     fn into_queue(self: Box<Self>) -> Box<dyn JobStore + Send>;
 }
 
-impl<T: JobStore + SalesStore + ReportStore + UpkeepStore + Send + 'static> Store for T {
+impl<T: JobStore + SalesStore + ReportStore + UpkeepStore + BlobStore + Send + 'static> Store
+    for T
+{
     fn queue(&self) -> &dyn JobStore {
         self
     }

@@ -73,7 +73,7 @@ fn import_all(files: &[File]) -> BTreeMap<i64, (i64, i64)> {
             .map(|(d, c)| d2d_row(&day(*d), &cents(*c), 1))
             .collect();
         write_d2d(&path, &rows);
-        let checked = check_file(&settings, Platform::Draft2digital, &path).unwrap();
+        let checked = check_file(db, Platform::Draft2digital, &path).unwrap();
         db.enqueue(&NewJob {
             platform: "draft2digital".into(),
             input: serde_json::to_string(&checked.input).unwrap(),

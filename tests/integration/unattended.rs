@@ -471,16 +471,16 @@ async fn pings_start_success_and_fail_with_the_summary() {
     )
     .unwrap();
     let id = v["id"].as_i64().unwrap();
-    // Lose the inbox copy: the job fails permanently.
-    let stored: String = env
+    // Lose the kept copy (`inbox/<sha256>` next to the database): the job fails permanently.
+    let sha: String = env
         .sql()
         .query_row(
-            "SELECT json_extract(input, '$.stored_path') FROM jobs WHERE id = ?1",
+            "SELECT json_extract(input, '$.sha256') FROM jobs WHERE id = ?1",
             [id],
             |r| r.get(0),
         )
         .unwrap();
-    std::fs::remove_file(stored).unwrap();
+    std::fs::remove_file(env.db_path().parent().unwrap().join("inbox").join(sha)).unwrap();
     let out = env
         .cmd()
         .env("SALESINGEST_PING_URL", &url)

@@ -5,6 +5,7 @@
 //! SQLite has one writer at a time: every write is a short `BEGIN IMMEDIATE` transaction, so a
 //! read followed by a write inside one is never interleaved with another process's write.
 
+mod blobs;
 mod jobs;
 mod reports;
 pub(crate) mod sales;
