@@ -3,16 +3,14 @@
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{sales, Db};
+use super::effects::{self, holds, FENCE};
+use super::Db;
 use crate::queue::retry::Retention;
 use crate::queue::{
     complete_then_claim_apart, CancelOutcome, ClaimRequest, ClaimedJob, Effects, Enqueued,
     FailDecision, Heartbeat, JobError, JobResult, JobState, JobStore, Lease, Millis, NewJob,
     Rescued, RetryOutcome, RunCounts, WorkerId,
 };
-
-/// The fence every write of an attempt carries.
-const FENCE: &str = "id = ?1 AND state = 'processing' AND lease_owner = ?2 AND claims = ?3";
 
 impl JobStore for Db {
     fn enqueue(&self, job: &NewJob) -> Result<Enqueued> {
@@ -150,7 +148,7 @@ impl JobStore for Db {
                 anyhow::bail!("job {} changed under its lease", lease.job_id);
             }
             close_attempt(c, lease, now, outcome, Some(msg))?;
-            sales::discard_staged_imports(c, lease.job_id)?;
+            effects::discard(c, lease.job_id)?;
             Ok(true)
         })
     }
@@ -278,7 +276,7 @@ impl JobStore for Db {
             now - policy.runs_ms,
             policy.batch,
         )?;
-        self.immediate(sales::discard_orphan_staging)?;
+        self.immediate(effects::discard_orphans)?;
         Ok((jobs, runs))
     }
 }
@@ -407,12 +405,12 @@ fn complete_in(
     effects: &Effects,
 ) -> Result<Option<JobResult>> {
     let mut result = result.clone();
-    if let Some(import_id) = effects.import_id {
-        // An import is published only under the lease: check it first.
+    if effects.import_id.is_some() {
+        // Effects are published only under the lease: check it first.
         if !holds(c, lease)? {
             return Ok(None);
         }
-        result.events.removed += sales::publish_import(c, import_id, now)?;
+        result.events.removed += effects::publish(c, effects, now)?;
     }
     let json = serde_json::to_string(&result)?;
     let n = c
@@ -430,16 +428,6 @@ fn complete_in(
     }
     close_attempt(c, lease, now, "completed", None)?;
     Ok(Some(result))
-}
-
-/// Whether `lease` still holds its job (read inside the caller's write transaction).
-pub(super) fn holds(c: &Connection, lease: &Lease) -> Result<bool> {
-    Ok(
-        c.prepare_cached(&format!("SELECT 1 FROM jobs WHERE {FENCE}"))?
-            .query_row(params![lease.job_id, lease.owner, lease.claim], |_| Ok(()))
-            .optional()?
-            .is_some(),
-    )
 }
 
 fn close_attempt(
@@ -500,7 +488,7 @@ fn rescue_where(
               WHERE job_id = ?1 AND attempt = ?2 AND finished_at IS NULL",
             params![id, claim, now, outcome, message],
         )?;
-        sales::discard_staged_imports(c, id)?;
+        effects::discard(c, id)?;
         out.push(Rescued {
             job_id: id,
             now_failed: state == "failed",

@@ -6,6 +6,7 @@
 //! read followed by a write inside one is never interleaved with another process's write.
 
 mod blobs;
+mod effects;
 mod jobs;
 mod reports;
 pub(crate) mod sales;

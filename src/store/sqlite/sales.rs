@@ -98,7 +98,7 @@ impl Db {
         let staged = self.immediate(|c| {
             new_layouts.clear();
             let job_id = import.lease.job_id;
-            if !super::jobs::holds(c, &import.lease)? {
+            if !super::effects::holds(c, &import.lease)? {
                 anyhow::bail!(
                     "lease lost: job {job_id} was taken over by another worker, so this attempt stopped staging `{}`",
                     import.file

@@ -90,26 +90,30 @@ impl UpkeepStore for Db {
     }
 
     fn fire_schedule(&self, name: &str, every_ms: i64, job: &NewJob) -> Result<Option<Enqueued>> {
-        let now = self.now();
+        let now = Db::now(self);
         self.immediate(|c| {
-            let last: Option<Millis> = c
+            // One statement claims the firing: it writes the new time only when the schedule is
+            // new or due, and returns a row only then, so of several workers (on any backend,
+            // at any isolation) exactly one fires it; the enqueue joins the same transaction.
+            let won = c
                 .query_row(
-                    "SELECT last_enqueued_at FROM schedules WHERE name = ?1",
-                    params![name],
-                    |r| r.get(0),
+                    "INSERT INTO schedules (name, platform, every_ms, first_enqueued_at, last_enqueued_at)
+                     VALUES (?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT (name) DO UPDATE SET platform = excluded.platform,
+                       every_ms = excluded.every_ms, last_enqueued_at = excluded.last_enqueued_at
+                       WHERE schedules.last_enqueued_at <= ?4 - ?3
+                     RETURNING name",
+                    params![name, job.platform, every_ms, now],
+                    |_| Ok(()),
                 )
                 .optional()?;
-            if last.is_some_and(|t| now - t < every_ms) {
+            if won.is_none() {
                 return Ok(None);
             }
             let e = jobs::enqueue_in(c, job, now)?;
             c.execute(
-                "INSERT INTO schedules (name, platform, every_ms, first_enqueued_at, last_enqueued_at, last_job_id)
-                 VALUES (?1, ?2, ?3, ?4, ?4, ?5)
-                 ON CONFLICT (name) DO UPDATE SET platform = excluded.platform,
-                   every_ms = excluded.every_ms, last_enqueued_at = excluded.last_enqueued_at,
-                   last_job_id = excluded.last_job_id",
-                params![name, job.platform, every_ms, now, e.id],
+                "UPDATE schedules SET last_job_id = ?2 WHERE name = ?1",
+                params![name, e.id],
             )?;
             Ok(Some(e))
         })
