@@ -172,11 +172,12 @@ pub fn parse_file(
     }
 }
 
-/// Parse one Gumroad Ping body (checked at enqueue, ingested by the worker).
+/// Parse one Gumroad Ping body (checked at enqueue, ingested by the worker): its sale (none
+/// for a test purchase), warnings, and the scrubbed body the inbox keeps.
 ///
 /// # Errors
 /// `Rejected` when the body is not a valid Ping.
-pub fn parse_ping(body: &[u8], display_name: &str) -> Result<SaleEvent, PlatformError> {
+pub fn parse_ping(body: &[u8], display_name: &str) -> Result<gumroad::ParsedPing, PlatformError> {
     gumroad::parse_ping(body, display_name)
 }
 
