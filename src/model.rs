@@ -271,6 +271,23 @@ pub struct SaleEvent {
     pub line: u64,
 }
 
+/// Money a platform paid out of the author's balance (a Smashwords `payment` row): not a sale,
+/// never counted as royalty. Kept typed so that a payouts table can store it later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payout {
+    pub platform: Platform,
+    /// The platform's reference for the payment (Smashwords: the row's `id`).
+    pub reference: String,
+    /// When the balance went down (Smashwords: `balanceAdjusted`, else `date`).
+    pub date: NaiveDate,
+    /// What was paid out, in micro-units of `currency` (positive for a payment).
+    pub amount_micros: i64,
+    /// ISO 4217, upper case.
+    pub currency: String,
+    /// 1-based line in the source file.
+    pub line: u64,
+}
+
 /// A date as ISO 8601 text (`YYYY-MM-DD`): the same as `to_string()` for every year a report
 /// can carry (0..=9999), without chrono's format-string interpreter (visible in import profiles).
 pub fn iso_date(d: NaiveDate) -> String {

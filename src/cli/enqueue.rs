@@ -121,9 +121,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = db.as_ref();
     let (job, input) = if let Some(ping) = &args.ping_file {
         let (name, bytes) = read_ping(ping)?;
-        crate::platforms::parse_ping(&bytes, &name)
+        let parsed = crate::platforms::parse_ping(&bytes, &name)
             .map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
-        let sha256 = db.put_blob_bytes(&bytes)?;
+        for w in &parsed.warnings {
+            ctx.out.warn(w);
+        }
+        // Only the scrubbed body (no buyer e-mail, name, card, custom fields…) is kept.
+        let sha256 = db.put_blob_bytes(&parsed.scrubbed)?;
         let input = JobInput::Ping {
             file: name,
             sha256: sha256.clone(),

@@ -165,7 +165,7 @@ impl IngestHandler<'_> {
                     summary.windows, summary.pages
                 )),
                 rows: summary.sales,
-                warnings: Vec::new(),
+                warnings: summary.warnings,
             },
             Effects::default(),
         ))
@@ -181,11 +181,15 @@ impl IngestHandler<'_> {
         let body = std::fs::read(blob.path()).map_err(|e| {
             JobError::Transient(format!("cannot read `{}`: {e}", blob.path().display()))
         })?;
-        let event = gumroad::parse_ping(&body, file).map_err(classify)?;
-        let (inserted, updated) = self
-            .db
-            .upsert_events("gumroad", job.id, &[event], None)
-            .map_err(|e| JobError::Transient(format!("database error: {e:#}")))?;
+        let ping = gumroad::parse_ping(&body, file).map_err(classify)?;
+        // A test purchase is never stored: the job completes with the warning naming it.
+        let (inserted, updated) = match &ping.event {
+            Some(event) => self
+                .db
+                .upsert_events("gumroad", job.id, std::slice::from_ref(event), None)
+                .map_err(|e| JobError::Transient(format!("database error: {e:#}")))?,
+            None => (0, 0),
+        };
         Ok((
             JobResult {
                 events: EventCounts {
@@ -195,7 +199,7 @@ impl IngestHandler<'_> {
                 },
                 layout: Some("Gumroad Ping".to_string()),
                 rows: 1,
-                warnings: Vec::new(),
+                warnings: ping.warnings,
             },
             Effects::default(),
         ))

@@ -5,6 +5,12 @@
 //! day (`YYYY-MM-DD H:MM`, unpadded hour); `balanceAdjusted` non-empty marks a row final.
 //! Rows have no ids: identical rows are separate sales (family `smashwords`, replaced by
 //! coverage in the store).
+//!
+//! Row `type` is `sale` (the Smashwords store), `retailer sale` (distribution) or `payment` (a
+//! payout of the author's balance, FORMATS §13: title `Payment`, negative `net`, empty `qty` and
+//! `isbn`). Payments are not sales: they give no event (so they never count, and never widen the
+//! period the file replaces), are returned in `ParseSummary::payouts` and named in a warning.
+//! Any other type rejects the file, naming the line and the value.
 
 use std::path::Path;
 
@@ -12,7 +18,7 @@ use chrono::NaiveDate;
 
 use super::csvutil::{self, Delimiter, TextReport};
 use super::{EventSink, InputError, ParseSummary, PlatformError};
-use crate::model::{Format, Platform, SaleEvent};
+use crate::model::{format_micros, Format, Payout, Platform, SaleEvent};
 
 /// The 21 columns of the report, in order.
 pub const COLUMNS: [&str; 21] = [
@@ -80,6 +86,90 @@ fn country(location: &str) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// Where the cells of a `payment` row are.
+struct PaymentColumns {
+    id: usize,
+    net: usize,
+    currency: usize,
+    date: usize,
+    balance: usize,
+}
+
+/// A `payment` row (FORMATS §13): the money Smashwords paid out of the author's balance, `net`
+/// negative. Not a sale: its `qty`, `isbn` and price cells are empty and are not read.
+/// amount = −`net` in `currency`, date = `balanceAdjusted` (else `date`), reference = `id`.
+fn payment(
+    rec: &csv::StringRecord,
+    file: &str,
+    line: u64,
+    c: &PaymentColumns,
+) -> Result<Payout, PlatformError> {
+    let get = |i: usize| rec.get(i).unwrap_or("").trim();
+    let reject = |column: &str, message: String| {
+        PlatformError::Rejected(InputError::at(file, line, Some(column), message))
+    };
+    let net = csvutil::money(file, line, "net", get(c.net))?;
+    let currency = three_letter_currency(get(c.currency)).ok_or_else(|| {
+        reject(
+            "currency",
+            format!(
+                "expected a three-letter currency code such as USD, found `{}`",
+                get(c.currency)
+            ),
+        )
+    })?;
+    let (column, text) = if get(c.balance).is_empty() {
+        ("date", get(c.date))
+    } else {
+        ("balanceAdjusted", get(c.balance))
+    };
+    let date = parse_day(text).ok_or_else(|| {
+        reject(
+            column,
+            format!("expected a date like 2025-08-15 0:00 for this payment, found `{text}`"),
+        )
+    })?;
+    let amount = net
+        .checked_neg()
+        .ok_or_else(|| reject("net", format!("the amount `{}` is too large", get(c.net))))?;
+    Ok(Payout {
+        platform: Platform::Smashwords,
+        reference: get(c.id).to_string(),
+        date,
+        amount_micros: amount,
+        currency,
+        line,
+    })
+}
+
+/// `usd` → `USD`; anything but three ASCII letters → `None`.
+fn three_letter_currency(text: &str) -> Option<String> {
+    let c = text.trim().to_ascii_uppercase();
+    (c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic())).then_some(c)
+}
+
+/// What the job says about the payment rows it skipped: how many and their total per currency.
+fn payouts_warning(display_name: &str, payouts: &[Payout]) -> Option<String> {
+    if payouts.is_empty() {
+        return None;
+    }
+    let mut totals: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for p in payouts {
+        let t = totals.entry(p.currency.as_str()).or_insert(0);
+        *t = t.saturating_add(p.amount_micros);
+    }
+    let total = totals
+        .iter()
+        .map(|(cur, m)| format!("{} {cur}", format_micros(*m, cur)))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let n = payouts.len();
+    let rows = if n == 1 { "row" } else { "rows" };
+    Some(format!(
+        "`{display_name}`: skipped {n} `payment` {rows} (payouts from Smashwords totalling {total}, not sales: never counted as royalty)"
+    ))
 }
 
 /// Parse a Smashwords sales report, streaming rows into `sink`.
@@ -150,6 +240,13 @@ pub fn parse_file(
         col("balanceAdjusted"),
     );
     let money_cols: Vec<(usize, &str)> = MONEY_COLUMNS.iter().map(|n| (col(n), *n)).collect();
+    let pay_cols = PaymentColumns {
+        id: c_id,
+        net: c_net,
+        currency: c_currency,
+        date: c_date,
+        balance: c_balance,
+    };
 
     let mut summary = ParseSummary {
         layout: format!(
@@ -161,7 +258,6 @@ pub fn parse_file(
         ),
         ..ParseSummary::default()
     };
-    let mut unknown_types: Vec<String> = Vec::new();
     let mut rec = csv::StringRecord::new();
     let file = display_name.to_string();
     let want_raw = sink.wants_raw();
@@ -176,17 +272,24 @@ pub fn parse_file(
         let source = match kind {
             "sale" => "smashwords.store",
             "retailer sale" => "smashwords.retailer",
+            "payment" => {
+                summary.payouts.push(payment(&rec, &file, line, &pay_cols)?);
+                continue;
+            }
             "" => {
                 return Err(reject(
                     "type",
-                    "expected `sale` or `retailer sale`, found an empty cell".to_string(),
+                    "expected `sale`, `retailer sale` or `payment`, found an empty cell"
+                        .to_string(),
                 ))
             }
             other => {
-                if !unknown_types.iter().any(|t| t == other) {
-                    unknown_types.push(other.to_string());
-                }
-                "smashwords.other"
+                return Err(reject(
+                    "type",
+                    format!(
+                        "expected `sale`, `retailer sale` or `payment`, found `{other}`: salesingest does not know what this row means, so it imports nothing from the file rather than guess; check the row, or remove it and enqueue the file again"
+                    ),
+                ))
             }
         };
         let day = parse_day(get(c_date)).ok_or_else(|| {
@@ -209,13 +312,15 @@ pub fn parse_file(
         })?;
         let list = csvutil::money_opt(&file, line, "price", get(c_price))?;
         let royalty = csvutil::money(&file, line, "net", get(c_net))?;
-        let currency = get(c_currency).to_ascii_uppercase();
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+        let Some(currency) = three_letter_currency(get(c_currency)) else {
             return Err(reject(
                 "currency",
-                format!("expected a three-letter currency code such as USD, found `{currency}`"),
+                format!(
+                    "expected a three-letter currency code such as USD, found `{}`",
+                    get(c_currency).to_ascii_uppercase()
+                ),
             ));
-        }
+        };
         let isbn = csvutil::normalise_isbn(get(c_isbn));
         let product_id = if isbn.is_empty() {
             let id = get(c_id);
@@ -264,12 +369,10 @@ pub fn parse_file(
         }
     }
     sink.progress(report.bytes_read());
-    for t in unknown_types {
-        summary.warnings.push(format!(
-            "`{display_name}`: rows of unknown type `{t}` were imported with source `smashwords.other`"
-        ));
+    if let Some(w) = payouts_warning(display_name, &summary.payouts) {
+        summary.warnings.push(w);
     }
-    if summary.rows == 0 {
+    if summary.rows == summary.payouts.len() as u64 {
         summary
             .warnings
             .push(format!("`{display_name}` has a header but no sales rows"));
@@ -471,6 +574,144 @@ mod tests {
         );
         let e = parse_text(&text).unwrap_err().to_string();
         assert!(e.contains("line 2, column `date`"), "{e}");
+    }
+
+    fn parse_summary(path: &Path, name: &str) -> (Vec<SaleEvent>, ParseSummary) {
+        let mut sink = Collect::default();
+        let summary = parse_file(path, name, &mut sink).unwrap();
+        (sink.0, summary)
+    }
+
+    /// A real report ends with `payment` rows (empty `qty` and `isbn`): they are not sales, so
+    /// they give no event and no royalty, and come back as typed payouts with a warning.
+    #[test]
+    fn payment_rows_are_payouts_not_sales() {
+        let path = fixture("smashwords/smashwords_salesReport_payments.tsv");
+        let (ev, summary) = parse_summary(&path, "payments.tsv");
+        // Python `decimal` over the `net` column of the rows whose type is not `payment`.
+        let want: BTreeMap<String, i64> =
+            [("CAD", 4_790_000), ("GBP", -1_790_000), ("USD", 11_940_000)]
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), *v))
+                .collect();
+        assert_eq!(ev.len(), 7);
+        assert_eq!(totals(&ev), want);
+        assert_eq!(ev.iter().map(|e| e.units).sum::<i64>(), 6);
+        assert!(ev.iter().all(|e| e.title != "Payment"));
+        // The payment's date (2025-08-15) does not widen the period the file covers.
+        let last = ev.iter().map(|e| e.period_end).max().unwrap();
+        assert_eq!(last, NaiveDate::from_ymd_opt(2025, 7, 2).unwrap());
+        assert_eq!(summary.rows, 8);
+        assert_eq!(
+            summary.payouts,
+            vec![Payout {
+                platform: Platform::Smashwords,
+                reference: "88412".into(),
+                date: NaiveDate::from_ymd_opt(2025, 8, 15).unwrap(),
+                amount_micros: 9_460_000,
+                currency: "USD".into(),
+                line: 9,
+            }]
+        );
+        assert_eq!(
+            summary.warnings,
+            ["`payments.tsv`: skipped 1 `payment` row (payouts from Smashwords totalling 9.46 USD, not sales: never counted as royalty)"]
+        );
+    }
+
+    #[test]
+    fn several_payments_are_counted_and_totalled_per_currency() {
+        let pay = |id: &str, net: &str, cur: &str, date: &str, adjusted: &str| {
+            format!("payment\t\t\t{id}\t\tPayment\t\t\t\t\t\t\t\t\t\t\t{net}\t{cur}\t{net}\t{date}\t{adjusted}\r")
+        };
+        let text = format!(
+            "{HEADER}\r{}{}{}",
+            pay(
+                "6518",
+                "-14.34",
+                "USD",
+                "2011-02-03 0:00",
+                "2011-02-03 0:00"
+            ),
+            pay(
+                "11978",
+                "-17.97",
+                "USD",
+                "2011-05-01 0:00",
+                "2011-05-01 0:00"
+            ),
+            // No balanceAdjusted: the payment's `date` is used.
+            pay("7", "-5", "eur", "2011-06-01 0:00", ""),
+        );
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        let (ev, summary) = parse_summary(f.path(), "r.xls");
+        assert!(ev.is_empty());
+        let got: Vec<(&str, i64, &str, String)> = summary
+            .payouts
+            .iter()
+            .map(|p| {
+                (
+                    p.reference.as_str(),
+                    p.amount_micros,
+                    p.currency.as_str(),
+                    p.date.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("6518", 14_340_000, "USD", "2011-02-03".to_string()),
+                ("11978", 17_970_000, "USD", "2011-05-01".to_string()),
+                ("7", 5_000_000, "EUR", "2011-06-01".to_string()),
+            ]
+        );
+        assert_eq!(
+            summary.warnings,
+            [
+                "`r.xls`: skipped 3 `payment` rows (payouts from Smashwords totalling 5.00 EUR + 32.31 USD, not sales: never counted as royalty)",
+                "`r.xls` has a header but no sales rows",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_payment_row_with_a_bad_amount_or_date_is_rejected_with_its_line() {
+        for (net, date, column) in [
+            ("$9.46", "2025-08-15 0:00", "line 2, column `net`"),
+            ("", "2025-08-15 0:00", "line 2, column `net`"),
+            ("-9.46", "15/08/2025", "line 2, column `balanceAdjusted`"),
+        ] {
+            let text = format!(
+                "{HEADER}\npayment\t\t\t88412\t\tPayment\t\t\t\t\t\t\t\t\t\t\t{net}\tUSD\t{net}\t2025-08-15 0:00\t{date}\n"
+            );
+            let e = parse_text(&text).unwrap_err().to_string();
+            assert!(e.contains(column), "{e}");
+        }
+    }
+
+    /// A type other than `sale`, `retailer sale` and `payment` rejects the file, naming the
+    /// line and the value (it used to be imported as a sale).
+    #[test]
+    fn an_unknown_row_type_is_rejected_with_line_and_value() {
+        let path = fixture("bad/smashwords_unknown_type.tsv");
+        let e = parse_path(&path, "smashwords_unknown_type.tsv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`smashwords_unknown_type.tsv`, line 9, column `type`"),
+            "{e}"
+        );
+        assert!(e.contains("found `adjustment`"), "{e}");
+        let text = format!(
+            "{HEADER}\nrefund\tSmashwords.com\t\t1\t\tT\tA\t4.99\t-1\t-4.99\t\t\t0.75\t0\t0.45\t\t-3.79\tUSD\t-3.79\t2025-07-02 9:03\t\n"
+        );
+        let e = parse_text(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2, column `type`") && e.contains("`refund`"),
+            "{e}"
+        );
     }
 
     #[test]

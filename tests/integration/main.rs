@@ -9,6 +9,7 @@ mod kdp;
 mod props;
 mod queue;
 mod reports;
+mod smashwords;
 mod soak;
 mod storage;
 mod unattended;

@@ -10,7 +10,10 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER
 use reqwest::StatusCode;
 use serde_json::{Map, Value};
 
-use super::{utc_date, Sale, Window, DEFAULT_BASE_URL};
+use super::{
+    kept_share, parse_formatted_price, privacy, utc_date, Kept, Sale, Window, DEFAULT_BASE_URL,
+    MICROS_PER_CENT,
+};
 use crate::model::SaleEvent;
 use crate::platforms::{InputError, PlatformError, SinkError};
 
@@ -252,15 +255,23 @@ pub struct Page {
     pub events: Vec<SaleEvent>,
     /// Absent on the last page.
     pub next_page_key: Option<String>,
+    /// Sales counted with a caveat (a partial refund whose share cannot be derived), named.
+    pub warnings: Vec<String>,
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncSummary {
     pub windows: u64,
     pub pages: u64,
     pub sales: u64,
+    /// The pages' warnings, in order (at most `MAX_SYNC_WARNINGS`, then one line with how many
+    /// more there were).
+    pub warnings: Vec<String>,
 }
+
+/// Warnings a sync keeps word for word; the rest are counted.
+pub const MAX_SYNC_WARNINGS: usize = 100;
 
 /// Where `sync` sends what it fetched. The ingest layer implements it over the store.
 pub trait PageSink {
@@ -329,6 +340,7 @@ pub fn sync(
         .map_err(|e| PlatformError::Transient(format!("cannot set up the HTTP client: {e}")))?;
 
     let mut summary = SyncSummary::default();
+    let mut more_warnings = 0u64;
     for window in windows {
         let mut seen: HashSet<String> = HashSet::new();
         let mut page_key: Option<String> = None;
@@ -353,6 +365,13 @@ pub fn sync(
             }
             let count = page.events.len() as u64;
             let done = page.next_page_key.is_none();
+            for w in page.warnings {
+                if summary.warnings.len() < MAX_SYNC_WARNINGS {
+                    summary.warnings.push(w);
+                } else {
+                    more_warnings += 1;
+                }
+            }
             sink.page(page.events, done.then_some(window.before))?;
             summary.pages += 1;
             summary.sales += count;
@@ -363,6 +382,11 @@ pub fn sync(
             }
         }
         summary.windows += 1;
+    }
+    if more_warnings > 0 {
+        summary.warnings.push(format!(
+            "… and {more_warnings} more warning(s) like these, not shown"
+        ));
     }
     Ok(summary)
 }
@@ -486,12 +510,16 @@ fn parse_labeled(body: &[u8], label: &str) -> Result<Page, PlatformError> {
         }
     };
     let mut events = Vec::with_capacity(sales.len());
+    let mut warnings = Vec::new();
     for (index, sale) in sales.iter().enumerate() {
-        events.push(sale_event(sale, label, index)?);
+        let (event, warning) = sale_event(sale, label, index)?;
+        events.push(event);
+        warnings.extend(warning);
     }
     Ok(Page {
         events,
         next_page_key,
+        warnings,
     })
 }
 
@@ -551,6 +579,19 @@ impl Fields<'_> {
             .ok_or_else(|| self.err(field, format!("the field is missing (expected {what})")))
     }
 
+    /// An amount given as a string (`"9.99"`, as Gumroad sends it) or a number.
+    fn opt_amount_text(&self, field: &str) -> Result<Option<String>, PlatformError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(self.err(
+                field,
+                format!("expected an amount, found {}", describe(other)),
+            )),
+        }
+    }
+
     fn flag(&self, field: &str) -> Result<bool, PlatformError> {
         match self.get(field) {
             None => Ok(false),
@@ -565,7 +606,11 @@ impl Fields<'_> {
 
 const CENTS: &str = "an integer number of USD cents";
 
-fn sale_event(sale: &Value, label: &str, index: usize) -> Result<SaleEvent, PlatformError> {
+fn sale_event(
+    sale: &Value,
+    label: &str,
+    index: usize,
+) -> Result<(SaleEvent, Option<String>), PlatformError> {
     let Value::Object(obj) = sale else {
         return Err(reject(
             label,
@@ -600,6 +645,29 @@ fn sale_event(sale: &Value, label: &str, index: usize) -> Result<SaleEvent, Plat
             format!("expected a quantity of 0 or more, found {quantity}"),
         ));
     }
+    let refunded = f.flag("refunded")?;
+    let symbol = f.opt_str("currency_symbol")?;
+    let kept = if f.flag("partially_refunded")? && !refunded {
+        let refundable = f.opt_amount_text("amount_refundable_in_currency")?;
+        let price = match symbol.as_deref().map(str::trim) {
+            // USD: Gumroad converts nothing, so `price` (cents) is the price in the currency.
+            Some("$") => Ok(price_cents
+                .checked_mul(MICROS_PER_CENT)
+                .ok_or_else(|| f.err("price", "the amount is too large".to_string()))?),
+            Some(sym) => match f.opt_str("formatted_total_price")? {
+                Some(text) => parse_formatted_price(&text, sym).ok_or_else(|| {
+                    format!("`formatted_total_price` is `{text}`, not a price in `{sym}`")
+                }),
+                None => Err("`formatted_total_price` is missing".to_string()),
+            },
+            None => {
+                Err("`currency_symbol` is missing, so the product currency is unknown".to_string())
+            }
+        };
+        kept_share(refundable.as_deref(), price)
+    } else {
+        Kept::All
+    };
     let parsed = Sale {
         id,
         date,
@@ -613,13 +681,13 @@ fn sale_event(sale: &Value, label: &str, index: usize) -> Result<SaleEvent, Plat
         quantity,
         price_cents,
         fee_cents,
-        refunded: f.flag("refunded")?,
+        refunded,
         chargedback: f.flag("chargedback")?,
-        partially_refunded: f.flag("partially_refunded")?,
+        kept,
     };
-    f.opt_str("currency_symbol")?;
+    let raw = Value::Object(privacy::api_sale(obj)).to_string();
     parsed
-        .into_event("gumroad.api", sale.to_string())
+        .into_event("gumroad.api", raw)
         .map_err(|field| f.err(field, "the amount is too large".to_string()))
 }
 

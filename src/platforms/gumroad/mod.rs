@@ -4,8 +4,15 @@
 //! `price - gumroad_fee` in USD; units = `quantity`. Refunds are state, not rows: a sale that is
 //! `refunded` or `chargedback` keeps its natural key (`gumroad:sale:<id>`) and counts zero units
 //! and zero royalty, so a re-sync updates it in place (the original numbers stay in `raw`).
-//! `partially_refunded` sales keep their full numbers: the refunded part is only known in the
-//! product currency, never in USD (FORMATS §3.7).
+//! A `partially_refunded` sale keeps the share of its royalty that was not refunded:
+//! `amount_refundable_in_currency` against its price in the product currency (USD cents for
+//! `$`, else `formatted_total_price`), rounded down to the cent as Gumroad does; when that share
+//! cannot be derived the sale keeps its full royalty and the job warns, naming it. A Ping with
+//! `test=true` (the seller buying their own product) is never counted.
+//!
+//! Buyers' personal data (e-mail, names, addresses, IP, card, custom fields, license keys…)
+//! never leaves this module: an event's `raw` keeps only the allow-listed fields of `privacy`,
+//! and a Ping is stored scrubbed the same way.
 //!
 //! Owns: planning the date windows of a sync, talking to `GET /v2/sales`, turning sale objects
 //! and Ping bodies into `SaleEvent`s. Must not: write SQL, print, read the environment, read
@@ -14,9 +21,12 @@
 
 mod api;
 mod ping;
+pub mod privacy;
 
-pub use api::{parse_page, retry_after, sync, Client, Page, PageSink, SyncSummary};
-pub use ping::{parse_ping, MAX_PING_BYTES};
+pub use api::{
+    parse_page, retry_after, sync, Client, Page, PageSink, SyncSummary, MAX_SYNC_WARNINGS,
+};
+pub use ping::{parse_ping, ParsedPing, MAX_PING_BYTES};
 
 use std::fmt;
 
@@ -122,34 +132,166 @@ struct Sale {
     fee_cents: i64,
     refunded: bool,
     chargedback: bool,
-    partially_refunded: bool,
+    /// What the seller keeps of a partly refunded sale.
+    kept: Kept,
+}
+
+/// The part of its price a sale keeps after partial refunds (FORMATS §3.3, §3.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kept {
+    /// Not partly refunded: all of it.
+    All,
+    /// Partly refunded: `kept / price` of it, both in micro-units of the product currency,
+    /// `0 < kept < price`.
+    Share { kept: i64, price: i64 },
+    /// Partly refunded, but the share cannot be derived: why (the sale keeps its full royalty,
+    /// with a warning that names it).
+    Unknown(String),
 }
 
 /// Micro-units per cent.
 const MICROS_PER_CENT: i64 = 10_000;
 
+/// The kept share of a partly refunded sale from `amount_refundable_in_currency` (`refundable`,
+/// what can still be refunded, in the product currency) and the sale's price in that currency
+/// (`price`, micro-units). Both come from the same USD→currency conversion at Gumroad
+/// (`usd_cents_to_currency(price_cents − refunded_cents)` and `(price_cents)`), so their ratio is
+/// the share kept.
+fn kept_share(refundable: Option<&str>, price: Result<i64, String>) -> Kept {
+    let Some(text) = refundable.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Kept::Unknown("`amount_refundable_in_currency` is missing".to_string());
+    };
+    let kept = match parse_amount(text) {
+        Some(k) => k,
+        None => {
+            return Kept::Unknown(format!(
+                "`amount_refundable_in_currency` is `{text}`, not an amount"
+            ))
+        }
+    };
+    let price = match price {
+        Ok(p) => p,
+        Err(why) => return Kept::Unknown(why),
+    };
+    if price <= 0 {
+        return Kept::Unknown("its price is zero".to_string());
+    }
+    if kept <= 0 || kept >= price {
+        return Kept::Unknown(format!(
+            "`amount_refundable_in_currency` `{text}` is not between zero and the price {}",
+            crate::model::format_micros(price, "")
+        ));
+    }
+    Kept::Share { kept, price }
+}
+
+/// An amount as Gumroad formats it without a symbol: `8`, `9.99`, `1,234.50` (`,` groups
+/// thousands, `.` marks decimals), in micro-units. `None` for anything else.
+fn parse_amount(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let mut groups = int.split(',');
+    let first = groups.next()?;
+    let grouped: Vec<&str> = groups.collect();
+    let first_ok = !first.is_empty()
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && (grouped.is_empty() || first.len() <= 3);
+    if !first_ok || grouped.iter().any(|g| g.len() != 3) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = int.chars().filter(|c| *c != ',').collect();
+    let plain = if frac.is_empty() {
+        digits
+    } else {
+        format!("{digits}.{frac}")
+    };
+    if !plain.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    crate::model::parse_micros(&plain).ok()
+}
+
+/// The amount of a formatted price in the product currency (`formatted_total_price`): the
+/// currency `symbol` first or after the number, then maybe a recurrence (`€6`, `$5 a month`,
+/// `CAD$1,200.50`, `379 zł a year`), in micro-units.
+fn parse_formatted_price(text: &str, symbol: &str) -> Option<i64> {
+    let t = text.trim();
+    let symbol = symbol.trim();
+    let rest = if symbol.is_empty() {
+        t
+    } else {
+        t.strip_prefix(symbol).unwrap_or(t).trim_start()
+    };
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == ',' || c == '.'))
+        .unwrap_or(rest.len());
+    let (number, tail) = rest.split_at(end);
+    // After the number: nothing, or a space and the symbol or the recurrence.
+    if !(tail.is_empty() || tail.starts_with(' ')) {
+        return None;
+    }
+    if rest.len() == t.len() && !symbol.is_empty() && !tail.trim_start().starts_with(symbol) {
+        // No symbol before the number and none after it: not this currency's price.
+        return None;
+    }
+    parse_amount(number.trim_end_matches('.'))
+}
+
 impl Sale {
-    /// The normalised event. `Err(field)` names the field whose value overflows.
-    fn into_event(self, source: &str, raw: String) -> Result<SaleEvent, &'static str> {
+    /// The normalised event, and a warning when the sale is partly refunded by a share that
+    /// cannot be derived. `Err(field)` names the field whose value overflows.
+    ///
+    /// Royalty: `price − gumroad_fee` USD cents; zero when refunded or charged back; for a
+    /// partly refunded sale, that royalty times the kept share, rounded down to the cent (as
+    /// Gumroad itself does: it refunds `floor(fee × refunded / price)` of its fee, so the
+    /// seller's net is `floor(royalty × kept / price)`).
+    fn into_event(
+        self,
+        source: &str,
+        raw: String,
+    ) -> Result<(SaleEvent, Option<String>), &'static str> {
         let list = self
             .price_cents
             .checked_mul(MICROS_PER_CENT)
             .ok_or("price")?;
-        let royalty = self
+        let royalty_cents = self
             .price_cents
             .checked_sub(self.fee_cents)
-            .and_then(|c| c.checked_mul(MICROS_PER_CENT))
             .ok_or("gumroad_fee")?;
+        let royalty = royalty_cents
+            .checked_mul(MICROS_PER_CENT)
+            .ok_or("gumroad_fee")?;
+        let mut warning = None;
         let (status, units, royalty) = if self.refunded {
             ("refunded", 0, 0)
         } else if self.chargedback {
             ("chargedback", 0, 0)
-        } else if self.partially_refunded {
-            ("partially_refunded", self.quantity, royalty)
         } else {
-            ("", self.quantity, royalty)
+            match &self.kept {
+                Kept::All => ("", self.quantity, royalty),
+                Kept::Share { kept, price } => {
+                    let cents = (i128::from(royalty_cents) * i128::from(*kept))
+                        .div_euclid(i128::from(*price));
+                    let cents = i64::try_from(cents).map_err(|_| "gumroad_fee")?;
+                    ("partially_refunded", self.quantity, cents * MICROS_PER_CENT)
+                }
+                Kept::Unknown(why) => {
+                    warning = Some(format!(
+                        "Gumroad sale `{}` (`{}`, product `{}`) is partly refunded, but the refunded share cannot be derived ({why}): it is counted at its full royalty of {} USD; check the sale in Gumroad, and sync it again (`salesingest enqueue gumroad --since {}`) once Gumroad shows the refund",
+                        self.id,
+                        self.title,
+                        self.product_id,
+                        crate::model::format_micros(royalty, "USD"),
+                        self.date
+                    ));
+                    ("partially_refunded", self.quantity, royalty)
+                }
+            }
         };
-        Ok(SaleEvent {
+        let event = SaleEvent {
             platform: Platform::Gumroad,
             family: "gumroad".to_string(),
             source: source.to_string(),
@@ -172,7 +314,8 @@ impl Sale {
             raw,
             raw_layout: None,
             line: 0,
-        })
+        };
+        Ok((event, warning))
     }
 }
 
@@ -375,6 +518,41 @@ mod tests {
             d("2011-01-01"),
         );
         assert_eq!(early, vec![w("2011-01-01", "2011-02-01")]);
+    }
+
+    #[test]
+    fn amounts_and_formatted_prices_as_gumroad_writes_them() {
+        for (text, want) in [
+            ("8", Some(8_000_000)),
+            ("9.99", Some(9_990_000)),
+            ("1,234.50", Some(1_234_500_000)),
+            ("12,345,678", Some(12_345_678_000_000)),
+            ("0", Some(0)),
+            ("6,67", None),
+            ("1,23", None),
+            ("1234,567", None),
+            ("-1", None),
+            ("$5", None),
+            ("", None),
+            ("1e3", None),
+        ] {
+            assert_eq!(parse_amount(text), want, "{text}");
+        }
+        for (text, symbol, want) in [
+            ("€6", "€", Some(6_000_000)),
+            ("$5 a month", "$", Some(5_000_000)),
+            ("CAD$1,200.50", "CAD$", Some(1_200_500_000)),
+            ("¥1,000", "¥", Some(1_000_000_000)),
+            ("379 zł", "zł", Some(379_000_000)),
+            ("40 zł a year", "zł", Some(40_000_000)),
+            ("€6", "£", None),
+            ("6", "€", None),
+            ("EUR 6", "€", None),
+            ("€6x", "€", None),
+            ("€", "€", None),
+        ] {
+            assert_eq!(parse_formatted_price(text, symbol), want, "{text} {symbol}");
+        }
     }
 
     #[test]

@@ -30,7 +30,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_lean_events.sql"),
     include_str!("migrations/005_lean_queue.sql"),
     include_str!("migrations/006_report_rows_skip_the_key_index.sql"),
+    GUMROAD_BUYER_DATA,
 ];
+
+/// Migration 008: scrubs Gumroad buyers' personal data from `raw` (see `migrate`).
+const GUMROAD_BUYER_DATA: &str = include_str!("migrations/008_gumroad_buyer_data.sql");
 
 /// How long a statement waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -213,10 +217,24 @@ impl Db {
         }
         // A migration that copies a table (migration 6 copies every event) needs a statement
         // journal as large as the table: in files, not in memory.
-        self.with_file_temp_store(|| self.migrate_now())
+        let from = self.with_file_temp_store(|| self.migrate_now())?;
+        // Migration 008 removed buyers' personal data from the rows, but copies of the old rows
+        // stay in the file's free pages and in the unused space of its pages (SQLite does not
+        // clear those). The process that applied it to an existing database rebuilds the file
+        // once, so that none of it is left on disk. Best effort: the rows are scrubbed already,
+        // and a failure here (no room for the copy) must not stop the command.
+        let scrub = MIGRATIONS
+            .iter()
+            .position(|m| *m == GUMROAD_BUYER_DATA)
+            .unwrap_or(usize::MAX);
+        if from > 0 && from <= scrub {
+            let _ = self.with_file_temp_store(|| Ok(self.conn.execute_batch("VACUUM")?));
+        }
+        Ok(())
     }
 
-    fn migrate_now(&self) -> Result<()> {
+    /// Apply the missing migrations; returns the version the database was at.
+    fn migrate_now(&self) -> Result<usize> {
         // BEGIN IMMEDIATE so that several processes opening a new file at once migrate it once.
         self.immediate(|c| {
             let version: usize =
@@ -232,7 +250,7 @@ impl Db {
                     .with_context(|| format!("migration {} failed", i + 1))?;
                 c.pragma_update(None, "user_version", (i + 1) as i64)?;
             }
-            Ok(())
+            Ok(version)
         })
     }
 
@@ -1040,6 +1058,255 @@ mod tests {
             })
             .unwrap();
         assert_eq!(orphans, 0);
+    }
+
+    /// The schema version just before migration 008 (Gumroad buyers' data): the upgrade test
+    /// starts there, whatever migrations precede it (version 6 on main today; 7 once KDP's
+    /// migration 007 is listed before it).
+    fn version_before_008() -> usize {
+        super::MIGRATIONS
+            .iter()
+            .position(|m| *m == super::GUMROAD_BUYER_DATA)
+            .expect("migration 008 is listed")
+    }
+
+    /// A database written before migration 008 holds Gumroad buyers' personal data in `raw`
+    /// (the whole sale object or Ping body) and a Ping test purchase. The upgrade keeps only the
+    /// allow-listed fields (values and JSON types unchanged), deletes the test purchase with
+    /// its share of the rollup (which stays equal to the live events), changes no other column,
+    /// row or table, and leaves none of the personal data in the database file.
+    #[test]
+    fn the_upgrade_to_008_scrubs_buyers_data_and_drops_test_purchases() {
+        use rusqlite::types::Value as V;
+        let before_version = version_before_008();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let pii = [
+            "ana.reader@example.com",
+            "Ana Reader",
+            "12 Harbour Road",
+            "83DB262A-C19D",
+            "partner@example.com",
+            "555-0100",
+            "Cosy mystery",
+            "203.0.113.9",
+            "seller.self@example.com",
+            "5530311507801",
+        ];
+        let api_raw = r#"{"affiliate":{"amount":"$1.50","email":"partner@example.com"},"amount_refundable_in_currency":"6","card":{"type":"paypal","visual":"ana.reader@example.com"},"chargedback":false,"country":"Germany","country_iso2":"DE","created_at":"2025-05-01T10:00:00Z","currency_symbol":"€","custom_fields":{"Phone":"555-0100"},"disputed":null,"email":"ana.reader@example.com","formatted_total_price":"€6","full_name":"Ana Reader","gumroad_fee":100,"id":"S1","license_key":"83DB262A-C19D","partially_refunded":false,"price":650,"product_id":"p1","product_name":"Nordlicht – Kurzgeschichten","purchase_email":"ana.reader@example.com","purchaser_id":"5530311507801","quantity":1,"street_address":"12 Harbour Road","variants":["a"]}"#;
+        let api_kept = r#"{"amount_refundable_in_currency":"6","chargedback":false,"country":"Germany","country_iso2":"DE","created_at":"2025-05-01T10:00:00Z","currency_symbol":"€","disputed":null,"formatted_total_price":"€6","gumroad_fee":100,"id":"S1","partially_refunded":false,"price":650,"product_id":"p1","product_name":"Nordlicht – Kurzgeschichten","quantity":1}"#;
+        let ping_raw = r#"{"Favourite genre":"Cosy mystery","card[visual]":"**** 4242","currency":"eur","custom_fields[Favourite genre]":"Cosy mystery","email":"ana.reader@example.com","full_name":"Ana Reader","gumroad_fee":"100","ip":"203.0.113.9","ip_country":"France","price":"650","product_id":"p2","product_name":"Zine","purchaser_id":"5530311507801","resource_name":"sale","sale_id":"S2","sale_timestamp":"2025-05-02T10:00:00Z","test":"false"}"#;
+        let ping_kept = r#"{"currency":"eur","gumroad_fee":"100","ip_country":"France","price":"650","product_id":"p2","product_name":"Zine","resource_name":"sale","sale_id":"S2","sale_timestamp":"2025-05-02T10:00:00Z","test":"false"}"#;
+        let test_raw =
+            r#"{"email":"seller.self@example.com","price":"1598","sale_id":"S3","test":"true"}"#;
+        let dump_events = |c: &rusqlite::Connection| -> Vec<String> {
+            let mut st = c
+                .prepare(
+                    "SELECT quote(id) || '|' || platform || '|' || family || '|' || source || '|'
+                       || quote(import_id) || '|' || quote(job_id) || '|' || quote(natural_key)
+                       || '|' || period_start || '|' || period_end || '|' || month || '|' || title
+                       || '|' || product_id || '|' || format || '|' || marketplace || '|'
+                       || retailer || '|' || country || '|' || units || '|' || kenp_pages || '|'
+                       || quote(list_price_micros) || '|' || royalty_micros || '|' || currency
+                       || '|' || is_final || '|' || status || '|'
+                       || CASE WHEN platform = 'gumroad' THEN '(raw)' ELSE raw END || '|' || line
+                       || '|' || updated_at || '|' || quote(raw_layout)
+                     FROM sales_events ORDER BY id",
+                )
+                .unwrap();
+            let rows = st.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let dump_table = |c: &rusqlite::Connection, sql: &str| -> Vec<Vec<V>> {
+            let mut st = c.prepare(sql).unwrap();
+            let n = st.column_count();
+            let rows = st
+                .query_map([], |r| (0..n).map(|i| r.get::<_, V>(i)).collect())
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let rollup_sql = "SELECT * FROM sales_rollup ORDER BY 1, 2, 3, 4, 5, 6, 7, 8";
+        let recomputed_sql =
+            "SELECT platform, family, coalesce(import_id, 0), month, period_start, period_end,
+                    currency, is_final, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
+               FROM live_sales GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8";
+        let others = [
+            "SELECT * FROM imports ORDER BY id",
+            "SELECT * FROM import_coverage ORDER BY 1, 2",
+            "SELECT * FROM raw_layouts ORDER BY id",
+            "SELECT * FROM jobs ORDER BY id",
+        ];
+        let (events_before, others_before) = {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..before_version] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", before_version as i64)
+                .unwrap();
+            c.execute_batch(
+                "INSERT INTO jobs (id, platform, input, state, run_at, attempts, claims, created_at,
+                                   finished_at, result)
+                   VALUES (1, 'gumroad', '{\"kind\":\"ping\",\"file\":\"p.txt\"}', 'completed', 0, 1,
+                           1, 0, 5, '{}');
+                 INSERT INTO imports (id, job_id, platform, file, sha256, layout, state, rows, events,
+                                      started_at, finished_at, rollup_staged)
+                   VALUES (1, 2, 'draft2digital', 'a.csv', 'aaa', 'ebook', 'live', 1, 1, 0, 5, 1);
+                 INSERT INTO import_coverage VALUES (1, 'd2d_ebook', '2025-03-01', '2025-03-31');
+                 INSERT INTO raw_layouts (id, import_id, keys) VALUES (1, 1, '[\"A\",\"B\"]');
+                 INSERT INTO sales_events (id, platform, family, source, import_id, job_id,
+                     natural_key, period_start, period_end, month, title, product_id, format,
+                     marketplace, retailer, country, units, kenp_pages, list_price_micros,
+                     royalty_micros, currency, is_final, status, raw, line, updated_at, raw_layout)
+                   VALUES (3, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 1, 2, NULL, '2025-03-01',
+                           '2025-03-01', '2025-03', 'Book', '97811', 'ebook', '', 'Kobo', 'CA', 2, 0,
+                           7850000, 5490000, 'CAD', 1, '', '[\"x\",\"y\"]', 2, 5, 1);",
+            )
+            .unwrap();
+            let gumroad = |id: i64,
+                           source: &str,
+                           key: &str,
+                           day: &str,
+                           units: i64,
+                           royalty: i64,
+                           raw: &str| {
+                c.execute(
+                    "INSERT INTO sales_events (id, platform, family, source, import_id, job_id,
+                         natural_key, period_start, period_end, month, title, product_id, format,
+                         marketplace, retailer, country, units, kenp_pages, list_price_micros,
+                         royalty_micros, currency, is_final, status, raw, line, updated_at)
+                     VALUES (?1, 'gumroad', 'gumroad', ?2, NULL, 1, ?3, ?4, ?4, substr(?4, 1, 7),
+                             'T', 'p', 'digital', 'gumroad', 'Gumroad', '', ?5, 0, 6500000, ?6,
+                             'USD', 1, '', ?7, 0, 7)",
+                    rusqlite::params![id, source, key, day, units, royalty, raw],
+                )
+                .unwrap();
+            };
+            gumroad(
+                9,
+                "gumroad.api",
+                "gumroad:sale:S1",
+                "2025-05-01",
+                1,
+                5_500_000,
+                api_raw,
+            );
+            gumroad(
+                10,
+                "gumroad.ping",
+                "gumroad:sale:S2",
+                "2025-05-02",
+                1,
+                5_500_000,
+                ping_raw,
+            );
+            gumroad(
+                11,
+                "gumroad.ping",
+                "gumroad:sale:S3",
+                "2025-05-02",
+                2,
+                14_080_000,
+                test_raw,
+            );
+            // A test flag written as a JSON boolean, and a `raw` that is not an object.
+            gumroad(
+                12,
+                "gumroad.ping",
+                "gumroad:sale:S4",
+                "2025-05-03",
+                1,
+                1_000_000,
+                r#"{"sale_id":"S4","test":true}"#,
+            );
+            gumroad(
+                13,
+                "gumroad.api",
+                "gumroad:sale:S5",
+                "2025-05-03",
+                1,
+                2_000_000,
+                r#"["ana.reader@example.com"]"#,
+            );
+            // Old copies of rows in the file's free space: sales deleted, and a row whose `raw`
+            // was rewritten (as a re-sync does), before the upgrade.
+            for id in 100..400 {
+                gumroad(
+                    id,
+                    "gumroad.api",
+                    &format!("gumroad:sale:X{id}"),
+                    "2025-05-04",
+                    1,
+                    1,
+                    api_raw,
+                );
+            }
+            c.execute("DELETE FROM sales_events WHERE id >= 100", [])
+                .unwrap();
+            c.execute(
+                "UPDATE sales_events SET raw = ?1 WHERE id = 9",
+                [api_raw.replace("S1", "S0")],
+            )
+            .unwrap();
+            c.execute("UPDATE sales_events SET raw = ?1 WHERE id = 9", [api_raw])
+                .unwrap();
+            c.execute_batch(&format!("INSERT INTO sales_rollup {recomputed_sql}"))
+                .unwrap();
+            let others_before: Vec<_> = others.iter().map(|q| dump_table(&c, q)).collect();
+            (dump_events(&c), others_before)
+        };
+        let bytes = |p: &std::path::Path| std::fs::read(p).unwrap_or_default();
+        let has =
+            |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(
+            has(&bytes(&path), "ana.reader@example.com"),
+            "the old file holds the e-mail"
+        );
+
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.user_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let c = db.conn();
+        // The two test purchases are gone, everything else is as it was (but `raw`).
+        let want: Vec<String> = events_before
+            .iter()
+            .filter(|r| !r.starts_with("11|") && !r.starts_with("12|"))
+            .cloned()
+            .collect();
+        assert_eq!(dump_events(c), want);
+        let others_after: Vec<_> = others.iter().map(|q| dump_table(c, q)).collect();
+        assert_eq!(others_after, others_before);
+        // The rollup lost exactly the test purchases and still equals the live events.
+        assert_eq!(dump_table(c, rollup_sql), dump_table(c, recomputed_sql));
+        let total: (i64, i64) = c
+            .query_row(
+                "SELECT sum(events), sum(royalty_micros) FROM sales_rollup",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(total, (4, 5_490_000 + 5_500_000 + 5_500_000 + 2_000_000));
+        // `raw` keeps the allow-listed fields with their JSON types.
+        let raw = |id: i64| -> String {
+            c.query_row("SELECT raw FROM sales_events WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        let json = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(json(&raw(9)), json(api_kept));
+        assert_eq!(raw(9), api_kept, "same text, same key order");
+        assert_eq!(json(&raw(10)), json(ping_kept));
+        assert_eq!(raw(13), "{}");
+        assert_eq!(raw(3), "[\"x\",\"y\"]");
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+        drop(db);
+        // And no personal data is left in the file, its free pages and unused space included
+        // (the upgrade rebuilt it).
+        let file = bytes(&path);
+        let wal = bytes(&path.with_extension("db-wal"));
+        for p in pii {
+            assert!(!has(&file, p) && !has(&wal, p), "`{p}` is still on disk");
+        }
     }
 
     #[test]

@@ -160,7 +160,8 @@ fn paginates_until_next_page_key_is_absent() {
         SyncSummary {
             windows: 1,
             pages: 2,
-            sales: 13
+            sales: 13,
+            warnings: Vec::new(),
         }
     );
     assert_eq!(store.pages, vec![(10, None), (3, Some(d("2025-08-15")))]);
@@ -185,17 +186,18 @@ fn paginates_until_next_page_key_is_absent() {
 
 #[test]
 fn totals_match_the_sample_files() {
-    // Computed independently with jq over the two sample pages:
-    //   [.sales[] | select((.refunded // false | not) and (.chargedback // false | not))
-    //    | .price - .gumroad_fee] | add   → 5603 (page 1) + 1997 (page 2) = 7600 cents
-    // and the quantities of the same sales add up to 11 (one sale has quantity 2).
+    // Computed independently with Python over the two sample pages: price − gumroad_fee over
+    // the sales neither refunded nor charged back, the partly refunded one (07, $14.99 of which
+    // $9.99 is refundable) as floor(1319 × 999 / 1499) = 879 cents instead of 1319:
+    // 7600 − 1319 + 879 = 7160 cents; the quantities of the same sales add up to 11 (one sale
+    // has quantity 2).
     let h = Harness::new();
     mount_two_pages(&h);
     let mut store = Store::default();
     sync(&h.client(), &[aug()], &mut store).unwrap();
     let royalty: i64 = store.sales.values().map(|e| e.royalty_micros).sum();
     let units: i64 = store.sales.values().map(|e| e.units).sum();
-    assert_eq!(royalty, 76_000_000);
+    assert_eq!(royalty, 71_600_000);
     assert_eq!(units, 11);
     assert!(store.sales.values().all(|e| e.currency == "USD"));
 
@@ -216,7 +218,8 @@ fn totals_match_the_sample_files() {
     }
     let partial = store.sale("07Xq7t5433dvxYabdavG97Y-Q==");
     assert_eq!(partial.status, "partially_refunded");
-    assert_eq!(partial.royalty_micros, 13_190_000);
+    assert_eq!(partial.royalty_micros, 8_790_000);
+    assert_eq!(partial.units, 1);
     assert_eq!(partial.country, "GB");
 
     // A EUR product: still USD cents, the symbol kept in raw for display.
@@ -779,4 +782,195 @@ fn no_prefix_or_byte_flip_of_a_page_panics() {
         let _ = parse_page(&flipped, 1);
         flipped[i] ^= 0x5a;
     }
+}
+
+/// The one sale of a page holding `sale` (a JSON object's fields), with the page's warnings.
+fn one(fields: &str) -> (SaleEvent, Vec<String>) {
+    let body = format!(
+        r#"{{"success":true,"sales":[{{"id":"P7","product_id":"PR","product_name":"Zine","created_at":"2025-08-14T21:02:11Z",{fields}}}]}}"#
+    );
+    let mut page = parse_page(body.as_bytes(), 1).unwrap();
+    (page.events.remove(0), page.warnings)
+}
+
+/// A partly refunded sale keeps the share not refunded: `amount_refundable_in_currency`
+/// against its price in the product currency (USD cents for `$`, else `formatted_total_price`),
+/// royalty rounded down to the cent, as Gumroad rounds the fee it refunds.
+#[test]
+fn a_partly_refunded_sale_keeps_the_share_not_refunded() {
+    let partial = r#""partially_refunded":true,"gumroad_fee":150"#;
+    for (fields, royalty) in [
+        // 850 × 6.67 / 10.00 = 566.95 cents → 566 (Gumroad: 667 − (150 − floor(49.95)) = 566;
+        // rounding to nearest would give 567).
+        (
+            r#""price":1000,"currency_symbol":"$","formatted_total_price":"$10","amount_refundable_in_currency":"6.67""#,
+            5_660_000,
+        ),
+        // A number instead of a string is read the same.
+        (
+            r#""price":1000,"currency_symbol":"$","amount_refundable_in_currency":6.67"#,
+            5_660_000,
+        ),
+        // €: price 650 USD cents is €6; €4 refundable: 500 × 4 / 6 = 333.33 → 333 cents.
+        (
+            r#""price":650,"currency_symbol":"€","formatted_total_price":"€6","amount_refundable_in_currency":"4""#,
+            3_330_000,
+        ),
+        // A membership's price carries its recurrence; thousands are grouped with `,`.
+        (
+            r#""price":120050,"currency_symbol":"CAD$","formatted_total_price":"CAD$1,600.50 a month","amount_refundable_in_currency":"1,200.50""#,
+            899_340_000,
+        ),
+        // A currency written after the number.
+        (
+            r#""price":1000,"currency_symbol":"zł","formatted_total_price":"40 zł a year","amount_refundable_in_currency":"10""#,
+            2_120_000,
+        ),
+    ] {
+        let (e, warnings) = one(&format!("{partial},{fields}"));
+        assert!(warnings.is_empty(), "{fields}: {warnings:?}");
+        assert_eq!(
+            (e.status.as_str(), e.units, e.royalty_micros),
+            ("partially_refunded", 1, royalty),
+            "{fields}"
+        );
+    }
+    // CAD$: (120050 − 150) × 1200.50 / 1600.50 = 89934.08… cents:
+    assert_eq!((119_900_i128 * 120_050) / 160_050, 89_934);
+    // Fully refunded and charged back stay zero whatever the amounts say.
+    for flag in [r#""refunded":true"#, r#""chargedback":true"#] {
+        let (e, w) = one(&format!(
+            r#"{partial},{flag},"price":1000,"currency_symbol":"$","amount_refundable_in_currency":"6.67""#
+        ));
+        assert_eq!((e.units, e.royalty_micros), (0, 0), "{flag}");
+        assert!(w.is_empty());
+    }
+}
+
+/// Where the share cannot be derived the sale is counted at its full royalty, never silently:
+/// a warning names the sale, its product and why.
+#[test]
+fn an_underivable_partial_refund_is_counted_in_full_with_a_warning() {
+    let partial = r#""partially_refunded":true,"gumroad_fee":150"#;
+    for (fields, why) in [
+        (
+            r#""price":1000,"currency_symbol":"$""#,
+            "`amount_refundable_in_currency` is missing",
+        ),
+        (
+            r#""price":1000,"currency_symbol":"$","amount_refundable_in_currency":"6,67""#,
+            "not an amount",
+        ),
+        (
+            r#""price":1000,"currency_symbol":"$","amount_refundable_in_currency":"12""#,
+            "not between zero and the price",
+        ),
+        (
+            r#""price":1000,"currency_symbol":"$","amount_refundable_in_currency":"10""#,
+            "not between zero and the price",
+        ),
+        (
+            r#""price":1000,"currency_symbol":"$","amount_refundable_in_currency":"0""#,
+            "not between zero and the price",
+        ),
+        (
+            r#""price":0,"gumroad_fee":0,"currency_symbol":"$","amount_refundable_in_currency":"0""#,
+            "its price is zero",
+        ),
+        (
+            r#""price":1000,"amount_refundable_in_currency":"4""#,
+            "`currency_symbol` is missing",
+        ),
+        (
+            r#""price":1000,"currency_symbol":"€","amount_refundable_in_currency":"4""#,
+            "`formatted_total_price` is missing",
+        ),
+        (
+            r#""price":1000,"currency_symbol":"€","formatted_total_price":"EUR 6","amount_refundable_in_currency":"4""#,
+            "not a price in `€`",
+        ),
+    ] {
+        let (e, warnings) = one(&format!("{partial},{fields}"));
+        let full = e.list_price_micros.unwrap()
+            - if fields.contains(r#""price":0"#) {
+                0
+            } else {
+                1_500_000
+            };
+        assert_eq!(
+            (e.status.as_str(), e.royalty_micros),
+            ("partially_refunded", full),
+            "{fields}"
+        );
+        assert_eq!(warnings.len(), 1, "{fields}");
+        let w = &warnings[0];
+        assert!(
+            w.starts_with("Gumroad sale `P7` (`Zine`, product `PR`) is partly refunded, but the refunded share cannot be derived"),
+            "{w}"
+        );
+        assert!(w.contains(why), "{fields}: {w}");
+    }
+    // A bad type is still a rejected page.
+    let body = r#"{"success":true,"sales":[{"id":"A","created_at":"2025-08-14T21:02:11Z","price":1,"gumroad_fee":0,"partially_refunded":true,"amount_refundable_in_currency":[]}]}"#;
+    let err = parse_page(body.as_bytes(), 2).unwrap_err().to_string();
+    assert!(
+        err.contains("sales[0].amount_refundable_in_currency"),
+        "{err}"
+    );
+}
+
+/// `raw` keeps only the allow-listed fields: none of the buyers' e-mails, names, addresses,
+/// card, license key, affiliate or custom fields of the sample pages.
+#[test]
+fn raw_keeps_no_personal_data() {
+    for name in ["gumroad_sales_page1.json", "gumroad_sales_page2.json"] {
+        let page = parse_page(&fixture(&format!("gumroad/{name}")), 1).unwrap();
+        for e in &page.events {
+            let raw: Value = serde_json::from_str(&e.raw).unwrap();
+            for key in raw.as_object().unwrap().keys() {
+                assert!(privacy::API_FIELDS.contains(&key.as_str()), "{key} kept");
+            }
+            for gone in [
+                "@",
+                "Ana Reader",
+                "83DB262A",
+                "4242",
+                "5530311507",
+                "direct",
+            ] {
+                assert!(!e.raw.contains(gone), "{gone} in {}", e.raw);
+            }
+            assert!(raw["id"].is_string() && raw["price"].is_i64(), "{raw}");
+        }
+    }
+}
+
+/// A sync gathers the pages' warnings into its summary (the job's warnings).
+#[test]
+fn a_sync_returns_the_warnings_of_its_pages() {
+    let h = Harness::new();
+    let mut page1: Value =
+        serde_json::from_slice(&fixture("gumroad/gumroad_sales_page1.json")).unwrap();
+    page1["sales"][6]
+        .as_object_mut()
+        .unwrap()
+        .remove("amount_refundable_in_currency");
+    h.mount(
+        sales_get()
+            .and(query_param_is_missing("page_key"))
+            .respond_with(json(serde_json::to_vec(&page1).unwrap())),
+    );
+    h.mount(
+        sales_get()
+            .and(query_param("page_key", PAGE2_KEY))
+            .respond_with(json(fixture("gumroad/gumroad_sales_page2.json"))),
+    );
+    let mut store = Store::default();
+    let summary = sync(&h.client(), &[aug()], &mut store).unwrap();
+    assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+    assert!(summary.warnings[0].contains("`07Xq7t5433dvxYabdavG97Y-Q==`"));
+    assert_eq!(
+        store.sale("07Xq7t5433dvxYabdavG97Y-Q==").royalty_micros,
+        13_190_000
+    );
 }
