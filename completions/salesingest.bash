@@ -262,7 +262,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__enqueue)
-            opts="-q -v -h -V --file --since --until --payload --ping-file --max-attempts --priority --run-at --force --db --config --json --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --file --since --until --payload --ping-file --max-attempts --priority --run-at --force --db --config --json --quiet --verbose --no-color --help --version amazon_kdp draft2digital gumroad smashwords"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -629,11 +629,11 @@ _salesingest() {
             fi
             case "${prev}" in
                 --status)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "queued processing retrying completed failed cancelled" -- "${cur}"))
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital gumroad smashwords" -- "${cur}"))
                     return 0
                     ;;
                 --limit)
@@ -767,7 +767,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital gumroad smashwords" -- "${cur}"))
                     return 0
                     ;;
                 --lease)
@@ -816,7 +816,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__sales__subcmd__chart)
-            opts="-q -v -h -V --by --currency --width --svg --since --until --platform --final-only --in --rates --db --config --json --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --by --currency --width --svg --force --since --until --platform --final-only --in --rates --db --config --json --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -847,7 +847,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital gumroad smashwords" -- "${cur}"))
                     return 0
                     ;;
                 --in)
@@ -874,7 +874,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__sales__subcmd__export)
-            opts="-o -q -v -h -V --format --output --since --until --platform --final-only --in --rates --db --config --json --quiet --verbose --no-color --help --version"
+            opts="-o -q -v -h -V --format --output --force --since --until --platform --final-only --in --rates --db --config --json --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -901,7 +901,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital gumroad smashwords" -- "${cur}"))
                     return 0
                     ;;
                 --in)
@@ -1005,7 +1005,7 @@ _salesingest() {
             fi
             case "${prev}" in
                 --by)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "month platform title product format marketplace retailer country currency" -- "${cur}"))
                     return 0
                     ;;
                 --since)
@@ -1017,7 +1017,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital gumroad smashwords" -- "${cur}"))
                     return 0
                     ;;
                 --in)

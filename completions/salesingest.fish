@@ -38,7 +38,7 @@ complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "status" -d 
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "logs" -d 'The run-worker log, newest first'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "jobs" -d 'List jobs, newest first'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
-complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "cancel" -d 'Cancel a queued or retrying job (a running one stops at its next heartbeat); dismiss a failed one so that status --check stops reporting it'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "import" -d 'Queue report files or folders, recognising each file\'s platform by its content'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "schedules" -d 'List the [[schedule]] entries of the config with their last and next run'
@@ -48,7 +48,7 @@ complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "doctor" -d 
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "sales" -d 'Sales reports: summaries, exports and charts (per month, platform, title, ...)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l file -d 'A report file to import (repeatable; each file becomes one job)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l file -d 'A report file to import (repeatable; each file becomes one job, which records the file\'s absolute path)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l since -d 'API platforms: sync sales from this date (YYYY-MM-DD)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l until -d 'API platforms: sync sales up to and including this date (YYYY-MM-DD)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l payload -d 'API platforms: the sync window as JSON, e.g. \'{"since":"2025-01-01"}\'' -r
@@ -66,7 +66,10 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l no-c
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l batch -d 'Process at most N jobs' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l platform -d 'Only jobs of this platform' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l platform -d 'Only jobs of this platform' -r -f -a "amazon_kdp\t''
+draft2digital\t''
+gumroad\t''
+smashwords\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l lease -d 'Lease length in seconds, renewed by a heartbeat while a job runs [default: 60]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l ping-url -d 'Healthcheck ping URL (healthchecks.io style: URL/start, URL, URL/fail) [default: SALESINGEST_PING_URL, or [healthcheck] ping_url in the config]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
@@ -96,8 +99,16 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s v -l ve
 complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand logs" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l status -d 'Only jobs in this state' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l platform -d 'Only jobs of this platform' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l status -d 'Only jobs in this state' -r -f -a "queued\t''
+processing\t''
+retrying\t''
+completed\t''
+failed\t''
+cancelled\t''"
+complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l platform -d 'Only jobs of this platform' -r -f -a "amazon_kdp\t''
+draft2digital\t''
+gumroad\t''
+smashwords\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l limit -d 'Show at most N jobs' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
@@ -197,12 +208,23 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not _
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l by -d 'Group by these keys, comma-separated: month, platform, title, product, format, marketplace, retailer, country, currency [default: month,platform,currency; with --in: month,platform]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l by -d 'Group by these keys, comma-separated [default: month,platform,currency; with --in: month,platform]' -r -f -a "month\t''
+platform\t''
+title\t''
+product\t''
+format\t''
+marketplace\t''
+retailer\t''
+country\t''
+currency\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l platform -d 'Only this platform (repeatable)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
+draft2digital\t''
+gumroad\t''
+smashwords\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l in -d 'Convert every amount into this currency (needs --rates)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in --help)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
@@ -212,17 +234,21 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l format -d 'The file format [default: csv; json with --json]' -r -f -a "csv\t'RFC 4180 CSV with a header row'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l format -d 'The file format [default: csv; json with --json, on stdout or in the --output file]' -r -f -a "csv\t'RFC 4180 CSV with a header row'
 json\t'One JSON array'
 ndjson\t'One JSON object per line'"
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s o -l output -d 'Write to FILE instead of stdout' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s o -l output -d 'Write to FILE instead of stdout (an existing FILE only with --force)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l platform -d 'Only this platform (repeatable)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
+draft2digital\t''
+gumroad\t''
+smashwords\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l in -d 'Convert every amount into this currency (needs --rates)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in --help)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l force -d 'Replace the --output file if it exists'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print nothing but errors'
@@ -233,14 +259,18 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l by -d 'What the bars are: only `month` for now' -r -f -a "month\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l currency -d 'The currency to chart [default: the one with the most events]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l width -d 'Chart width in columns [default: the terminal\'s width, 80 when not a terminal]' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l svg -d 'Also write the chart as an SVG file (opens in a browser)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l svg -d 'Also write the chart as an SVG file (opens in a browser; an existing FILE only with --force)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l platform -d 'Only this platform (repeatable)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
+draft2digital\t''
+gumroad\t''
+smashwords\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l in -d 'Convert every amount into this currency (needs --rates)' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see below)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in --help)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l force -d 'Replace the --svg file if it exists'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s q -l quiet -d 'Print nothing but errors'
@@ -258,7 +288,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "logs" -d 'The run-worker log, newest first'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "jobs" -d 'List jobs, newest first'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "retry" -d 'Revive a failed (or cancelled) job so the next run-worker tries it again'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "cancel" -d 'Cancel a queued or retrying job (a running job stops at its next heartbeat)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "cancel" -d 'Cancel a queued or retrying job (a running one stops at its next heartbeat); dismiss a failed one so that status --check stops reporting it'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "completions" -d 'Print a shell completion script'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "import" -d 'Queue report files or folders, recognising each file\'s platform by its content'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "schedules" -d 'List the [[schedule]] entries of the config with their last and next run'

@@ -52,6 +52,12 @@ pub struct QueueSettings {
     pub durability: Durability,
 }
 
+/// What to do without a Gumroad token: the worker's error for a sync job, and `enqueue
+/// gumroad`'s refusal of one that would run now.
+pub const NO_GUMROAD_TOKEN: &str = "no Gumroad access token: create one under Gumroad Settings → \
+Advanced → Applications, then set GUMROAD_ACCESS_TOKEN or `[gumroad] access_token` in the config \
+file (chmod 600)";
+
 /// Gumroad settings.
 #[derive(Debug, Clone)]
 pub struct GumroadSettings {

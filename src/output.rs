@@ -5,7 +5,9 @@
 
 use std::io::{IsTerminal, Write};
 
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{
+    presets, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width,
+};
 use serde::Serialize;
 
 use crate::queue::Millis;
@@ -25,11 +27,93 @@ pub fn rfc3339_opt(ms: Option<Millis>) -> Option<String> {
     ms.map(rfc3339)
 }
 
-/// Short local-free time for tables: `2026-11-28 16:05:00`.
-pub fn short_time(ms: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
+/// The width tables and charts must fit in: the terminal's; when stdout is not a terminal, the
+/// `COLUMNS` environment variable if set; otherwise no limit (`None`).
+pub fn output_width() -> Option<usize> {
+    if std::io::stdout().is_terminal() {
+        if let Some((w, _)) = terminal_size::terminal_size().filter(|(w, _)| w.0 > 0) {
+            return Some(usize::from(w.0));
+        }
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w > 0)
+}
+
+/// How a table column may be narrowed to fit the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Never wrapped (numbers, ids, times, states): shown whole, or hidden.
+    Whole,
+    /// Text that may wrap (at spaces where it can), down to this many columns, but never
+    /// narrower than the longest word of its header.
+    Wrap(u16),
+}
+
+/// Make `t` fit `output_width()`: `Whole` columns keep their width, `Wrap` columns share what
+/// is left; when even that is too wide, columns are hidden in `drop_order` until it fits.
+/// Returns the headers of the hidden columns (empty when nothing was hidden or there is no
+/// width to fit).
+pub fn fit_table(t: &mut Table, fits: &[Fit], drop_order: &[usize]) -> Vec<String> {
+    let Some(width) = output_width() else {
+        return Vec::new();
+    };
+    let headers: Vec<String> = t
+        .header()
+        .map(|h| h.cell_iter().map(Cell::content).collect())
+        .unwrap_or_default();
+    let content = t.column_max_content_widths();
+    let longest_word = |i: usize| -> u16 {
+        headers.get(i).map_or(1, |h| {
+            h.split_whitespace()
+                .map(|w| u16::try_from(w.chars().count()).unwrap_or(u16::MAX))
+                .max()
+                .unwrap_or(1)
+        })
+    };
+    let narrowest = |i: usize| -> usize {
+        let c = content.get(i).copied().unwrap_or(1);
+        let w = match fits.get(i).copied().unwrap_or(Fit::Whole) {
+            Fit::Whole => c,
+            Fit::Wrap(min) => c.min(min.max(longest_word(i))),
+        };
+        // One space of padding on either side and one border.
+        usize::from(w) + 3
+    };
+    let mut shown: Vec<bool> = vec![true; content.len()];
+    let total = |shown: &[bool]| -> usize {
+        1 + (0..shown.len())
+            .filter(|i| shown[*i])
+            .map(narrowest)
+            .sum::<usize>()
+    };
+    let mut hidden = Vec::new();
+    for &i in drop_order {
+        if total(&shown) <= width {
+            break;
+        }
+        if i < shown.len() && shown[i] {
+            shown[i] = false;
+            hidden.push(headers.get(i).cloned().unwrap_or_default());
+        }
+    }
+    for (i, col) in t.column_iter_mut().enumerate() {
+        let fit = fits.get(i).copied().unwrap_or(Fit::Whole);
+        col.set_constraint(if !shown.get(i).copied().unwrap_or(true) {
+            ColumnConstraint::Hidden
+        } else {
+            match fit {
+                Fit::Whole => ColumnConstraint::ContentWidth,
+                Fit::Wrap(min) => {
+                    let c = content.get(i).copied().unwrap_or(1);
+                    ColumnConstraint::LowerBoundary(Width::Fixed(c.min(min.max(longest_word(i)))))
+                }
+            }
+        });
+    }
+    t.set_width(u16::try_from(width).unwrap_or(u16::MAX));
+    hidden
 }
 
 /// How a command prints.
@@ -90,6 +174,35 @@ impl Printer {
         }
     }
 
+    /// A table fitted to the terminal (`fit_table`), with a line naming the columns that did
+    /// not fit.
+    pub fn fitted_table(&self, mut table: Table, fits: &[Fit], drop_order: &[usize]) {
+        let hidden = fit_table(&mut table, fits, drop_order);
+        self.table(&table);
+        if !hidden.is_empty() {
+            let note = format!(
+                "(not shown at this width: {}; --json has every field)",
+                hidden.join(", ")
+            );
+            for line in wrap(&note, output_width().unwrap_or(usize::MAX)) {
+                self.line(&line);
+            }
+        }
+    }
+
+    /// What a command wrote (a file): said on a terminal; under cron (stdout not a terminal)
+    /// only with `-v`, on stderr, so that success stays quiet; never with `--quiet`.
+    pub fn done(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        if Self::stdout_is_tty() {
+            println!("{text}");
+        } else {
+            self.info(text);
+        }
+    }
+
     /// A warning on stderr (suppressed by `--quiet`).
     pub fn warn(&self, text: &str) {
         if !self.quiet {
@@ -145,6 +258,86 @@ pub fn new_table(headers: &[&str]) -> Table {
     t.set_content_arrangement(ContentArrangement::Dynamic);
     t.set_header(headers.iter().map(Cell::new));
     t
+}
+
+/// `text` in lines of at most `width` columns, broken at spaces (a longer word keeps its line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// Why `path` cannot be written as a new output file, if it cannot: its folder is missing or
+/// not a folder, it is a folder, or it exists and `force` is off. One rule for every file a
+/// command writes (`backup`, `sales export -o`, `sales chart --svg`).
+pub fn output_file_problem(path: &std::path::Path, force: bool) -> Option<String> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    if !parent.exists() {
+        return Some(format!(
+            "cannot write `{}`: folder `{}` does not exist; create it first (`mkdir -p {}`)",
+            path.display(),
+            parent.display(),
+            parent.display()
+        ));
+    }
+    if !parent.is_dir() {
+        return Some(format!(
+            "cannot write `{}`: `{}` is not a folder",
+            path.display(),
+            parent.display()
+        ));
+    }
+    if path.is_dir() {
+        return Some(format!("`{}` is a folder: name a file", path.display()));
+    }
+    if path.exists() && !force {
+        return Some(format!(
+            "`{}` already exists: choose another name, or pass --force to replace it",
+            path.display()
+        ));
+    }
+    None
+}
+
+/// Create the output file `path` under the rule of `output_file_problem` (without `force`, an
+/// existing file is refused even if it appears meanwhile).
+///
+/// # Errors
+/// The problem, or the I/O error, naming the file.
+pub fn create_output_file(path: &std::path::Path, force: bool) -> anyhow::Result<std::fs::File> {
+    if let Some(problem) = output_file_problem(path, force) {
+        anyhow::bail!(problem);
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    opts.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "`{}` already exists: choose another name, or pass --force to replace it",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("cannot create `{}`: {e}", path.display())
+        }
+    })
 }
 
 /// A right-aligned cell (numbers, money).

@@ -12,7 +12,9 @@ use super::{coded, Ctx};
 #[command(
     after_help = "The copy is one self-contained SQLite file (no -wal), owner-only \
 (0600), checked with PRAGMA integrity_check. It is safe to run while run-worker writes. An \
-existing FILE is never overwritten unless --force.
+existing FILE is never overwritten unless --force (the rule of every file salesingest writes), \
+and FILE's folder must exist. On a terminal one line says what was written; under cron nothing \
+(with -v, on stderr).
 
 Restore: stop the timer or cron line, then copy FILE over the database (and delete its -wal and \
 -shm files).
@@ -45,16 +47,12 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     if ctx.settings.db.sqlite_path() == Some(dest.as_path()) {
         return Err(coded(2, "the backup file cannot be the database itself"));
     }
-    if dest.exists() && !args.force {
-        return Err(coded(
-            1,
-            format!(
-                "`{}` already exists: choose another name or pass --force to replace it",
-                dest.display()
-            ),
-        ));
+    // Checked as given, so that the message names the folder the user typed; the same rule
+    // as every output file (`sales export -o`, `sales chart --svg`).
+    if let Some(problem) = crate::output::output_file_problem(&args.file, args.force) {
+        return Err(coded(1, problem));
     }
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     let name = dest
         .file_name()
@@ -96,7 +94,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             "integrity": "ok",
         }));
     } else {
-        ctx.out.line(&format!(
+        ctx.out.done(&format!(
             "backed up {} to {} ({bytes} bytes, schema version {schema}, integrity ok)",
             ctx.settings.db,
             dest.display()

@@ -14,7 +14,7 @@ use crate::store::Store;
 /// # Errors
 /// Database errors (exit 1).
 pub fn run(ctx: &Ctx) -> Result<i32> {
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     let problems = problems(db, &ctx.settings, now_ms())?;
     if ctx.out.json {
@@ -79,10 +79,11 @@ pub fn problems(db: &dyn Store, settings: &Settings, now: Millis) -> Result<Vec<
             kind: "failed_job".into(),
             platform: f.platform.clone(),
             message: format!(
-                "job {} failed at {}: {}; fix the cause, then `salesingest retry {}`",
+                "job {} failed at {}: {}; fix the cause, then `salesingest retry {}` (or `salesingest cancel {}` to dismiss it)",
                 f.id,
                 rfc3339(f.finished_at),
                 f.last_error.as_deref().unwrap_or("unknown error"),
+                f.id,
                 f.id
             ),
             job_id: Some(f.id),

@@ -16,7 +16,7 @@ use crate::store::{DiagnosticStatus, Location, OpenOptions};
 #[command(
     after_help = "Checks: config file parses; Gumroad token present when needed (never \
 printed); database integrity and WAL journal mode; owner-only permissions of the database, its \
-folder and the config file; inbox folder; jobs stuck in processing (lease expired or worker \
+folder and the config file; the database folder takes new files (the -wal and -shm files); inbox folder; jobs stuck in processing (lease expired or worker \
 dead); cron runs that never finished (killed). Exit 0 when nothing failed, 6 otherwise."
 )]
 pub struct Args {}
@@ -190,13 +190,44 @@ fn permission_check(c: &mut Checks, name: &str, path: &Path, forbidden: u32) {
     }
 }
 
+/// The database folder must take new files: SQLite creates the `-wal` and `-shm` files there,
+/// and salesingest its inbox copies. Modes say little (root ignores them; an immutable folder
+/// or a read-only mount shows `700`), so this tries: a probe file is created and removed.
+fn folder_writable_check(c: &mut Checks, dir: &Path) {
+    let probe = dir.join(format!(".salesingest-doctor-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(f) => {
+            drop(f);
+            let _ = std::fs::remove_file(&probe);
+            c.ok(
+                "database folder",
+                format!("`{}` is writable", dir.display()),
+            );
+        }
+        Err(e) => c.fail(
+            "database folder",
+            format!(
+                "the folder `{}` is not writable ({e}): every command that writes fails, since \
+                 SQLite creates the database's `-wal` and `-shm` files there; make it writable \
+                 (`chattr -i`, remount it read-write, or fix its owner and mode)",
+                dir.display()
+            ),
+        ),
+    }
+}
+
 fn database_checks(c: &mut Checks, location: &Location) {
     if let Location::Sqlite(path) = location {
         if !path.exists() {
             c.warn(
                 "database",
                 format!(
-                    "`{}` does not exist yet (created on first use)",
+                    "no database at `{}` yet: `salesingest import FILE...` or `salesingest \
+                     enqueue` creates it",
                     path.display()
                 ),
             );
@@ -204,10 +235,11 @@ fn database_checks(c: &mut Checks, location: &Location) {
         }
         if let Some(dir) = path.parent() {
             permission_check(c, "folder permissions", dir, 0o077);
+            folder_writable_check(c, dir);
         }
         permission_check(c, "db permissions", path, 0o077);
     }
-    let db = match crate::store::open(location, &OpenOptions::default()) {
+    let db = match crate::store::open_existing(location, &OpenOptions::default()) {
         Ok(db) => db,
         Err(e) => {
             c.fail("database", format!("{e:#}"));

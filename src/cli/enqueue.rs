@@ -6,25 +6,32 @@ use anyhow::Result;
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::{coded, parse_platform, Ctx, EXIT_REJECTED};
+use super::{coded, Ctx, EXIT_REJECTED};
 use crate::ingest::{self, CheckError};
 use crate::model::{JobInput, Platform};
-use crate::output::{new_table, num_cell, rfc3339, EnqueueView};
+use crate::output::{new_table, num_cell, rfc3339, EnqueueView, Fit};
 use crate::queue::NewJob;
 
 /// Queue an import.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:
+#[command(
+    after_help = "A Gumroad sync needs a token (GUMROAD_ACCESS_TOKEN or [gumroad] \
+access_token): without one it is refused here (exit 5), unless --run-at is later than now (the \
+token must then be there when it runs). --ping-file needs no token.
+
+Examples:
   salesingest enqueue d2d --file ~/Downloads/sales_2025-07.csv
   salesingest enqueue kdp --file KDP_Prior_Month_Royalties-2025-07.xlsx
   salesingest enqueue gumroad                      # incremental sync from the stored cursor
-  salesingest enqueue gumroad --since 2025-01-01 --until 2025-06-30")]
+  salesingest enqueue gumroad --since 2025-01-01 --until 2025-06-30"
+)]
 pub struct Args {
-    /// amazon_kdp (kdp), draft2digital (d2d), smashwords or gumroad
-    #[arg(value_parser = parse_platform, value_name = "PLATFORM")]
+    /// The platform (aliases: kdp, d2d)
+    #[arg(value_parser = super::platform_arg(), value_name = "PLATFORM")]
     pub platform: Platform,
 
-    /// A report file to import (repeatable; each file becomes one job)
+    /// A report file to import (repeatable; each file becomes one job, which records the
+    /// file's absolute path)
     #[arg(long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
 
@@ -116,6 +123,15 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             "{} has no report files: run `salesingest enqueue {}` to sync, or --ping-file for a Ping",
             args.platform, args.platform
         )));
+    }
+    // A sync that would run now without a token can only fail: say so now, with the
+    // worker's words. One set for later may find the token configured by then.
+    if args.platform == Platform::Gumroad
+        && args.ping_file.is_none()
+        && ctx.settings.gumroad.access_token.is_none()
+        && run_at.map_or(true, |t| t <= crate::queue::now_ms())
+    {
+        return Err(coded(EXIT_REJECTED, crate::config::NO_GUMROAD_TOKEN));
     }
     let db = ctx.open_db()?;
     let db = db.as_ref();
@@ -255,7 +271,9 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>)
     };
     let mut checked = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        match ingest::check_file_unless(db, args.platform, path, &already) {
+        // The job records where the file was, whatever the current folder of later commands.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        match ingest::check_file_unless(db, args.platform, &path, &already) {
             Ok(c) => {
                 for w in &c.summary.warnings {
                     ctx.out.warn(w);
@@ -382,5 +400,12 @@ pub(crate) fn print_views(ctx: &Ctx, views: &[EnqueueView]) {
             note.into(),
         ]);
     }
-    ctx.out.table(&t);
+    let fits = [
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Wrap(16),
+        Fit::Wrap(12),
+    ];
+    ctx.out.fitted_table(t, &fits, &[]);
 }

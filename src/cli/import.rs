@@ -6,15 +6,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{coded, Ctx, EXIT_REJECTED};
-use crate::ingest::{self, EnqueueOptions, FileOutcome};
-use crate::output::{new_table, num_cell, FileView};
+use crate::ingest::{self, EnqueueOptions, FileOutcome, FileStatus};
+use crate::output::{new_table, num_cell, FileView, Fit};
 
 /// Queue report files, recognising each file's platform, layout and period by its content.
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Files are recognised by content (magic bytes, sheet names, headers), \
 never by name. Folders are walked (hidden files and unfinished downloads are skipped). Good \
-files are queued even when others are rejected; the exit code is then 5.
+files are queued even when others are rejected or a path does not exist; the exit code is then \
+5 and each file not queued is named with the reason. Jobs record each file's absolute path.
 
 Examples:
   salesingest import ~/Downloads/KDP_Prior_Month_Royalties-2025-07.xlsx
@@ -37,12 +38,22 @@ pub struct Args {
 /// Run `import`.
 ///
 /// # Errors
-/// Exit 5 when a file was not recognised or is malformed (the others are still queued), 1 for
-/// I/O and database errors.
+/// Exit 5 when a path is missing or a file was not recognised or is malformed (the others are
+/// still queued), 1 for I/O and database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
-    let files =
-        ingest::collect_files(&args.paths).map_err(|e| coded(EXIT_REJECTED, format!("{e:#}")))?;
-    if files.is_empty() {
+    // Each path on its own: a missing one is reported with the others' outcomes, and the good
+    // files are queued all the same. Paths are made absolute so that jobs record where the
+    // files were.
+    let mut files = Vec::new();
+    let mut missing = Vec::new();
+    for p in &args.paths {
+        let p = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        match ingest::collect_files(std::slice::from_ref(&p)) {
+            Ok(found) => files.extend(found),
+            Err(e) => missing.push(unreadable(p, &e)),
+        }
+    }
+    if files.is_empty() && missing.is_empty() {
         return Err(coded(EXIT_REJECTED, "no files found under the given paths"));
     }
     let db = ctx.open_db()?;
@@ -52,7 +63,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         force: args.force,
         ..EnqueueOptions::defaults(&ctx.settings)
     };
-    let mut outcomes = Vec::with_capacity(files.len());
+    let mut outcomes = Vec::with_capacity(files.len() + missing.len());
     for path in &files {
         let o = ingest::import_file(db, path, &opts)?;
         for w in &o.warnings {
@@ -60,6 +71,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         }
         outcomes.push(o);
     }
+    outcomes.extend(missing);
     let bad = outcomes
         .iter()
         .filter(|o| o.status.needs_attention())
@@ -77,7 +89,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
                 v.platform.unwrap_or_default().into(),
                 v.layout.unwrap_or_default().into(),
                 match (v.period_start, v.period_end) {
-                    (Some(a), Some(b)) => format!("{a} .. {b}"),
+                    (Some(a), Some(b)) => format!("{a} ..\n{b}"),
                     _ => String::new(),
                 }
                 .into(),
@@ -85,21 +97,57 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
                 v.job_id.map(num_cell).unwrap_or_else(|| num_cell("")),
             ]);
         }
-        ctx.out.table(&t);
+        let fits = [
+            Fit::Wrap(16),
+            Fit::Whole,
+            Fit::Wrap(12),
+            Fit::Whole,
+            Fit::Whole,
+            Fit::Whole,
+        ];
+        ctx.out.fitted_table(t, &fits, &[2, 3]);
     }
     for o in outcomes.iter().filter(|o| o.status.needs_attention()) {
-        ctx.out.alert(&describe(o));
+        ctx.out.alert(&describe(o, Source::Import));
     }
     if bad > 0 {
+        let total = outcomes.len();
+        let queued = total - bad;
         return Err(coded(
             EXIT_REJECTED,
-            format!(
-                "{bad} of {} file(s) not queued (see above); the others were",
-                outcomes.len()
-            ),
+            if total == 1 {
+                "the file was not queued (see above)".to_string()
+            } else if queued == 0 {
+                format!("none of the {total} files was queued (see above)")
+            } else {
+                format!(
+                    "{bad} of {total} files not queued (see above); {}",
+                    if queued == 1 {
+                        "the other one was queued".to_string()
+                    } else {
+                        format!("the other {queued} were queued")
+                    }
+                )
+            },
         ));
     }
     Ok(0)
+}
+
+/// A path that could not be read (missing, unreadable folder): a rejected outcome naming it.
+fn unreadable(path: PathBuf, e: &anyhow::Error) -> FileOutcome {
+    FileOutcome {
+        path,
+        sha256: None,
+        platform: None,
+        layout: None,
+        period: None,
+        rows: 0,
+        status: FileStatus::Rejected,
+        job_id: None,
+        message: Some(format!("{e:#}")),
+        warnings: Vec::new(),
+    }
 }
 
 /// The JSON view of one file's outcome.
@@ -118,8 +166,17 @@ pub(crate) fn file_view(o: &FileOutcome) -> FileView {
     }
 }
 
+/// Which command handled a file, for the words of `describe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// `salesingest import`: a file not queued is simply not queued.
+    Import,
+    /// The `[inbox]` scan of `run-worker`: a file not queued stays in the folder.
+    Inbox,
+}
+
 /// One line about one file's outcome.
-pub(crate) fn describe(o: &FileOutcome) -> String {
+pub(crate) fn describe(o: &FileOutcome, source: Source) -> String {
     let file = o.path.display();
     let period = o
         .period
@@ -131,20 +188,23 @@ pub(crate) fn describe(o: &FileOutcome) -> String {
         _ => String::new(),
     };
     let job = o.job_id.map(|j| format!(" job {j}")).unwrap_or_default();
+    let left = match source {
+        Source::Import => "not queued",
+        Source::Inbox => "left in the inbox folder (read again once its content changes)",
+    };
+    // The messages name the file already.
+    let message = o.message.as_deref().unwrap_or("");
     match o.status {
         ingest::FileStatus::Queued => format!("{file}: {what} queued as{job}"),
         ingest::FileStatus::Deduplicated => format!("{file}: {what} already queued as{job}"),
         ingest::FileStatus::AlreadyImported => {
             format!("{file}: {what} already imported by{job}")
         }
-        // The adapter's message names the file already.
-        ingest::FileStatus::Rejected => format!(
-            "{what} report rejected, left in place: {}",
-            o.message.as_deref().unwrap_or("")
-        ),
-        ingest::FileStatus::Unknown => format!(
-            "unknown layout, left in place: {}",
-            o.message.as_deref().unwrap_or("")
-        ),
+        ingest::FileStatus::Rejected if o.platform.is_some() => {
+            format!("{what} report rejected, {left}: {message}")
+        }
+        ingest::FileStatus::Rejected | ingest::FileStatus::Unknown => {
+            format!("{left}: {message}")
+        }
     }
 }

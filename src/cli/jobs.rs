@@ -2,20 +2,25 @@
 
 use anyhow::Result;
 
-use super::{parse_platform, Ctx};
+use super::Ctx;
 use crate::model::{JobInput, Platform};
-use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, short_time, JobListView};
+use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, Fit, JobListView};
 use crate::queue::JobState;
 
 /// List jobs.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The `due` column says when a queued or retrying job runs next (run-worker \
+runs the jobs that are due). Times are RFC 3339 UTC. On a narrow terminal the creation time, \
+the error, the attempts and then the input give way; --json has every field."
+)]
 pub struct Args {
     /// Only jobs in this state
-    #[arg(long, value_name = "STATUS", value_parser = parse_state)]
+    #[arg(long, value_name = "STATUS", value_parser = super::state_arg())]
     pub status: Option<JobState>,
 
     /// Only jobs of this platform
-    #[arg(long, value_name = "PLATFORM", value_parser = parse_platform)]
+    #[arg(long, value_name = "PLATFORM", value_parser = super::platform_arg())]
     pub platform: Option<Platform>,
 
     /// Show at most N jobs
@@ -23,18 +28,12 @@ pub struct Args {
     pub limit: u32,
 }
 
-fn parse_state(s: &str) -> Result<JobState, String> {
-    JobState::parse(s).ok_or_else(|| {
-        format!("unknown status `{s}`: expected queued, processing, retrying, completed, failed or cancelled")
-    })
-}
-
 /// Run `jobs`.
 ///
 /// # Errors
 /// Database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     let rows = db.jobs(
         args.status.map(JobState::as_str),
@@ -67,23 +66,39 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         return Ok(0);
     }
     let mut t = new_table(&[
-        "job", "platform", "status", "attempts", "created", "input", "error",
+        "job", "platform", "status", "attempts", "due", "created", "input", "error",
     ]);
-    for (v, j) in views.iter().zip(&rows) {
+    for v in &views {
         let what = v.input.get("file").and_then(|f| f.as_str()).map_or_else(
             || v.input["kind"].as_str().unwrap_or("").to_string(),
             str::to_string,
         );
+        let due = match v.status.as_str() {
+            "queued" | "retrying" => v.run_at.clone(),
+            "processing" => "running".to_string(),
+            _ => String::new(),
+        };
         t.add_row(vec![
             num_cell(v.id),
             v.platform.clone().into(),
             v.status.clone().into(),
             num_cell(format!("{}/{}", v.attempts, v.max_attempts)),
-            short_time(j.created_at).into(),
+            due.into(),
+            v.created_at.clone().into(),
             what.into(),
             v.last_error.clone().unwrap_or_default().into(),
         ]);
     }
-    ctx.out.table(&t);
+    let fits = [
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Wrap(14),
+        Fit::Wrap(16),
+    ];
+    ctx.out.fitted_table(t, &fits, &[5, 7, 3, 6]);
     Ok(0)
 }

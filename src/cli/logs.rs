@@ -3,11 +3,16 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, short_time, LogView};
+use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, Fit, LogView};
 use crate::queue::owner_is_dead;
 
 /// Show the run log.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "A run writes its counts when it finishes. For a run that never finished \
+(`killed`: its process is gone; or still `running`) they are counted from the attempts it \
+started, so a run killed mid-job shows the job it claimed. Times are RFC 3339 UTC."
+)]
 pub struct Args {
     /// Show at most N runs
     #[arg(long, value_name = "N", default_value_t = 20)]
@@ -23,12 +28,14 @@ pub struct Args {
 /// # Errors
 /// Database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     let host = crate::queue::hostname();
     let views: Vec<LogView> = db
         .runs(i64::from(args.limit), args.failed)?
         .into_iter()
+        // `--failed` keeps killed runs, not those still running.
+        .filter(|r| !args.failed || r.finished_at.is_some() || owner_is_dead(&r.owner, &host))
         .map(|r| {
             let state = if r.finished_at.is_some() {
                 "finished"
@@ -90,7 +97,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         };
         t.add_row(vec![
             num_cell(v.id),
-            short_time(started).into(),
+            rfc3339(started).into(),
             num_cell(duration),
             v.host.clone().into(),
             num_cell(v.pid),
@@ -106,6 +113,8 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             ),
         ]);
     }
-    ctx.out.table(&t);
+    let mut fits = [Fit::Whole; 11];
+    fits[3] = Fit::Wrap(8);
+    ctx.out.fitted_table(t, &fits, &[3, 4, 10, 9, 2, 7]);
     Ok(0)
 }

@@ -36,7 +36,7 @@ fn parse_duration(s: &str) -> Result<i64, String> {
 /// # Errors
 /// Database errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     let mut policy = ctx.settings.queue.retention.clone();
     if let Some(ms) = args.older_than {

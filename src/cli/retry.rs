@@ -3,7 +3,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{coded, Ctx, EXIT_NOT_FOUND};
+use super::{coded, Ctx, EXIT_NOT_FOUND, EXIT_STATE};
 use crate::queue::RetryOutcome;
 
 /// Revive a failed job.
@@ -21,9 +21,10 @@ pub struct Args {
 /// Run `retry`.
 ///
 /// # Errors
-/// Exit 4 for an unknown id, 1 when the job is not failed.
+/// Exit 4 for an unknown id, 7 when the job is not failed or cancelled, or another pending job
+/// covers its input.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     match db.revive(args.id, args.attempts)? {
         RetryOutcome::Revived => {
@@ -45,14 +46,14 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             ),
         )),
         RetryOutcome::NotFailed(s) => Err(coded(
-            1,
+            EXIT_STATE,
             format!(
                 "job {} is {s}: only failed or cancelled jobs can be retried",
                 args.id
             ),
         )),
         RetryOutcome::Duplicate(other) => Err(coded(
-            1,
+            EXIT_STATE,
             format!("job {other} already covers the same input and is pending: nothing to retry"),
         )),
     }

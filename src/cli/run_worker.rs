@@ -2,12 +2,12 @@
 
 use anyhow::Result;
 
-use super::{coded, parse_platform, Ctx};
+use super::{coded, Ctx};
 use crate::ingest::{self, FileOutcome, Fired, IngestHandler};
 use crate::model::Platform;
 use crate::notify::{PingKind, Pinger, PING_TIMEOUT};
 use crate::output::{
-    new_table, num_cell, rfc3339, EventsView, Printer, RunJobView, RunView, ScheduledView,
+    new_table, num_cell, rfc3339, EventsView, Fit, Printer, RunJobView, RunView, ScheduledView,
 };
 use crate::queue::worker::{self, JobReport, RunReport, WorkerConfig};
 use crate::queue::JobState;
@@ -33,7 +33,7 @@ pub struct Args {
     pub batch: u32,
 
     /// Only jobs of this platform
-    #[arg(long, value_name = "PLATFORM", value_parser = parse_platform)]
+    #[arg(long, value_name = "PLATFORM", value_parser = super::platform_arg())]
     pub platform: Option<Platform>,
 
     /// Lease length in seconds, renewed by a heartbeat while a job runs [default: 60]
@@ -128,7 +128,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         None => (Vec::new(), Vec::new()),
     };
     for f in &inbox {
-        let line = super::import::describe(f);
+        let line = super::import::describe(f, super::import::Source::Inbox);
         if f.status.needs_attention() {
             // Recorded by content hash, so this alert is sent once per file content.
             ctx.out.alert(&format!("inbox: {line}"));
@@ -159,8 +159,9 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
     let interactive = Printer::stdout_is_tty();
     let out = ctx.out;
     let mut on_job = |j: &JobReport| {
-        if j.status == JobState::Failed {
-            // Under cron this is the alert; with --json it stays on stderr too.
+        if j.status == JobState::Failed && !(interactive && !out.json && !out.quiet) {
+            // Under cron this is the alert; with --json it stays on stderr too. On a terminal
+            // the table below shows it (once), unless --quiet hides the table.
             out.alert(&format!(
                 "job {} ({}) failed: {}",
                 j.id,
@@ -214,40 +215,50 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
                 .collect(),
             inbox: inbox.iter().map(super::import::file_view).collect(),
         });
-    } else if interactive {
-        if report.jobs.is_empty() {
-            ctx.out.line(&format!(
-                "no due jobs (run {}{})",
-                report.run_id,
-                if report.counts.rescued > 0 {
-                    format!(", rescued {}", report.counts.rescued)
-                } else {
-                    String::new()
-                }
-            ));
-        } else {
-            let mut t = new_table(&[
-                "job", "platform", "status", "attempt", "inserted", "updated", "removed", "error",
-            ]);
-            for j in &report.jobs {
-                t.add_row(vec![
-                    num_cell(j.id),
-                    j.platform.clone().into(),
-                    j.status.to_string().into(),
-                    num_cell(j.attempt),
-                    num_cell(j.events.inserted),
-                    num_cell(j.events.updated),
-                    num_cell(j.events.removed),
-                    j.error.clone().unwrap_or_default().into(),
-                ]);
+    } else if report.jobs.is_empty() {
+        // What is pending, so "nothing to do" is not mistaken for "nothing queued".
+        let next = match db.next_due_job(cfg.platform.as_deref())? {
+            Some((id, at)) => format!("; next: job {id} at {}", rfc3339(at)),
+            None => "; none pending".to_string(),
+        };
+        let line = format!(
+            "no due jobs{next} (run {}{})",
+            report.run_id,
+            if report.counts.rescued > 0 {
+                format!(", rescued {}", report.counts.rescued)
+            } else {
+                String::new()
             }
-            ctx.out.table(&t);
-            let c = &report.counts;
-            ctx.out.line(&format!(
-                "run {}: {} claimed, {} completed, {} retrying, {} failed, {} rescued",
-                report.run_id, c.claimed, c.completed, c.retrying, c.failed, c.rescued
-            ));
+        );
+        if interactive {
+            ctx.out.line(&line);
+        } else {
+            ctx.out.info(&line);
         }
+    } else if interactive {
+        let mut t = new_table(&[
+            "job", "platform", "status", "attempt", "inserted", "updated", "removed", "error",
+        ]);
+        for j in &report.jobs {
+            t.add_row(vec![
+                num_cell(j.id),
+                j.platform.clone().into(),
+                j.status.to_string().into(),
+                num_cell(j.attempt),
+                num_cell(j.events.inserted),
+                num_cell(j.events.updated),
+                num_cell(j.events.removed),
+                j.error.clone().unwrap_or_default().into(),
+            ]);
+        }
+        let mut fits = [Fit::Whole; 8];
+        fits[7] = Fit::Wrap(16);
+        ctx.out.fitted_table(t, &fits, &[3, 5, 6]);
+        let c = &report.counts;
+        ctx.out.line(&format!(
+            "run {}: {} claimed, {} completed, {} retrying, {} failed, {} rescued",
+            report.run_id, c.claimed, c.completed, c.retrying, c.failed, c.rescued
+        ));
     }
     Ok((report.exit_code, ping_body(&report, &fired, &inbox)))
 }
@@ -281,7 +292,10 @@ fn ping_body(report: &RunReport, fired: &[Fired], inbox: &[FileOutcome]) -> Stri
         ));
     }
     for f in inbox {
-        out.push_str(&format!("inbox: {}\n", super::import::describe(f)));
+        out.push_str(&format!(
+            "inbox: {}\n",
+            super::import::describe(f, super::import::Source::Inbox)
+        ));
     }
     for j in &report.jobs {
         out.push_str(&format!(

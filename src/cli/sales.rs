@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use chrono::{Datelike, NaiveDate};
 use clap::{Subcommand, ValueEnum};
 
-use super::{coded, parse_platform, Ctx, EXIT_REJECTED};
+use super::{coded, Ctx, EXIT_REJECTED};
 use crate::model::{format_micros, Platform};
 use crate::output::{
     self, chart_svg, render_chart, ChartView, ExportFormat, ExportRecord, ExportWriter, RateView,
@@ -38,10 +38,14 @@ as in the ECB reference rates for CUR=EUR. Blank lines, a BOM and CRLF are fine;
 itself are ignored. Each event converts at the rate of its period's end date, or of the nearest
 earlier date in the file: amount / rate, rounded half to even to 0.000001 per event, then summed.
 A rate missing for a currency and date is an error naming both (exit 5), never a guess; so is
-a malformed rates file.
+a malformed rates file. Tables and charts show converted amounts rounded half to even to the
+currency's minor unit (220.108288 EUR reads 220.11); --json and export keep the 0.000001.
 
-Exit codes: 0 success, 1 database or I/O error, 2 usage error, 5 rates file rejected or a
-rate missing.";
+Output files (export --output, chart --svg) are never replaced unless --force; on a terminal
+one line says what was written (under cron only with -v, never with --quiet).
+
+Exit codes: 0 success, 1 database or I/O error (also: no database yet, an existing output
+file without --force), 2 usage error, 5 rates file rejected or a rate missing.";
 
 /// Sales reports: summaries, exports and charts.
 #[derive(Debug, clap::Args)]
@@ -77,7 +81,7 @@ pub struct FilterArgs {
     pub until: Option<NaiveDate>,
 
     /// Only this platform (repeatable)
-    #[arg(long = "platform", value_name = "PLATFORM", value_parser = parse_platform)]
+    #[arg(long = "platform", value_name = "PLATFORM", value_parser = super::platform_arg())]
     pub platforms: Vec<Platform>,
 
     /// Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)
@@ -92,7 +96,8 @@ pub struct ConvertArgs {
     #[arg(long = "in", value_name = "CUR", requires = "rates", value_parser = report::parse_currency)]
     pub into: Option<String>,
 
-    /// The rates file for --in: CSV `date,currency,rate` (see below)
+    /// The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in
+    /// --help)
     #[arg(long, value_name = "FILE", requires = "into")]
     pub rates: Option<PathBuf>,
 }
@@ -100,10 +105,9 @@ pub struct ConvertArgs {
 /// `sales summary`.
 #[derive(Debug, clap::Args)]
 pub struct SummaryArgs {
-    /// Group by these keys, comma-separated: month, platform, title, product, format,
-    /// marketplace, retailer, country, currency [default: month,platform,currency; with --in:
+    /// Group by these keys, comma-separated [default: month,platform,currency; with --in:
     /// month,platform]
-    #[arg(long, value_name = "KEY,...", value_delimiter = ',', value_parser = parse_dim)]
+    #[arg(long, value_name = "KEY,...", value_delimiter = ',', value_parser = super::dim_arg())]
     pub by: Vec<Dim>,
 
     #[command(flatten)]
@@ -127,13 +131,17 @@ pub enum FormatArg {
 /// `sales export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// The file format [default: csv; json with --json]
+    /// The file format [default: csv; json with --json, on stdout or in the --output file]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<FormatArg>,
 
-    /// Write to FILE instead of stdout
+    /// Write to FILE instead of stdout (an existing FILE only with --force)
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Replace the --output file if it exists
+    #[arg(long, requires = "output")]
+    pub force: bool,
 
     #[command(flatten)]
     pub filter: FilterArgs,
@@ -157,22 +165,20 @@ pub struct ChartArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(30..))]
     pub width: Option<u16>,
 
-    /// Also write the chart as an SVG file (opens in a browser)
+    /// Also write the chart as an SVG file (opens in a browser; an existing FILE only with
+    /// --force)
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+
+    /// Replace the --svg file if it exists
+    #[arg(long, requires = "svg")]
+    pub force: bool,
 
     #[command(flatten)]
     pub filter: FilterArgs,
 
     #[command(flatten)]
     pub convert: ConvertArgs,
-}
-
-fn parse_dim(s: &str) -> Result<Dim, String> {
-    Dim::parse(s).ok_or_else(|| {
-        let names: Vec<&str> = Dim::ALL.iter().map(|d| d.name()).collect();
-        format!("unknown key `{s}`: expected {}", names.join(", "))
-    })
 }
 
 fn parse_day_or_month(s: &str, end_of_month: bool) -> Result<NaiveDate, String> {
@@ -295,7 +301,7 @@ fn event_group(e: &AmountRow) -> EventGroup<'_> {
 /// # Errors
 /// Exit 5 for a bad rates file or a missing rate; database and I/O errors.
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     match &args.command {
         SalesCommand::Summary(a) => summary(a, db, ctx),
@@ -437,12 +443,13 @@ fn export(a: &ExportArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
         Some(FormatArg::Csv) => ExportFormat::Csv,
         Some(FormatArg::Json) => ExportFormat::Json,
         Some(FormatArg::Ndjson) => ExportFormat::Ndjson,
-        None if ctx.out.json && a.output.is_none() => ExportFormat::Json,
+        // `--json` means JSON wherever the events go.
+        None if ctx.out.json => ExportFormat::Json,
         None => ExportFormat::Csv,
     };
     let converting = rates.is_some();
     let mut w = match &a.output {
-        Some(p) => ExportWriter::new(output::create_output(p)?, format, converting)?,
+        Some(p) => ExportWriter::new(output::create_output(p, a.force)?, format, converting)?,
         None => ExportWriter::stdout(format, converting)?,
     };
     db.for_each_sale(&filter, &mut |e| {
@@ -490,14 +497,29 @@ fn export(a: &ExportArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             ctx.out
                 .json(&serde_json::json!({"file": p.display().to_string(), "events": n}));
         } else {
-            ctx.out
-                .line(&format!("exported {n} events to {}", p.display()));
+            ctx.out.done(&format!(
+                "wrote {n} events to {} ({})",
+                p.display(),
+                match format {
+                    ExportFormat::Csv => "CSV",
+                    ExportFormat::Json => "JSON",
+                    ExportFormat::Ndjson => "NDJSON",
+                }
+            ));
         }
     }
     Ok(0)
 }
 
 fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
+    // Refused before anything is printed (the file is created when the chart is drawn).
+    if let Some(problem) = a
+        .svg
+        .as_deref()
+        .and_then(|p| output::output_file_problem(p, a.force))
+    {
+        return Err(anyhow::anyhow!(problem));
+    }
     let filter = a.filter.to_filter();
     let rates = load_rates(&a.convert, db, &filter)?;
     let dims = [Dim::Month, Dim::Platform];
@@ -606,7 +628,10 @@ fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
         note,
     };
     if let Some(path) = &a.svg {
-        std::fs::write(path, chart_svg(&view))
+        use std::io::Write as _;
+        let svg = chart_svg(&view);
+        output::create_output_file(path, a.force)?
+            .write_all(svg.as_bytes())
             .with_context(|| format!("cannot write the SVG file `{}`", path.display()))?;
     }
     if ctx.out.json {
@@ -615,7 +640,12 @@ fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
         let width = a.width.map_or_else(output::terminal_width, usize::from);
         ctx.out.chart(&render_chart(&view, width, ctx.out.color));
         if let Some(path) = &a.svg {
-            ctx.out.info(&format!("wrote {}", path.display()));
+            ctx.out.done(&format!(
+                "wrote the chart ({} months in {}) to {}",
+                view.months.len(),
+                view.currency,
+                path.display()
+            ));
         }
     }
     Ok(0)

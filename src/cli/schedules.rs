@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::output::{new_table, rfc3339, rfc3339_opt, ScheduleView};
+use crate::output::{new_table, rfc3339, rfc3339_opt, Fit, ScheduleView};
 use crate::queue::now_ms;
 
 /// List the schedules of the config file.
@@ -22,7 +22,7 @@ pub struct Args {}
 /// # Errors
 /// Database errors.
 pub fn run(_args: &Args, ctx: &Ctx) -> Result<i32> {
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     let rows = db.schedule_rows()?;
     let now = now_ms();
@@ -82,6 +82,15 @@ pub fn run(_args: &Args, ctx: &Ctx) -> Result<i32> {
             v.last_success_at.clone().unwrap_or_default(),
         ]);
     }
-    ctx.out.table(&t);
+    let fits = [
+        Fit::Wrap(10),
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Wrap(12),
+        Fit::Whole,
+        Fit::Whole,
+    ];
+    ctx.out.fitted_table(t, &fits, &[6, 3]);
     Ok(0)
 }

@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::{coded, Ctx, EXIT_NOT_FOUND};
 use crate::model::{format_micros, JobInput, Platform};
 use crate::output::{
-    new_table, num_cell, rfc3339, rfc3339_opt, short_time, AttemptView, OverviewView, RoyaltyView,
+    new_table, num_cell, rfc3339, rfc3339_opt, AttemptView, Fit, OverviewView, RoyaltyView,
     StatusView,
 };
 use crate::store::Store;
@@ -32,7 +32,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     if args.check {
         return super::check::run(ctx);
     }
-    let db = ctx.open_db()?;
+    let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     match args.id {
         Some(id) => job_status(db, id, ctx),
@@ -85,53 +85,115 @@ fn job_status(db: &dyn Store, id: i64, ctx: &Ctx) -> Result<i32> {
         ctx.out.json(&view);
         return Ok(0);
     }
-    let what = view
-        .input
-        .get("file")
-        .and_then(|f| f.as_str())
-        .map_or_else(|| view.input.to_string(), str::to_string);
-    ctx.out.line(&format!(
+    print_job(ctx, &view);
+    Ok(0)
+}
+
+/// The text view of `status <id>`: the facts of the JSON view, times in RFC 3339 UTC.
+fn print_job(ctx: &Ctx, view: &StatusView) {
+    let out = &ctx.out;
+    let field = |name: &str, value: &str| out.line(&format!("  {name:<10}{value}"));
+    out.line(&format!(
         "job {}  {}  {}",
         view.id,
         view.platform,
-        ctx.out.paint(&view.status, "1")
+        out.paint(&view.status, "1")
     ));
-    ctx.out.line(&format!("  input     {what}"));
-    ctx.out.line(&format!(
-        "  attempts  {} of {}",
-        view.attempts, view.max_attempts
-    ));
-    ctx.out.line(&format!("  created   {}", view.created_at));
-    if view.finished_at.is_none() {
-        ctx.out.line(&format!("  due       {}", view.run_at));
+    let input = &view.input;
+    let text = |k: &str| input.get(k).and_then(|v| v.as_str());
+    match text("kind") {
+        Some("file") | Some("ping") => {
+            field("input", text("file").unwrap_or(""));
+            if text("kind") == Some("ping") {
+                field("", "(a Gumroad Ping)");
+            }
+            if let Some(h) = text("sha256") {
+                field("sha256", h);
+            }
+            if let Some(size) = input.get("size").and_then(serde_json::Value::as_u64) {
+                field("size", &format!("{size} bytes"));
+            }
+        }
+        Some("sync") => field(
+            "input",
+            &match (text("since"), text("until")) {
+                (None, None) => "sync, incremental from the stored cursor".to_string(),
+                (s, u) => format!(
+                    "sync {} .. {}",
+                    s.unwrap_or("(first sale)"),
+                    u.unwrap_or("(today)")
+                ),
+            },
+        ),
+        _ => field("input", &input.to_string()),
     }
-    if let Some(f) = &view.finished_at {
-        ctx.out.line(&format!("  finished  {f}"));
+    field(
+        "attempts",
+        &format!("{} of {}", view.attempts, view.max_attempts),
+    );
+    field("priority", &view.priority.to_string());
+    field("created", &view.created_at);
+    match &view.finished_at {
+        Some(f) => field("finished", f),
+        None => field("due", &view.run_at),
+    }
+    if view.cancel_requested {
+        field("cancel", "requested: it stops at its next heartbeat");
     }
     if let Some(r) = &view.result {
         let ev = &r["events"];
-        ctx.out.line(&format!(
-            "  events    {} inserted, {} updated, {} removed",
-            ev["inserted"], ev["updated"], ev["removed"]
-        ));
+        field(
+            "events",
+            &format!(
+                "{} inserted, {} updated, {} removed",
+                ev["inserted"], ev["updated"], ev["removed"]
+            ),
+        );
+        if let Some(l) = r.get("layout").and_then(|l| l.as_str()) {
+            field("layout", l);
+        }
+        if let Some(n) = r.get("rows").and_then(serde_json::Value::as_u64) {
+            field("rows", &n.to_string());
+        }
+        let warnings: Vec<&str> = r
+            .get("warnings")
+            .and_then(|w| w.as_array())
+            .map(|w| w.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        for (i, w) in warnings.iter().enumerate() {
+            field(if i == 0 { "warnings" } else { "" }, w);
+        }
     }
     if let Some(e) = &view.last_error {
-        ctx.out.line(&format!("  error     {e}"));
+        field("error", e);
     }
-    if !attempts.is_empty() {
-        let mut t = new_table(&["attempt", "started", "finished", "outcome", "error"]);
-        for a in &attempts {
+    if !view.attempt_history.is_empty() {
+        let mut t = new_table(&[
+            "attempt", "started", "finished", "outcome", "worker", "error",
+        ]);
+        for a in &view.attempt_history {
             t.add_row(vec![
                 num_cell(a.attempt),
-                short_time(a.started_at).into(),
-                a.finished_at.map(short_time).unwrap_or_default().into(),
+                a.started_at.clone().into(),
+                a.finished_at.clone().unwrap_or_default().into(),
                 a.outcome.clone().unwrap_or_else(|| "running".into()).into(),
+                a.worker.clone().into(),
                 a.error.clone().unwrap_or_default().into(),
             ]);
         }
-        ctx.out.table(&t);
+        out.fitted_table(
+            t,
+            &[
+                Fit::Whole,
+                Fit::Whole,
+                Fit::Whole,
+                Fit::Whole,
+                Fit::Wrap(12),
+                Fit::Wrap(16),
+            ],
+            &[4, 2],
+        );
     }
-    Ok(0)
 }
 
 fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
@@ -180,9 +242,7 @@ fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
         "final through",
         "estimated through",
         "last success",
-        "queued",
-        "retrying",
-        "failed",
+        "jobs",
     ]);
     for v in &views {
         let royalty = v
@@ -192,9 +252,21 @@ fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             .collect::<Vec<_>>()
             .join("\n");
         let periods = match (&v.first_period, &v.last_period) {
-            (Some(a), Some(b)) => format!("{a} .. {b}"),
+            (Some(a), Some(b)) => format!("{a} ..\n{b}"),
             _ => String::new(),
         };
+        // One line per pending or failed state, so the counts never need their own columns.
+        let jobs = [
+            (v.queued, "queued"),
+            (v.processing, "running"),
+            (v.retrying, "retrying"),
+            (v.failed, "failed"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect::<Vec<_>>()
+        .join("\n");
         t.add_row(vec![
             v.platform.clone().into(),
             num_cell(v.events),
@@ -203,12 +275,21 @@ fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             v.final_through.clone().unwrap_or_default().into(),
             v.estimated_through.clone().unwrap_or_default().into(),
             v.last_success_at.clone().unwrap_or_default().into(),
-            num_cell(v.queued + v.processing),
-            num_cell(v.retrying),
-            num_cell(v.failed),
+            jobs.into(),
         ]);
     }
-    ctx.out.table(&t);
+    // Narrow terminals lose the periods, then the last success, then the event counts.
+    let fits = [
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Whole,
+        Fit::Wrap(10),
+        Fit::Wrap(10),
+        Fit::Whole,
+        Fit::Whole,
+    ];
+    ctx.out.fitted_table(t, &fits, &[3, 6, 1]);
     for v in views.iter().filter(|v| v.sync_cursor.is_some()) {
         ctx.out.line(&format!(
             "{} sync cursor {} (sales before it are synced)",

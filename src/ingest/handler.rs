@@ -126,13 +126,10 @@ impl IngestHandler<'_> {
         until: Option<NaiveDate>,
     ) -> Result<(JobResult, Effects), JobError> {
         let g = &self.settings.gumroad;
-        let token = g.access_token.as_ref().ok_or_else(|| {
-            JobError::Permanent(
-                "no Gumroad access token: create one under Gumroad Settings → Advanced → Applications, \
-                 then set GUMROAD_ACCESS_TOKEN or `[gumroad] access_token` in the config file (chmod 600)"
-                    .to_string(),
-            )
-        })?;
+        let token = g
+            .access_token
+            .as_ref()
+            .ok_or_else(|| JobError::Permanent(crate::config::NO_GUMROAD_TOKEN.to_string()))?;
         let db_err = |e: anyhow::Error| JobError::Transient(format!("database error: {e:#}"));
         let cursor = self.db.sync_cursor("gumroad").map_err(db_err)?;
         let today = chrono::Utc::now().date_naive();

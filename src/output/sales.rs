@@ -4,21 +4,42 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::{new_table, num_cell, Printer};
 use crate::model::{format_micros, Platform};
 use crate::report::{bar_cells, MonthTotals};
 
-/// The terminal's width in columns, or 80 when stdout is not a terminal.
+/// The terminal's width in columns (`output_width`), or 80 when there is none.
 pub fn terminal_width() -> usize {
-    if !std::io::stdout().is_terminal() {
-        return 80;
+    super::output_width().unwrap_or(80)
+}
+
+/// An amount for people to read: rounded half to even to the currency's minor unit
+/// (`model::currency_exponent`), so a converted `220.108288` EUR reads `220.11`. JSON and
+/// exports keep the exact micro-units.
+pub fn display_micros(micros: i64, currency: &str) -> String {
+    let exp = crate::model::currency_exponent(currency);
+    if exp >= 6 {
+        return format_micros(micros, currency);
     }
-    terminal_size::terminal_size().map_or(80, |(w, _)| usize::from(w.0))
+    let unit = 10i64.pow(6 - exp);
+    let (q, r) = (micros.div_euclid(unit), micros.rem_euclid(unit));
+    let q = if 2 * r > unit || (2 * r == unit && q % 2 != 0) {
+        q + 1
+    } else {
+        q
+    };
+    format_micros(q.saturating_mul(unit), currency)
+}
+
+/// `display_micros` of an amount already formatted exactly (a view's decimal string).
+fn display_amount(text: &str, currency: &str) -> String {
+    crate::model::parse_micros(text)
+        .map_or_else(|_| text.to_string(), |m| display_micros(m, currency))
 }
 
 // ----- summary -----
@@ -117,11 +138,17 @@ impl Printer {
                     r.source_currency.clone().unwrap_or_default(),
                 ));
             }
+            // Converted amounts carry the conversion's 0.000001: shown to the minor unit.
+            let royalty = if r.rates.is_some() {
+                display_amount(&r.royalty, &r.currency)
+            } else {
+                r.royalty.clone()
+            };
             cells.extend([
                 comfy_table::Cell::new(&r.currency),
                 num_cell(r.units),
                 num_cell(r.kenp_pages),
-                num_cell(&r.royalty),
+                num_cell(royalty),
                 num_cell(r.events),
                 comfy_table::Cell::new(if r.is_final { "yes" } else { "no" }),
             ]);
@@ -158,11 +185,16 @@ impl Printer {
             } else {
                 tot.currency.clone()
             };
+            let royalty = if converting {
+                display_amount(&tot.royalty, &tot.currency)
+            } else {
+                tot.royalty.clone()
+            };
             cells.extend([
                 comfy_table::Cell::new(currency),
                 num_cell(tot.units),
                 num_cell(tot.kenp_pages),
-                num_cell(&tot.royalty),
+                num_cell(royalty),
                 num_cell(tot.events),
                 comfy_table::Cell::new(""),
             ]);
@@ -171,7 +203,25 @@ impl Printer {
             }
             t.add_row(cells);
         }
-        self.table(&t);
+        // Keys wrap (titles are long), amounts and counts never split; narrow terminals lose
+        // the KENP pages, the event counts and the finality first.
+        let mut fits: Vec<super::Fit> = headers.iter().map(|_| super::Fit::Whole).collect();
+        for f in fits.iter_mut().take(key_names.len()) {
+            *f = super::Fit::Wrap(12);
+        }
+        let first_num = key_names.len() + usize::from(by_source) + 1;
+        if converting {
+            if let Some(last) = fits.last_mut() {
+                *last = super::Fit::Wrap(16);
+            }
+        }
+        self.fitted_table(t, &fits, &[first_num + 1, first_num + 3, first_num + 4]);
+        if converting {
+            self.line(
+                "Converted amounts are rounded half to even to the currency's minor unit here; \
+                 --json gives them to 0.000001.",
+            );
+        }
     }
 }
 
@@ -431,7 +481,7 @@ pub fn render_chart(chart: &ChartView, width: usize, color: bool) -> String {
     let amounts: Vec<String> = chart
         .months
         .iter()
-        .map(|m| format_micros(m.total(), &chart.currency))
+        .map(|m| display_micros(m.total(), &chart.currency))
         .collect();
     let amount_w = amounts.iter().map(String::len).max().unwrap_or(1);
     let label_w = chart
@@ -567,7 +617,7 @@ pub fn chart_svg(chart: &ChartView) -> String {
             c = if v == 0 { "#333333" } else { "#dddddd" },
             tx = left - 6.0,
             ty = yy + 4.0,
-            label = xml_escape(&format_micros(v, &chart.currency)),
+            label = xml_escape(&display_micros(v, &chart.currency)),
         );
         v += step;
     }
@@ -595,7 +645,7 @@ pub fn chart_svg(chart: &ChartView) -> String {
                 hh = (y2 - y1).max(0.5),
                 month = xml_escape(&m.month),
                 p = xml_escape(p),
-                amt = format_micros(*v, &chart.currency),
+                amt = display_micros(*v, &chart.currency),
                 cur = xml_escape(&chart.currency),
             );
         }
@@ -677,14 +727,13 @@ impl Printer {
     }
 }
 
-/// Create (or truncate) an output file for an export.
+/// Create an output file for an export (`create_output_file`'s rule: an existing file only
+/// with `force`).
 ///
 /// # Errors
-/// I/O errors naming the file.
-pub fn create_output(path: &std::path::Path) -> Result<Box<dyn Write>> {
-    let f = std::fs::File::create(path)
-        .with_context(|| format!("cannot create `{}`", path.display()))?;
-    Ok(Box::new(f))
+/// The refusal, or I/O errors, naming the file.
+pub fn create_output(path: &std::path::Path, force: bool) -> Result<Box<dyn Write>> {
+    Ok(Box::new(super::create_output_file(path, force)?))
 }
 
 #[cfg(test)]

@@ -300,22 +300,69 @@ pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> 
                 header.clone()
             } else if header.is_empty() {
                 "the file is empty".to_string()
+            } else if header.starts_with(['{', '[']) {
+                "it holds JSON, not a report".to_string()
+            } else if let Some(hint) = foreign_export_hint(&header) {
+                hint.to_string()
             } else {
                 format!("found header: {header}")
             };
+            // Says what the file is and what is read; the command adds what it did with the
+            // file (`import`: not queued; the inbox scan: left in the folder).
             Err(DetectError::Unknown {
                 error: Box::new(InputError::file(
                     display_name,
                     format!(
-                        "not a known report layout (KDP, Draft2Digital or Smashwords); {what}. \
-                         Import it with `salesingest enqueue <platform> --file` if it is one, \
-                         or remove it from the inbox"
+                        "not a report salesingest reads ({}); {what}. If it is one of those \
+                         reports, `salesingest enqueue <platform> --file FILE` says what that \
+                         platform's reader expected",
+                        what_is_read()
                     ),
                 )),
                 header,
             })
         }
     }
+}
+
+/// What salesingest reads, for "not a report" messages: the report files of `DETECT_ORDER`'s
+/// platforms, and how each API platform's sales come in (from `Platform::ALL`, so a new
+/// platform is named here once it is added there and to `DETECT_ORDER`).
+fn what_is_read() -> String {
+    let files: Vec<&str> = DETECT_ORDER.iter().map(|p| p.as_str()).collect();
+    let mut out = format!("it reads report files of {}", join_and(&files));
+    for p in Platform::ALL
+        .iter()
+        .filter(|p| !DETECT_ORDER.contains(p) && !p.is_file_platform())
+    {
+        out.push_str(&format!(
+            "; {p} sales come through its API (`salesingest enqueue {p}`)"
+        ));
+    }
+    out
+}
+
+fn join_and(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A known export of a platform that salesingest takes another way, recognised by its header,
+/// with how that platform's sales come in. Once a reader for such a file is added to
+/// `DETECT_ORDER`, detection accepts the file before this hint is reached: delete its entry.
+fn foreign_export_hint(header: &str) -> Option<&'static str> {
+    let has = |col: &str| header.split(',').any(|c| c.trim() == col);
+    if has("Purchase ID") && has("Item Name") && (has("Net Total ($)") || has("Fees ($)")) {
+        return Some(
+            "it looks like Gumroad's sales CSV export, which is not read: Gumroad sales come in \
+             through its API (`salesingest enqueue gumroad` with an access token, or a \
+             [[schedule]]) or as Gumroad Pings (`salesingest enqueue gumroad --ping-file FILE`)",
+        );
+    }
+    None
 }
 
 /// How strongly an adapter's rejection says "this is my layout, but it is broken":
@@ -461,5 +508,31 @@ mod detect_tests {
         let e = detect(&p, "x.csv").unwrap_err();
         assert!(matches!(e, DetectError::Unknown { .. }), "{e}");
         assert!(e.to_string().contains("found header: a,b c"), "{e}");
+    }
+
+    #[test]
+    fn unknown_files_say_what_is_read_and_never_mention_an_inbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("payhip.json");
+        std::fs::write(&json, "{\"type\": \"paid\"}\n").unwrap();
+        let gumroad = dir.path().join("g.csv");
+        std::fs::write(
+            &gumroad,
+            "Purchase ID,Item Name,Buyer Name,Purchase Date,Sale Price ($),Fees ($),Net Total ($)\nx,y,z,2025-01-01,1,0.1,0.9\n",
+        )
+        .unwrap();
+        for (p, needle, not) in [
+            (&json, "it holds JSON", "found header"),
+            (&gumroad, "Gumroad's sales CSV export", "found header"),
+        ] {
+            let m = detect(p, "f").unwrap_err().to_string();
+            assert!(m.contains(needle) && !m.contains(not), "{m}");
+            assert!(
+                m.contains("amazon_kdp, draft2digital and smashwords")
+                    && m.contains("`salesingest enqueue gumroad`"),
+                "{m}"
+            );
+            assert!(!m.contains("inbox"), "{m}");
+        }
     }
 }

@@ -267,6 +267,9 @@ pub struct RunCounts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelOutcome {
     Cancelled,
+    /// The job had failed and is now cancelled: dismissed, so `status --check` no longer
+    /// reports it (`retry` still revives it).
+    Dismissed,
     /// The job is running: it stops at its next heartbeat.
     Requested,
     NotFound,
@@ -417,7 +420,8 @@ pub trait JobStore {
         decision: &FailDecision,
     ) -> anyhow::Result<bool>;
 
-    /// Cancel a queued or retrying job, or request the cancel of a running one.
+    /// Cancel a queued or retrying job, dismiss a failed one (it becomes cancelled), or request
+    /// the cancel of a running one.
     ///
     /// # Errors
     /// Database errors.

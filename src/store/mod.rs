@@ -62,6 +62,27 @@ pub fn open(location: &Location, opts: &OpenOptions) -> Result<Box<dyn Store>> {
     }
 }
 
+/// Open the store at `location` only if it exists (commands that read must not create an empty
+/// database at a mistyped `--db`); otherwise as `open`.
+///
+/// # Errors
+/// When there is no SQLite file there, and as `open`.
+pub fn open_existing(location: &Location, opts: &OpenOptions) -> Result<Box<dyn Store>> {
+    match location {
+        Location::Sqlite(path) => Ok(Box::new(sqlite::Db::open_existing_with(path, opts)?)),
+        Location::Postgres(_) => open(location, opts),
+    }
+}
+
+/// What to do when `e` says the database at `location` is itself damaged, naming it; `None`
+/// for any other error.
+pub fn damaged_message(location: &Location, e: &anyhow::Error) -> Option<String> {
+    match location {
+        Location::Sqlite(path) => sqlite::damaged_message(path, e),
+        Location::Postgres(_) => None,
+    }
+}
+
 /// A file import being staged: chunks of events written in short transactions, invisible until
 /// the job's fenced completion publishes them (`Effects::import_id`).
 pub trait ImportStaging {
@@ -145,11 +166,19 @@ pub trait ReportStore {
     /// Database errors.
     fn attempts(&self, job_id: i64) -> Result<Vec<AttemptRow>>;
 
-    /// Cron runs, newest first; `failed_only` keeps runs with a failed job or a bad exit.
+    /// Cron runs, newest first; `failed_only` keeps runs with a failed job or a bad exit, and
+    /// runs that never finished (running or killed: the caller tells them apart). A run that
+    /// never finished has the counts of the attempts it started.
     ///
     /// # Errors
     /// Database errors.
     fn runs(&self, limit: i64, failed_only: bool) -> Result<Vec<RunRow>>;
+
+    /// The pending (queued or retrying) job due first, of `platform` if given: `(id, run_at)`.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn next_due_job(&self, platform: Option<&str>) -> Result<Option<(i64, Millis)>>;
 
     /// Totals of effective sales per platform and currency.
     ///

@@ -30,7 +30,7 @@ fn soak_kill_workers_while_enqueueing() {
         .unwrap_or(180);
     let env = Arc::new(Env::new());
     // Create the database before the threads start.
-    env.json(&["jobs"]);
+    env.json(&["run-worker"]);
     let deadline = Instant::now() + Duration::from_secs(secs);
     let stop = Arc::new(AtomicBool::new(false));
     let slots: Arc<Vec<Mutex<Option<Child>>>> =

@@ -558,7 +558,7 @@ fn check(env: &Env) -> (i32, String, Value) {
 fn status_check_exit_codes_on_crafted_databases() {
     // Empty database, no schedules: healthy and silent.
     let env = Env::new();
-    env.cmd().args(["jobs"]).assert().success();
+    env.cmd().args(["run-worker"]).assert().success();
     let (code, text, json) = check(&env);
     assert_eq!((code, text.as_str()), (0, ""));
     assert_eq!(json, serde_json::json!([]));
@@ -621,6 +621,8 @@ fn status_check_exit_codes_on_crafted_databases() {
 
     // A schedule whose last success is older than twice its period.
     let env = Env::new();
+    // `status --check` needs a database: create it before the schedule exists.
+    env.cmd().args(["run-worker"]).assert().success();
     env.config("[[schedule]]\nplatform = \"gumroad\"\nevery = \"6h\"\n");
     let (code, text, _) = check(&env);
     assert_eq!(code, 6, "never fired");
@@ -816,7 +818,7 @@ fn backup_is_a_restorable_copy() {
 #[test]
 fn doctor_checklist_and_exit_codes() {
     let env = Env::new();
-    env.cmd().args(["jobs"]).assert().success();
+    env.cmd().args(["run-worker"]).assert().success();
     let out = env.cmd().args(["doctor", "--json"]).output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -867,7 +869,7 @@ fn doctor_checklist_and_exit_codes() {
 
     // A broken config and a world-readable database are findings, never a crash.
     let env = Env::new();
-    env.cmd().args(["jobs"]).assert().success();
+    env.cmd().args(["run-worker"]).assert().success();
     env.config("[queue]\nmax_attempts = \"many\"\n");
     #[cfg(unix)]
     {

@@ -176,6 +176,14 @@ impl JobStore for Db {
                     )?;
                     CancelOutcome::Requested
                 }
+                // Its error and finish time stay: the attempt history and pruning are unchanged.
+                JobState::Failed => {
+                    c.execute(
+                        "UPDATE jobs SET state = 'cancelled' WHERE id = ?1 AND state = 'failed'",
+                        params![id],
+                    )?;
+                    CancelOutcome::Dismissed
+                }
                 s => CancelOutcome::AlreadyFinished(s),
             })
         })
@@ -900,6 +908,31 @@ mod tests {
             }
         );
         assert_eq!(db.cancel_at(404, 1).unwrap(), CancelOutcome::NotFound);
+    }
+
+    #[test]
+    fn cancelling_a_failed_job_dismisses_it() {
+        let (_d, db) = temp_db();
+        let a = db.enqueue_at(&job(None), 0).unwrap().id;
+        db.conn()
+            .execute(
+                "UPDATE jobs SET state = 'failed', finished_at = 5, last_error = 'bad row' WHERE id = ?1",
+                [a],
+            )
+            .unwrap();
+        assert_eq!(db.unresolved_failed_jobs().unwrap().len(), 1);
+        assert_eq!(db.cancel_at(a, 9).unwrap(), CancelOutcome::Dismissed);
+        let j = db.job(a).unwrap().unwrap();
+        assert_eq!(
+            (j.state.as_str(), j.finished_at, j.last_error.as_deref()),
+            ("cancelled", Some(5), Some("bad row"))
+        );
+        assert!(db.unresolved_failed_jobs().unwrap().is_empty());
+        assert_eq!(
+            db.cancel_at(a, 9).unwrap(),
+            CancelOutcome::AlreadyFinished(JobState::Cancelled)
+        );
+        assert_eq!(db.revive_at(a, 10, 1).unwrap(), RetryOutcome::Revived);
     }
 
     #[test]

@@ -75,10 +75,31 @@ impl Db {
             create_private_dir(dir)?;
         }
         create_private_file(path).map_err(|e| storage_open_error(path, e))?;
+        Db::open_flags(path, OpenFlags::SQLITE_OPEN_CREATE)
+    }
+
+    /// Open the database at `path` only if it exists: as `open_with`, but nothing is created,
+    /// and SQLite is asked to open without `SQLITE_OPEN_CREATE`, so a file removed meanwhile is
+    /// an error too.
+    ///
+    /// # Errors
+    /// When there is no file at `path`, and as `open_with`.
+    pub fn open_existing_with(path: &Path, opts: &OpenOptions) -> Result<Db> {
+        if !path.is_file() {
+            bail!("no database at `{}`", path.display());
+        }
+        let db = Db::open_flags(path, OpenFlags::empty())?;
+        if opts.durability != Durability::Full {
+            db.set_durability(opts.durability)?;
+        }
+        Ok(db)
+    }
+
+    fn open_flags(path: &Path, create: OpenFlags) -> Result<Db> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
+                | create
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )
@@ -436,6 +457,26 @@ fn storage_message(path: &Path, e: &anyhow::Error) -> Option<String> {
         ),
         _ => return None,
     })
+}
+
+/// What to do when `e` says the database file itself is damaged (SQLite's "database disk image
+/// is malformed", or "file is not a database"), naming `path`; `None` for any other error.
+pub fn damaged_message(path: &Path, e: &anyhow::Error) -> Option<String> {
+    let code = e.chain().find_map(|c| {
+        c.downcast_ref::<rusqlite::Error>()
+            .and_then(rusqlite::Error::sqlite_error_code)
+    })?;
+    let what = match code {
+        rusqlite::ErrorCode::DatabaseCorrupt => "is damaged (database disk image is malformed)",
+        rusqlite::ErrorCode::NotADatabase => "is not an SQLite database (file is not a database)",
+        _ => return None,
+    };
+    Some(format!(
+        "the database `{}` {what}: run `salesingest doctor` to see what is wrong; restore from \
+         `backup`: stop run-worker, copy your latest `salesingest backup` file over it and delete \
+         its `-wal` and `-shm` files",
+        path.display()
+    ))
 }
 
 /// A clear message for a database file that cannot be opened for writing.

@@ -118,12 +118,29 @@ impl ReportStore for Db {
     }
 
     fn runs(&self, limit: i64, failed_only: bool) -> Result<Vec<RunRow>> {
+        // A run writes its counts when it finishes; for one that has not (killed, or still
+        // running) they are counted here from the attempts that name it, at read time, so the
+        // queue's hot path pays no write per claim. Unfinished runs are rare and attempts are
+        // pruned with their jobs, so the scan of `attempts` this needs stays small.
         let mut stmt = self.conn().prepare(
-            "SELECT id, started_at, finished_at, host, pid, owner, claimed, completed, retrying,
-                    failed, rescued, exit_code
-               FROM cron_runs
-              WHERE (?2 = 0 OR failed > 0 OR exit_code != 0)
-              ORDER BY id DESC LIMIT ?1",
+            "WITH open_runs AS (
+               SELECT a.run_id,
+                      count(*) AS claimed,
+                      coalesce(sum(a.outcome = 'completed'), 0) AS completed,
+                      coalesce(sum(a.outcome = 'retrying' OR a.outcome = 'rate_limited'), 0) AS retrying,
+                      coalesce(sum(a.outcome = 'failed'), 0) AS failed
+                 FROM attempts a
+                WHERE a.run_id IN (SELECT id FROM cron_runs WHERE finished_at IS NULL)
+                GROUP BY a.run_id)
+             SELECT r.id, r.started_at, r.finished_at, r.host, r.pid, r.owner,
+                    CASE WHEN r.finished_at IS NULL THEN coalesce(o.claimed, 0) ELSE r.claimed END,
+                    CASE WHEN r.finished_at IS NULL THEN coalesce(o.completed, 0) ELSE r.completed END,
+                    CASE WHEN r.finished_at IS NULL THEN coalesce(o.retrying, 0) ELSE r.retrying END,
+                    CASE WHEN r.finished_at IS NULL THEN coalesce(o.failed, 0) ELSE r.failed END,
+                    r.rescued, r.exit_code
+               FROM cron_runs r LEFT JOIN open_runs o ON o.run_id = r.id
+              WHERE (?2 = 0 OR r.failed > 0 OR r.exit_code != 0 OR r.finished_at IS NULL)
+              ORDER BY r.id DESC LIMIT ?1",
         )?;
         let rows = stmt.query_map(params![limit, failed_only], |r| {
             Ok(RunRow {
@@ -142,6 +159,19 @@ impl ReportStore for Db {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn next_due_job(&self, platform: Option<&str>) -> Result<Option<(i64, Millis)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, run_at FROM jobs
+                  WHERE state IN ('queued','retrying') AND (?1 IS NULL OR platform = ?1)
+                  ORDER BY run_at, id LIMIT 1",
+                params![platform],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     fn totals(&self) -> Result<Vec<CurrencyTotal>> {
