@@ -88,6 +88,9 @@ pub struct Settings {
     pub inbox_path: Option<PathBuf>,
     /// Healthcheck ping URL: `SALESINGEST_PING_URL`, else `[healthcheck] ping_url`.
     pub ping_url: Option<String>,
+    /// Connections a PostgreSQL store keeps per process: `SALESINGEST_PG_POOL_SIZE`, else
+    /// `[postgres] pool_size`, else 2.
+    pub pg_pool_size: Option<u32>,
 }
 
 /// One `[[schedule]]`: enqueue `platform`'s incremental sync every `every_ms`.
@@ -116,6 +119,14 @@ struct FileConfig {
     inbox: FileInbox,
     #[serde(default)]
     healthcheck: FileHealthcheck,
+    #[serde(default)]
+    postgres: FilePostgres,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePostgres {
+    pool_size: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +315,23 @@ pub fn load(db: Option<&str>, config: Option<PathBuf>, no_color_flag: bool) -> R
         check_ping_url(u)?;
     }
     Ok(Settings {
+        pg_pool_size: match env("SALESINGEST_PG_POOL_SIZE") {
+            Some(v) => Some(
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .with_context(|| {
+                        format!(
+                            "SALESINGEST_PG_POOL_SIZE `{v}` is not a whole number of at least 1"
+                        )
+                    })?,
+            ),
+            None => match file_cfg.postgres.pool_size {
+                Some(0) => bail!("[postgres] pool_size must be at least 1"),
+                n => n,
+            },
+        },
         db,
         inbox_dir,
         config_path,

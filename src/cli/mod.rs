@@ -255,6 +255,7 @@ impl Ctx {
     pub fn open_options(&self) -> OpenOptions {
         OpenOptions {
             durability: self.settings.queue.durability,
+            pool_size: self.settings.pg_pool_size,
         }
     }
 }

@@ -19,7 +19,8 @@
 //! migrations. Must not: make retry decisions (it records what the queue decides), parse
 //! reports, or print.
 
-mod location;
+pub(crate) mod location;
+pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
@@ -41,11 +42,21 @@ pub(crate) use sqlite::testutil;
 /// (its worker died between claiming and recording).
 pub const INBOX_CLAIM_STALE_MS: Millis = 10 * 60 * 1000;
 
+/// 64 lower-case hex digits: a blob name can never leave its folder or table.
+pub(crate) fn is_content_hash(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// How to open a store, besides where it is.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     /// How long each queue commit waits for the disk (SQLite's `synchronous`).
     pub durability: crate::queue::Durability,
+    /// Connections a PostgreSQL store keeps for this process (`[postgres] pool_size`; 2 when
+    /// unset: a worker and its heartbeat).
+    pub pool_size: Option<u32>,
 }
 
 /// Open the store at `location`, creating (SQLite) or upgrading its schema as needed.
@@ -56,9 +67,7 @@ pub struct OpenOptions {
 pub fn open(location: &Location, opts: &OpenOptions) -> Result<Box<dyn Store>> {
     match location {
         Location::Sqlite(path) => Ok(Box::new(sqlite::Db::open_with(path, opts)?)),
-        Location::Postgres(url) => anyhow::bail!(
-            "cannot open `{url}`: this salesingest has no PostgreSQL backend yet; use a SQLite file"
-        ),
+        Location::Postgres(url) => Ok(Box::new(postgres::PgStore::connect(url, opts)?)),
     }
 }
 

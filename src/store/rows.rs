@@ -271,3 +271,48 @@ pub struct PriorImport {
     pub job_id: Option<i64>,
     pub finished_at: Option<Millis>,
 }
+
+/// Totals of effective events grouped by `dims` for keys the rollup does not have, summed in a
+/// hash map from one pass over the events (`walk` is a backend's `for_each_amount`): a SQL
+/// GROUP BY would sort every event first. Ordered as the SQL path orders: the keys as asked
+/// for, currency in its place or last.
+///
+/// # Errors
+/// The walk's, or a royalty sum that overflows.
+pub(crate) fn group_amounts(
+    dims: &[Dim],
+    walk: impl FnOnce(&mut dyn FnMut(&AmountRow) -> anyhow::Result<()>) -> anyhow::Result<u64>,
+) -> anyhow::Result<Vec<GroupRow>> {
+    let mut acc: std::collections::HashMap<(Vec<String>, String), GroupRow> =
+        std::collections::HashMap::new();
+    walk(&mut |a| {
+        let key = (a.keys.clone(), a.currency.clone());
+        let g = acc.entry(key).or_insert_with(|| GroupRow {
+            keys: a.keys.clone(),
+            currency: a.currency.clone(),
+            events: 0,
+            units: 0,
+            kenp_pages: 0,
+            royalty_micros: 0,
+            all_final: true,
+        });
+        g.events += 1;
+        g.units += a.units;
+        g.kenp_pages += a.kenp_pages;
+        g.royalty_micros = g
+            .royalty_micros
+            .checked_add(a.royalty_micros)
+            .ok_or_else(|| anyhow::anyhow!("royalty sum overflows"))?;
+        g.all_final &= a.is_final;
+        Ok(())
+    })?;
+    let pos = dims.iter().position(|d| *d == Dim::Currency);
+    let sort_key = |g: &GroupRow| -> Vec<String> {
+        let mut k = g.keys.clone();
+        k.insert(pos.unwrap_or(k.len()), g.currency.clone());
+        k
+    };
+    let mut rows: Vec<GroupRow> = acc.into_values().collect();
+    rows.sort_by_cached_key(sort_key);
+    Ok(rows)
+}

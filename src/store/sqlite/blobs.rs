@@ -24,7 +24,7 @@ impl BlobStore for Db {
     }
 
     fn fetch_blob(&self, sha256: &str) -> Result<Option<LocalBlob>> {
-        if !is_hash(sha256) {
+        if !crate::store::is_content_hash(sha256) {
             anyhow::bail!("`{sha256}` is not a content hash");
         }
         let path = self.blob_dir().join(sha256);
@@ -50,16 +50,9 @@ impl Db {
     }
 }
 
-/// 64 lower-case hex digits: a blob name can never leave its folder.
-fn is_hash(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// Copy `src` to `<dir>/<sha256>` (atomically, owner-only, synced), unless it is already there.
 fn copy_in(dir: &Path, src: &Path, sha256: &str) -> Result<PathBuf> {
-    if !is_hash(sha256) {
+    if !crate::store::is_content_hash(sha256) {
         anyhow::bail!("`{sha256}` is not a content hash");
     }
     let dest = dir.join(sha256);

@@ -423,38 +423,7 @@ impl Db {
     /// `sales_groups` for keys the rollup does not have: one pass over the events, summed in a
     /// hash map (a SQL GROUP BY would sort every event first, twice as slow on a million).
     fn sales_groups_streamed(&self, filter: &ReportFilter, dims: &[Dim]) -> Result<Vec<GroupRow>> {
-        let mut acc: HashMap<(Vec<String>, String), GroupRow> = HashMap::new();
-        self.for_each_amount(filter, dims, &mut |a| {
-            let key = (a.keys.clone(), a.currency.clone());
-            let g = acc.entry(key).or_insert_with(|| GroupRow {
-                keys: a.keys.clone(),
-                currency: a.currency.clone(),
-                events: 0,
-                units: 0,
-                kenp_pages: 0,
-                royalty_micros: 0,
-                all_final: true,
-            });
-            g.events += 1;
-            g.units += a.units;
-            g.kenp_pages += a.kenp_pages;
-            g.royalty_micros = g
-                .royalty_micros
-                .checked_add(a.royalty_micros)
-                .ok_or_else(|| anyhow::anyhow!("royalty sum overflows"))?;
-            g.all_final &= a.is_final;
-            Ok(())
-        })?;
-        // Same order as the SQL path: the keys as asked for, currency in its place or last.
-        let pos = dims.iter().position(|d| *d == Dim::Currency);
-        let sort_key = |g: &GroupRow| -> Vec<String> {
-            let mut k = g.keys.clone();
-            k.insert(pos.unwrap_or(k.len()), g.currency.clone());
-            k
-        };
-        let mut rows: Vec<GroupRow> = acc.into_values().collect();
-        rows.sort_by_cached_key(sort_key);
-        Ok(rows)
+        crate::store::rows::group_amounts(dims, |f| self.for_each_amount(filter, dims, f))
     }
 }
 
