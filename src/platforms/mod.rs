@@ -662,8 +662,9 @@ mod detect_tests {
             let m = detect(p, "f").unwrap_err().to_string();
             assert!(m.contains(needle) && !m.contains(not), "{m}");
             assert!(
-                m.contains("amazon_kdp, draft2digital and smashwords")
-                    && m.contains("`salesingest enqueue gumroad`"),
+                m.contains(
+                    "amazon_kdp, draft2digital, smashwords, kobo, streetlib and google_play"
+                ) && m.contains("`salesingest enqueue gumroad`"),
                 "{m}"
             );
             assert!(!m.contains("inbox"), "{m}");
