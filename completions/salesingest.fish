@@ -32,7 +32,7 @@ complete -c salesingest -n "__fish_salesingest_needs_command" -s v -l verbose -d
 complete -c salesingest -n "__fish_salesingest_needs_command" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_needs_command" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "enqueue" -d 'Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital), a sync for Gumroad'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "logs" -d 'The run-worker log, newest first'
@@ -68,8 +68,11 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s V -l
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l batch -d 'Process at most N jobs' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l platform -d 'Only jobs of this platform' -r -f -a "amazon_kdp\t''
 draft2digital\t''
+google_play\t''
 gumroad\t''
-smashwords\t''"
+kobo\t''
+smashwords\t''
+streetlib\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l lease -d 'Lease length in seconds, renewed by a heartbeat while a job runs [default: 60]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l ping-url -d 'Healthcheck ping URL (healthchecks.io style: URL/start, URL, URL/fail) [default: SALESINGEST_PING_URL, or [healthcheck] ping_url in the config]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
@@ -107,8 +110,11 @@ failed\t''
 cancelled\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l platform -d 'Only jobs of this platform' -r -f -a "amazon_kdp\t''
 draft2digital\t''
+google_play\t''
 gumroad\t''
-smashwords\t''"
+kobo\t''
+smashwords\t''
+streetlib\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l limit -d 'Show at most N jobs' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
@@ -221,8 +227,11 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
 draft2digital\t''
+google_play\t''
 gumroad\t''
-smashwords\t''"
+kobo\t''
+smashwords\t''
+streetlib\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l in -d 'Convert every amount into this currency (needs --rates)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in --help)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
@@ -242,8 +251,11 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
 draft2digital\t''
+google_play\t''
 gumroad\t''
-smashwords\t''"
+kobo\t''
+smashwords\t''
+streetlib\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l in -d 'Convert every amount into this currency (needs --rates)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in --help)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
@@ -264,8 +276,11 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
 draft2digital\t''
+google_play\t''
 gumroad\t''
-smashwords\t''"
+kobo\t''
+smashwords\t''
+streetlib\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l in -d 'Convert every amount into this currency (needs --rates)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in --help)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
@@ -282,7 +297,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "enqueue" -d 'Queue an import: report files for KDP, Smashwords and Draft2Digital, a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "enqueue" -d 'Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital), a sync for Gumroad'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help" -f -a "logs" -d 'The run-worker log, newest first'

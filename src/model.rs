@@ -23,15 +23,21 @@ pub enum Platform {
     Gumroad,
     Smashwords,
     Draft2digital,
+    Kobo,
+    Streetlib,
+    GooglePlay,
 }
 
 impl Platform {
     /// Every platform, in display order.
-    pub const ALL: [Platform; 4] = [
+    pub const ALL: [Platform; 7] = [
         Platform::AmazonKdp,
         Platform::Draft2digital,
+        Platform::GooglePlay,
         Platform::Gumroad,
+        Platform::Kobo,
         Platform::Smashwords,
+        Platform::Streetlib,
     ];
 
     /// The canonical name used in the database, JSON and on the command line.
@@ -41,16 +47,24 @@ impl Platform {
             Platform::Gumroad => "gumroad",
             Platform::Smashwords => "smashwords",
             Platform::Draft2digital => "draft2digital",
+            Platform::Kobo => "kobo",
+            Platform::Streetlib => "streetlib",
+            Platform::GooglePlay => "google_play",
         }
     }
 
-    /// Parse a canonical name or an alias (`kdp`, `d2d`), case-insensitively.
+    /// Parse a canonical name or an alias (`kdp`, `d2d`, `kwl`, `google`), case-insensitively.
     pub fn parse(s: &str) -> Option<Platform> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "amazon_kdp" | "kdp" | "amazon" => Some(Platform::AmazonKdp),
             "gumroad" => Some(Platform::Gumroad),
             "smashwords" => Some(Platform::Smashwords),
             "draft2digital" | "d2d" => Some(Platform::Draft2digital),
+            "kobo" | "kwl" | "kobo_writing_life" => Some(Platform::Kobo),
+            "streetlib" | "street_lib" => Some(Platform::Streetlib),
+            "google_play" | "google" | "google_play_books" | "play_books" | "gpb" => {
+                Some(Platform::GooglePlay)
+            }
             _ => None,
         }
     }
@@ -210,6 +224,8 @@ pub enum Format {
     Audiobook,
     Kenp,
     Digital,
+    /// Subscription reads paid per title (Kobo Plus): kept apart from sales, zero units.
+    Subscription,
 }
 
 impl Format {
@@ -222,6 +238,7 @@ impl Format {
             Format::Audiobook => "audiobook",
             Format::Kenp => "kenp",
             Format::Digital => "digital",
+            Format::Subscription => "subscription",
         }
     }
 }
@@ -575,7 +592,15 @@ mod tests {
         assert_eq!(Platform::parse("d2d"), Some(Platform::Draft2digital));
         assert_eq!(Platform::parse("KDP"), Some(Platform::AmazonKdp));
         assert_eq!(Platform::parse("amazon_kdp"), Some(Platform::AmazonKdp));
-        assert_eq!(Platform::parse("kobo"), None);
+        assert_eq!(Platform::parse("kobo"), Some(Platform::Kobo));
+        assert_eq!(Platform::parse("KWL"), Some(Platform::Kobo));
+        assert_eq!(Platform::parse("google-play"), Some(Platform::GooglePlay));
+        assert_eq!(Platform::parse("google"), Some(Platform::GooglePlay));
+        assert_eq!(Platform::parse("StreetLib"), Some(Platform::Streetlib));
+        assert_eq!(Platform::parse("apple"), None);
+        for p in Platform::ALL {
+            assert_eq!(Platform::parse(p.as_str()), Some(p));
+        }
     }
 }
 

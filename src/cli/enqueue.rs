@@ -22,11 +22,13 @@ token must then be there when it runs). --ping-file needs no token.
 Examples:
   salesingest enqueue d2d --file ~/Downloads/sales_2025-07.csv
   salesingest enqueue kdp --file KDP_Prior_Month_Royalties-2025-07.xlsx
+  salesingest enqueue kobo --file sales_invoice_PUB_2025-07.xlsx
+  salesingest enqueue google_play --file GoogleEarnings_2025-07.csv
   salesingest enqueue gumroad                      # incremental sync from the stored cursor
   salesingest enqueue gumroad --since 2025-01-01 --until 2025-06-30"
 )]
 pub struct Args {
-    /// The platform (aliases: kdp, d2d)
+    /// The platform (aliases: kdp, d2d, kwl for kobo, google for google_play)
     #[arg(value_parser = super::platform_arg(), value_name = "PLATFORM")]
     pub platform: Platform,
 

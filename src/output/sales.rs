@@ -462,6 +462,9 @@ fn platform_style(name: &str) -> (char, &'static str, &'static str) {
         Some(Platform::Draft2digital) => ('▓', "36", "#0072B2"),
         Some(Platform::Gumroad) => ('▒', "35", "#CC79A7"),
         Some(Platform::Smashwords) => ('░', "32", "#009E73"),
+        Some(Platform::Kobo) => ('▚', "31", "#D55E00"),
+        Some(Platform::GooglePlay) => ('▞', "34", "#56B4E9"),
+        Some(Platform::Streetlib) => ('▖', "93", "#F0E442"),
         None => ('#', "37", "#999999"),
     }
 }

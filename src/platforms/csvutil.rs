@@ -56,6 +56,8 @@ impl std::error::Error for RecordTooLong {}
 pub enum Delimiter {
     Comma,
     Tab,
+    /// CSV saved by a spreadsheet in a locale whose list separator is `;`.
+    Semicolon,
 }
 
 impl Delimiter {
@@ -63,6 +65,7 @@ impl Delimiter {
         match self {
             Delimiter::Comma => b',',
             Delimiter::Tab => b'\t',
+            Delimiter::Semicolon => b';',
         }
     }
 }
@@ -118,7 +121,7 @@ pub fn clean_header(h: &str) -> String {
 /// An open delimited report: headers plus a streaming record reader.
 pub struct TextReport {
     pub headers: Vec<String>,
-    reader: csv::Reader<CountingReader<BufReader<File>>>,
+    reader: csv::Reader<CountingReader<BufReader<Box<dyn Read>>>>,
     bytes: std::rc::Rc<std::cell::Cell<u64>>,
     /// Where the reader stops reading the current record (`MAX_RECORD_BYTES` past its start).
     limit: std::rc::Rc<std::cell::Cell<u64>>,
@@ -148,10 +151,23 @@ impl TextReport {
                 "the file is empty (0 bytes): download the report again",
             )));
         }
+        Self::from_reader(Box::new(file), display_name, delimiter)
+    }
+
+    /// A delimited report read from `input` (a file, or a decoder in front of one such as
+    /// `Utf16Reader`), as `open` reads a file.
+    ///
+    /// # Errors
+    /// `Rejected` for a missing header, `Transient` for I/O errors.
+    pub fn from_reader(
+        input: Box<dyn Read>,
+        display_name: &str,
+        delimiter: Delimiter,
+    ) -> Result<Self, PlatformError> {
         let count = std::rc::Rc::new(std::cell::Cell::new(0));
         let limit = std::rc::Rc::new(std::cell::Cell::new(MAX_RECORD_BYTES));
         let counting = CountingReader {
-            inner: BufReader::with_capacity(256 * 1024, file),
+            inner: BufReader::with_capacity(256 * 1024, input),
             count: count.clone(),
             limit: limit.clone(),
         };
@@ -294,6 +310,19 @@ fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
             ));
         }
     }
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        if let Some(bad) = io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<BadText>())
+        {
+            return PlatformError::Rejected(InputError::at(
+                display_name,
+                line,
+                None,
+                bad.0.clone(),
+            ));
+        }
+    }
     let line = e
         .position()
         .map_or(line, |p| if p.line() > 0 { p.line() } else { line });
@@ -306,6 +335,165 @@ fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
         _ => e.to_string(),
     };
     PlatformError::Rejected(InputError::at(display_name, line, None, msg))
+}
+
+/// Text that cannot be decoded (a broken UTF-16 file): raised by a decoder as an I/O error of
+/// kind `InvalidData`, and reported by `TextReport` as a rejection at the line being read.
+#[derive(Debug)]
+pub struct BadText(pub String);
+
+impl std::fmt::Display for BadText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadText {}
+
+/// The byte order of UTF-16 text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Utf16 {
+    Le,
+    Be,
+}
+
+/// How a text file is encoded, from its first bytes: a UTF-16 byte order mark (`FF FE`,
+/// `FE FF`), else NUL bytes in alternate places (UTF-16 without a mark), else UTF-8.
+pub fn sniff_utf16(head: &[u8]) -> Option<(Utf16, usize)> {
+    match head {
+        [0xFF, 0xFE, ..] => return Some((Utf16::Le, 2)),
+        [0xFE, 0xFF, ..] => return Some((Utf16::Be, 2)),
+        _ => {}
+    }
+    let pairs = head.len() / 2;
+    if pairs < 2 {
+        return None;
+    }
+    let (mut even, mut odd) = (0, 0);
+    for p in head.chunks_exact(2) {
+        if p[0] == 0 && p[1] != 0 {
+            even += 1;
+        }
+        if p[1] == 0 && p[0] != 0 {
+            odd += 1;
+        }
+    }
+    if odd * 2 > pairs {
+        Some((Utf16::Le, 0))
+    } else if even * 2 > pairs {
+        Some((Utf16::Be, 0))
+    } else {
+        None
+    }
+}
+
+/// A reader that decodes UTF-16 into UTF-8 as it streams (a 64 KB window, never the whole
+/// file). An unpaired surrogate or an odd trailing byte is an `InvalidData` error carrying
+/// `BadText`. `consumed` counts the input bytes read, for progress.
+pub struct Utf16Reader<R> {
+    inner: R,
+    order: Utf16,
+    /// Input bytes not yet decoded (at most one unit and a half).
+    pending: Vec<u8>,
+    /// Decoded UTF-8 not yet handed out.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Input bytes read so far (the byte order mark included).
+    pub consumed: std::rc::Rc<std::cell::Cell<u64>>,
+    done: bool,
+}
+
+impl<R: Read> Utf16Reader<R> {
+    /// Decode `inner`, whose first `skip` bytes (a byte order mark) were already read.
+    pub fn new(inner: R, order: Utf16, skip: u64) -> Self {
+        Utf16Reader {
+            inner,
+            order,
+            pending: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            consumed: std::rc::Rc::new(std::cell::Cell::new(skip)),
+            done: false,
+        }
+    }
+
+    fn bad(&self, what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            BadText(format!(
+                "the text is not valid UTF-16 ({what} near byte {}): download the report again",
+                self.consumed.get()
+            )),
+        )
+    }
+
+    /// Decode the next window of input into `out`.
+    fn fill(&mut self) -> io::Result<()> {
+        let mut buf = [0u8; 64 * 1024];
+        let n = loop {
+            match self.inner.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        self.consumed.set(self.consumed.get() + n as u64);
+        self.out.clear();
+        self.out_pos = 0;
+        if n == 0 {
+            self.done = true;
+            if !self.pending.is_empty() {
+                return Err(self.bad("the file ends in the middle of a character"));
+            }
+            return Ok(());
+        }
+        self.pending.extend_from_slice(&buf[..n]);
+        let unit = |b: &[u8]| match self.order {
+            Utf16::Le => u16::from_le_bytes([b[0], b[1]]),
+            Utf16::Be => u16::from_be_bytes([b[0], b[1]]),
+        };
+        let mut i = 0;
+        while i + 2 <= self.pending.len() {
+            let u = unit(&self.pending[i..i + 2]);
+            let c = if (0xD800..0xDC00).contains(&u) {
+                if i + 4 > self.pending.len() {
+                    break; // the low half comes with the next window
+                }
+                let low = unit(&self.pending[i + 2..i + 4]);
+                if !(0xDC00..0xE000).contains(&low) {
+                    return Err(self.bad("an unpaired surrogate"));
+                }
+                i += 4;
+                let cp = 0x10000 + ((u32::from(u) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
+                char::from_u32(cp).ok_or_else(|| self.bad("an invalid character"))?
+            } else if (0xDC00..0xE000).contains(&u) {
+                return Err(self.bad("an unpaired surrogate"));
+            } else {
+                i += 2;
+                char::from_u32(u32::from(u)).ok_or_else(|| self.bad("an invalid character"))?
+            };
+            let mut tmp = [0u8; 4];
+            self.out
+                .extend_from_slice(c.encode_utf8(&mut tmp).as_bytes());
+        }
+        self.pending.drain(..i);
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_pos == self.out.len() {
+            if self.done {
+                return Ok(0);
+            }
+            self.fill()?;
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
 }
 
 /// A cell parsed as exact money (micro-units). `N/A` and empty give `None`.

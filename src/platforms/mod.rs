@@ -6,11 +6,16 @@
 
 pub mod csvutil;
 pub mod draft2digital;
+pub mod google_play;
 pub mod gumroad;
 pub mod kdp;
+pub mod kobo;
 pub mod smashwords;
+pub mod streetlib;
+pub mod table;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod workbook;
 
 use std::fmt;
 use std::path::Path;
@@ -145,6 +150,88 @@ pub struct ParseSummary {
     pub warnings: Vec<String>,
     /// Payouts the file records besides its sales (Smashwords `payment` rows): never events.
     pub payouts: Vec<Payout>,
+    /// The payments the report states for its own rows, from its payment columns (Google
+    /// Play's earnings per `Earnings Date`, StreetLib's invoice, Kobo's `Summary` sheet), summed
+    /// per date and currency; empty for reports without them. Unlike `payouts` (transfers
+    /// recorded row by row), these are what the report's rows are paid by. Parsed and checked
+    /// with the rows, not stored yet; never sales.
+    pub payments: Vec<ReportedPayment>,
+}
+
+/// A payment a report states: what the platform pays (or paid) for rows of the report, summed
+/// per payment date and currency. Money transfers, not sales: never counted as royalty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedPayment {
+    /// The report it comes from, e.g. `google_play.earnings`, `streetlib.billing`, `kobo.summary`.
+    pub source: String,
+    /// The payment (Google Play `Earnings Date`) or invoice (StreetLib `Billing date`) date;
+    /// `None` when the report gives none (Kobo's `Summary`).
+    pub date: Option<chrono::NaiveDate>,
+    pub currency: String,
+    /// Signed micro-units of `currency` (refunds included).
+    pub amount_micros: i64,
+    /// The sales periods it pays: earliest start and latest end of its rows.
+    pub period: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    /// Rows of the report it sums (0 for a stated total such as Kobo's `Summary`).
+    pub rows: u64,
+}
+
+/// Sums of a report's payment columns per (date, currency), while its rows stream.
+#[derive(Debug, Default)]
+pub(crate) struct PaymentSums {
+    sums: std::collections::BTreeMap<(Option<chrono::NaiveDate>, String), ReportedPayment>,
+    /// Set when a file names more payment dates than any report has (the sums are dropped).
+    overflow: bool,
+}
+
+impl PaymentSums {
+    /// More distinct (date, currency) pairs than this and the payments are not summarised:
+    /// a real report has one or a few; the bound keeps memory flat for any file.
+    const MAX: usize = 1_000;
+
+    pub(crate) fn add(
+        &mut self,
+        source: &str,
+        date: Option<chrono::NaiveDate>,
+        currency: &str,
+        amount_micros: i64,
+        period: (chrono::NaiveDate, chrono::NaiveDate),
+    ) {
+        if self.overflow {
+            return;
+        }
+        let key = (date, currency.to_string());
+        if !self.sums.contains_key(&key) && self.sums.len() >= Self::MAX {
+            self.overflow = true;
+            self.sums.clear();
+            return;
+        }
+        let p = self.sums.entry(key).or_insert_with(|| ReportedPayment {
+            source: source.to_string(),
+            date,
+            currency: currency.to_string(),
+            amount_micros: 0,
+            period: None,
+            rows: 0,
+        });
+        p.amount_micros = p.amount_micros.saturating_add(amount_micros);
+        p.rows += 1;
+        p.period = Some(match p.period {
+            None => period,
+            Some((a, b)) => (a.min(period.0), b.max(period.1)),
+        });
+    }
+
+    /// The payments, by date then currency; a warning when there were too many to keep.
+    pub(crate) fn finish(self, display_name: &str, summary: &mut ParseSummary) {
+        if self.overflow {
+            summary.warnings.push(format!(
+                "`{display_name}` names more than {} payment dates or currencies; its payments were not summarised",
+                Self::MAX
+            ));
+        }
+        summary.payments.extend(self.sums.into_values());
+    }
 }
 
 /// Parse a report file of a file platform, sending every event to `sink`.
@@ -165,6 +252,9 @@ pub fn parse_file(
         Platform::Draft2digital => draft2digital::parse_file(path, display_name, sink),
         Platform::AmazonKdp => kdp::parse_file(path, display_name, sink),
         Platform::Smashwords => smashwords::parse_file(path, display_name, sink),
+        Platform::Kobo => kobo::parse_file(path, display_name, sink),
+        Platform::Streetlib => streetlib::parse_file(path, display_name, sink),
+        Platform::GooglePlay => google_play::parse_file(path, display_name, sink),
         Platform::Gumroad => Err(PlatformError::Rejected(InputError::file(
             display_name,
             "gumroad has no report files: use `salesingest enqueue gumroad` (API sync) or `--ping-file`",
@@ -243,10 +333,13 @@ impl EventSink for RangeSink {
 }
 
 /// The file platforms `detect` tries, in order of preference when several accept a file.
-const DETECT_ORDER: [Platform; 3] = [
+const DETECT_ORDER: [Platform; 6] = [
     Platform::AmazonKdp,
     Platform::Draft2digital,
     Platform::Smashwords,
+    Platform::Kobo,
+    Platform::Streetlib,
+    Platform::GooglePlay,
 ];
 
 /// Recognise a report file by its content alone (magic bytes, sheet names, header sets; never
@@ -287,7 +380,7 @@ pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> 
         best => {
             let workbook = csvutil::is_binary_container(path);
             let header = if workbook {
-                // Only KDP reads workbooks: its message names the sheets and headers it saw.
+                // KDP tries workbooks first: its message names the sheets and headers it saw.
                 best.map(|(_, _, e)| match e {
                     PlatformError::Rejected(ie) => ie.message,
                     other => other.to_string(),
@@ -367,10 +460,23 @@ fn foreign_export_hint(header: &str) -> Option<&'static str> {
 
 /// How strongly an adapter's rejection says "this is my layout, but it is broken":
 /// 0 = not my layout (header mismatch), 1 = my layout at the header level (missing a few
-/// columns, localised, legacy, payouts), 2 = a row or cell error in my layout.
+/// columns, localised, legacy, payouts), 2 = a row or cell error in my layout, or a workbook
+/// that is positively this platform's but holds no rows to import.
 fn claim_rank(e: &InputError) -> u8 {
     let m = e.message.as_str();
+    // Identified by headers only that platform writes, but missing what is imported: a Kobo
+    // workbook with its `Summary` sheet and no `Details` (KDP knew only the sheet name
+    // `Summary`), a StreetLib billing report without its net column (KDP saw an `ISBN` column
+    // and listed six of its own as missing).
+    if m.starts_with("this Kobo Writing Life workbook has no")
+        || m.starts_with("this StreetLib billing report has no")
+    {
+        return 2;
+    }
     let mismatch = m.starts_with("not a recognised")
+        // Text that is not UTF-8 from its first line on says nothing about the layout (a
+        // UTF-16 file read by a UTF-8 adapter).
+        || (m.starts_with("the text is not valid UTF-8") && e.line.map_or(true, |l| l <= 1))
         || m.contains("expected an `Ebook ISBN` or `Paperback ISBN` column")
         || m.starts_with("this is a spreadsheet workbook")
         || m.starts_with("this is a binary spreadsheet workbook")
@@ -436,6 +542,9 @@ mod detect_tests {
             ("d2d", Platform::Draft2digital),
             ("kdp", Platform::AmazonKdp),
             ("smashwords", Platform::Smashwords),
+            ("kobo", Platform::Kobo),
+            ("streetlib", Platform::Streetlib),
+            ("google_play", Platform::GooglePlay),
         ] {
             for e in std::fs::read_dir(fixture(dir)).unwrap() {
                 let name = e.unwrap().file_name().to_string_lossy().into_owned();
@@ -488,6 +597,21 @@ mod detect_tests {
                 Platform::Smashwords,
                 "line 9, column `type`",
             ),
+            (
+                "bad/kobo_no_details_sheet.xlsx",
+                Platform::Kobo,
+                "sheet `Summary`, row 1: this Kobo Writing Life workbook has no `Details` sheet",
+            ),
+            (
+                "bad/streetlib_billing_no_net_column.xlsx",
+                Platform::Streetlib,
+                "sheet `Report`, row 1: this StreetLib billing report has no net column",
+            ),
+            (
+                "bad/google_play_earnings_ambiguous_decimal.csv",
+                Platform::GooglePlay,
+                "line 2, column `Original List Price`: `1.002,99` is ambiguous",
+            ),
         ] {
             let (p, what, detail) = outcome(rel);
             assert_eq!((p, what), (Some(platform), "invalid"), "{rel}: {detail}");
@@ -500,6 +624,16 @@ mod detect_tests {
         let (p, what, header) = outcome("bad/gumroad_sales_bad_types.json");
         assert_eq!((p, what), (None, "unknown"));
         assert_eq!(header, "{");
+        // A UTF-16 text of no known layout: no UTF-8 adapter claims it for its encoding alone.
+        let dir0 = tempfile::tempdir().unwrap();
+        let p16 = dir0.path().join("u16.csv");
+        let mut bytes = vec![0xFF, 0xFE];
+        for u in "Foo\tBar\n1\t2\n".encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        std::fs::write(&p16, bytes).unwrap();
+        let e = detect(&p16, "u16.csv").unwrap_err();
+        assert!(matches!(e, DetectError::Unknown { .. }), "{e}");
         let (_, what, header) = outcome("bad/empty.csv");
         assert_eq!((what, header.as_str()), ("unknown", ""));
         let dir = tempfile::tempdir().unwrap();
@@ -528,8 +662,9 @@ mod detect_tests {
             let m = detect(p, "f").unwrap_err().to_string();
             assert!(m.contains(needle) && !m.contains(not), "{m}");
             assert!(
-                m.contains("amazon_kdp, draft2digital and smashwords")
-                    && m.contains("`salesingest enqueue gumroad`"),
+                m.contains(
+                    "amazon_kdp, draft2digital, smashwords, kobo, streetlib and google_play"
+                ) && m.contains("`salesingest enqueue gumroad`"),
                 "{m}"
             );
             assert!(!m.contains("inbox"), "{m}");

@@ -254,6 +254,7 @@ pub fn parse_file(
             match delimiter {
                 Delimiter::Tab => "tab-separated",
                 Delimiter::Comma => "comma-separated",
+                Delimiter::Semicolon => "semicolon-separated",
             }
         ),
         ..ParseSummary::default()

@@ -125,7 +125,7 @@ fn exit_codes() {
         .stderr(predicate::str::contains("no job with id 999"));
     env.cmd().args(["retry", "999"]).assert().code(4);
     env.cmd().args(["cancel", "999"]).assert().code(4);
-    env.cmd().args(["enqueue", "kobo"]).assert().code(2);
+    env.cmd().args(["enqueue", "payhip"]).assert().code(2);
     env.cmd()
         .args(["enqueue", "d2d"])
         .assert()
@@ -749,7 +749,10 @@ fn unsupported_files_say_what_is_read_in_the_words_of_the_command() {
     let env = Env::new();
     for (file, says) in [
         ("other/payhip_webhook_paid.json", "it holds JSON"),
-        ("other/kobo_sales_details.csv", "found header: Date,Country"),
+        (
+            "other/payhip_sales_export.csv",
+            "found header: Date,Country",
+        ),
         (
             "other/gumroad_sales_export.csv",
             "Gumroad's sales CSV export",
@@ -764,7 +767,7 @@ fn unsupported_files_say_what_is_read_in_the_words_of_the_command() {
             "{file}: {err}"
         );
         assert!(
-            err.contains("amazon_kdp, draft2digital and smashwords"),
+            err.contains("amazon_kdp, draft2digital, smashwords, kobo, streetlib and google_play"),
             "{file}: {err}"
         );
         assert!(!err.contains("found header: {"), "{file}: {err}");
@@ -778,7 +781,11 @@ fn unsupported_files_say_what_is_read_in_the_words_of_the_command() {
     // The inbox scan says where the file stays.
     let inbox = env.path("drop");
     std::fs::create_dir_all(&inbox).unwrap();
-    std::fs::copy(fixture("other/kobo_sales_details.csv"), inbox.join("k.csv")).unwrap();
+    std::fs::copy(
+        fixture("other/payhip_sales_export.csv"),
+        inbox.join("k.csv"),
+    )
+    .unwrap();
     env.config(&format!("[inbox]\npath = \"{}\"\n", inbox.display()));
     let out = env.cmd().arg("run-worker").output().unwrap();
     let err = stderr_of(&out);
@@ -920,12 +927,12 @@ fn no_color_also_for_usage_errors() {
         stderr_of(&out)
     };
     // The control: clap colours its errors when asked to.
-    assert!(run(&["enqueue", "kobo"], false).contains('\x1b'));
+    assert!(run(&["enqueue", "payhip"], false).contains('\x1b'));
     for (args, env_var) in [
-        (&["--no-color", "enqueue", "kobo"][..], false),
-        (&["enqueue", "kobo", "--no-color"], false),
+        (&["--no-color", "enqueue", "payhip"][..], false),
+        (&["enqueue", "payhip", "--no-color"], false),
         (&["enqueue", "--bogus", "--no-color"], false),
-        (&["enqueue", "kobo"], true),
+        (&["enqueue", "payhip"], true),
     ] {
         let err = run(args, env_var);
         assert!(!err.contains('\x1b'), "{args:?}: {err:?}");

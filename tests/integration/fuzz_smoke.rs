@@ -76,6 +76,12 @@ fn file_parsers_never_panic_on_mutated_fixtures() {
         (Platform::Draft2digital, "bad"),
         (Platform::AmazonKdp, "bad"),
         (Platform::Smashwords, "bad"),
+        (Platform::Kobo, "kobo"),
+        (Platform::Streetlib, "streetlib"),
+        (Platform::GooglePlay, "google_play"),
+        (Platform::Kobo, "bad"),
+        (Platform::Streetlib, "bad"),
+        (Platform::GooglePlay, "bad"),
     ];
     let mut runs = 0;
     for (platform, dir) in sets {

@@ -14,3 +14,4 @@ mod soak;
 mod storage;
 mod unattended;
 mod util;
+mod wide;

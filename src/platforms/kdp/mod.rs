@@ -14,7 +14,6 @@
 //! `Report Definitions` and `Payments` are never imported. Rows have no ids: identical rows
 //! are separate sales and are all kept.
 
-mod inflate;
 mod text;
 mod xlsx;
 

@@ -276,7 +276,7 @@ pub(super) fn parse(
     display_name: &str,
     sink: &mut dyn EventSink,
 ) -> Result<ParseSummary, PlatformError> {
-    super::inflate::check(path, display_name)?;
+    crate::platforms::workbook::check_inflate(path, display_name, "KDP")?;
     let opened: Result<Workbook, _> =
         in_reader(display_name, None, || calamine::open_workbook(path))?;
     let mut wb: Workbook = opened.map_err(|e| match e {
