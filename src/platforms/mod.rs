@@ -156,6 +156,9 @@ pub struct ParseSummary {
     /// recorded row by row), these are what the report's rows are paid by. Parsed and checked
     /// with the rows, not stored yet; never sales.
     pub payments: Vec<ReportedPayment>,
+    /// Periods the file gives figures for beyond the range of its rows (a sheet present but
+    /// empty, a workbook of month totals); the store replaces by them too (DESIGN §5).
+    pub coverage: Vec<crate::model::Coverage>,
 }
 
 /// A payment a report states: what the platform pays (or paid) for rows of the report, summed
