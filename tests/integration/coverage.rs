@@ -1,7 +1,7 @@
 //! A report file replaces only what it carries (issue #16): CSV copies of any KDP sheet, daily
 //! and lifetime KDP downloads of the same month, the Summary's KENP royalty, Spanish workbooks,
-//! D2D ebook and print reports, Smashwords copies. Every figure goes through the
-//! binary (`sales summary --json`).
+//! D2D ebook and print reports, Smashwords copies, old binary `.xls` files. Every figure goes
+//! through the binary (`sales summary --json`).
 
 use std::path::{Path, PathBuf};
 
@@ -385,6 +385,38 @@ fn other_languages_and_mixed_workbooks_are_rejected() {
         .code(5)
         .stderr(predicate::str::contains("mixes Spanish and English"));
     assert_eq!(env.json(&["jobs"]).as_array().unwrap().len(), 0);
+}
+
+/// A binary Excel 97–2003 file (a Barnes & Noble download, say) is not called a KDP report:
+/// `import` says what it is and which reports are read, `enqueue kdp` what to do if it is one.
+#[test]
+fn a_binary_xls_is_not_called_a_kdp_report() {
+    let env = Env::new();
+    let xls = fixture("bad/binary_excel_97.xls");
+    env.cmd()
+        .arg("import")
+        .arg(&xls)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "this is a binary Excel 97–2003 workbook (.xls), a format salesingest does not read",
+        ))
+        .stderr(predicate::str::contains("draft2digital"))
+        .stderr(predicate::str::contains("download").not());
+    env.cmd()
+        .args(["enqueue", "kdp", "--file"])
+        .arg(&xls)
+        .assert()
+        .code(5)
+        .stderr(predicate::str::contains(
+            "this is a binary Excel 97–2003 workbook (.xls), which salesingest does not read",
+        ))
+        .stderr(predicate::str::contains("If it is a KDP report"))
+        .stderr(predicate::str::contains("download the Prior Months").not());
+    // A Smashwords report named .xls is text, and still read.
+    let named = env.path("salesReport.xls");
+    std::fs::copy(fixture("smashwords/smashwords_salesReport.tsv"), &named).unwrap();
+    env.cmd().arg("import").arg(&named).assert().success();
 }
 
 /// D2D's ebook and print reports are two families: either file, in either order, replaces

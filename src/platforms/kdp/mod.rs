@@ -60,11 +60,16 @@ pub fn parse_file(
         b"PK\x03\x04" => xlsx::parse(path, display_name, sink),
         [0xD0, 0xCF, 0x11, 0xE0] => Err(PlatformError::Rejected(InputError::file(
             display_name,
-            "this is an old binary Excel (.xls) workbook; KDP reports from 2011–2016 (per-store blocks) are not supported: download the Prior Months' Royalties or Royalties Estimator report as .xlsx from KDP Reports",
+            BINARY_XLS,
         ))),
         _ => text::parse(path, display_name, sink),
     }
 }
+
+/// Why a binary Excel 97–2003 file (OLE2, `D0 CF 11 E0`) is not read, and what to do: KDP has
+/// written `.xlsx` since 2016, so this is either an old (2011–2016) KDP report or another
+/// platform's file, and the message does not guess which.
+const BINARY_XLS: &str = "this is a binary Excel 97–2003 workbook (.xls), which salesingest does not read: KDP reports are read as .xlsx workbooks or CSV copies of their sheets. If it is a KDP report, open it in Excel or LibreOffice and save it as .xlsx (or save a sheet as CSV), then import that copy (KDP's 2011–2016 per-store reports are not supported even then)";
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;

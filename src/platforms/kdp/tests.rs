@@ -1238,3 +1238,11 @@ fn a_final_print_sheet_copy_is_rejected() {
     .to_string();
     assert!(e.contains("does not say which of the two it is"), "{e}");
 }
+
+#[test]
+fn binary_xls_is_not_called_a_kdp_report() {
+    let e = err("bad/binary_excel_97.xls");
+    assert!(e.contains("binary Excel 97–2003 workbook (.xls)"), "{e}");
+    assert!(e.contains("If it is a KDP report"), "{e}");
+    assert!(!e.contains("download the Prior Months"), "{e}");
+}
