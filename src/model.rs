@@ -251,7 +251,7 @@ impl Format {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleEvent {
     pub platform: Platform,
-    /// Replace-by-coverage family, e.g. `kdp_estimate`, `kdp_final`, `d2d_ebook`.
+    /// Replace-by-coverage family, e.g. `kdp_estimate.ebook`, `kdp_final.kenp`, `d2d_ebook`.
     pub family: String,
     /// Report family and sheet, or API: `d2d.ebook`, `kdp.final.ebook_royalty`, `gumroad.api`.
     pub source: String,
@@ -303,6 +303,31 @@ pub struct Payout {
     pub currency: String,
     /// 1-based line in the source file.
     pub line: u64,
+}
+
+/// A period a report file gives figures for in one replace-by-coverage family, stated by the
+/// file itself rather than read off its rows: a sheet that is present but has no rows still
+/// says "nothing sold in this family over this period" (a Prior Months' Royalties sheet names
+/// its month in row 1), and a workbook of month totals says so for every month it covers.
+/// The store records it beside the range of the rows (DESIGN §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub family: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    /// The file's figures for this family are whole-calendar-month totals over the range, so
+    /// figures of shorter periods (days) of those months from other files are never added to
+    /// them (DESIGN §5).
+    pub month_totals: bool,
+}
+
+/// Whether `start..=end` is exactly one calendar month.
+pub fn is_whole_month(start: NaiveDate, end: NaiveDate) -> bool {
+    use chrono::Datelike;
+    start.day() == 1
+        && end.year() == start.year()
+        && end.month() == start.month()
+        && end.succ_opt().map_or(true, |next| next.day() == 1)
 }
 
 /// A date as ISO 8601 text (`YYYY-MM-DD`): the same as `to_string()` for every year a report

@@ -80,6 +80,7 @@ where
                     Some(StagingDone {
                         layout: &summary.layout,
                         rows: summary.rows,
+                        coverage: &summary.coverage,
                     }),
                 ),
             };

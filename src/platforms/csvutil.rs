@@ -113,6 +113,16 @@ pub fn is_binary_container(path: &Path) -> bool {
     }
 }
 
+/// True when the first bytes are those of an OLE2 container: a binary Excel 97–2003 `.xls`
+/// (not a text report that is merely named `.xls`).
+pub fn is_binary_xls(path: &Path) -> bool {
+    let mut head = [0u8; 4];
+    match File::open(path).and_then(|mut f| f.read_exact(&mut head)) {
+        Ok(()) => head == [0xD0, 0xCF, 0x11, 0xE0],
+        Err(_) => false,
+    }
+}
+
 /// Normalise a header cell: strip a BOM, surrounding whitespace and surrounding quotes.
 pub fn clean_header(h: &str) -> String {
     h.trim_start_matches('\u{feff}').trim().to_string()

@@ -156,6 +156,9 @@ pub struct ParseSummary {
     /// recorded row by row), these are what the report's rows are paid by. Parsed and checked
     /// with the rows, not stored yet; never sales.
     pub payments: Vec<ReportedPayment>,
+    /// Periods the file gives figures for beyond the range of its rows (a sheet present but
+    /// empty, a workbook of month totals); the store replaces by them too (DESIGN §5).
+    pub coverage: Vec<crate::model::Coverage>,
 }
 
 /// A payment a report states: what the platform pays (or paid) for rows of the report, summed
@@ -354,6 +357,14 @@ const DETECT_ORDER: [Platform; 6] = [
 /// # Errors
 /// `DetectError` as above.
 pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> {
+    if csvutil::is_binary_xls(path) {
+        // No platform salesingest reads writes these (KDP has written .xlsx since 2016;
+        // Smashwords' and IngramSpark's `.xls` are text): say what the file is, not whose.
+        return Err(DetectError::Unknown {
+            header: "binary Excel 97–2003 workbook (.xls)".to_string(),
+            error: Box::new(InputError::file(display_name, binary_xls())),
+        });
+    }
     let mut best: Option<(u8, Platform, PlatformError)> = None;
     for platform in DETECT_ORDER {
         let mut sink = RangeSink::default();
@@ -456,6 +467,18 @@ fn foreign_export_hint(header: &str) -> Option<&'static str> {
         );
     }
     None
+}
+
+/// Why `import` does not read a binary Excel 97–2003 file (OLE2), and what to do, without
+/// guessing whose it is.
+fn binary_xls() -> String {
+    format!(
+        "this is a binary Excel 97–2003 workbook (.xls), a format salesingest does not read \
+         ({}; workbooks as .xlsx, and Smashwords' `.xls` reports, which are text). If this file \
+         is one of those reports, open it in Excel or LibreOffice, save it as .xlsx or CSV, and \
+         import that copy",
+        what_is_read()
+    )
 }
 
 /// How strongly an adapter's rejection says "this is my layout, but it is broken":
@@ -617,6 +640,35 @@ mod detect_tests {
             assert_eq!((p, what), (Some(platform), "invalid"), "{rel}: {detail}");
             assert!(detail.contains(needle), "{rel}: {detail}");
         }
+    }
+
+    /// A binary Excel 97–2003 file is no platform's: `import` says what it is and which
+    /// reports are read, instead of calling it a KDP report; a Smashwords report named `.xls`
+    /// (text) is still recognised.
+    #[test]
+    fn binary_xls_is_unknown_and_text_named_xls_is_read() {
+        let e = detect(&fixture("bad/binary_excel_97.xls"), "sales.xls").unwrap_err();
+        let DetectError::Unknown { header, error } = &e else {
+            panic!("expected an unknown layout, got {e:?}");
+        };
+        assert!(header.contains("binary Excel 97–2003"), "{header}");
+        let m = error.to_string();
+        assert!(
+            m.starts_with("`sales.xls`: this is a binary Excel 97–2003 workbook (.xls)"),
+            "{m}"
+        );
+        assert!(
+            m.contains("workbooks as .xlsx")
+                && m.contains("amazon_kdp")
+                && m.contains("draft2digital"),
+            "{m}"
+        );
+        assert!(!m.contains("download a KDP"), "{m}");
+        let dir = tempfile::tempdir().unwrap();
+        let xls = dir.path().join("salesReport.xls");
+        std::fs::copy(fixture("smashwords/smashwords_salesReport.tsv"), &xls).unwrap();
+        let d = detect(&xls, "salesReport.xls").unwrap();
+        assert_eq!(d.platform, Platform::Smashwords);
     }
 
     #[test]

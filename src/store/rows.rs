@@ -260,6 +260,8 @@ pub struct OpenRun {
 pub struct StagingDone<'a> {
     pub layout: &'a str,
     pub rows: u64,
+    /// What the file says it covers beyond the range of its rows (`ParseSummary::coverage`).
+    pub coverage: &'a [crate::model::Coverage],
 }
 
 /// A live import of the same content, found at enqueue time.

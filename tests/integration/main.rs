@@ -2,6 +2,7 @@
 //! temporary database each.
 
 mod cli;
+mod coverage;
 mod d2d;
 mod fuzz_smoke;
 mod gumroad;

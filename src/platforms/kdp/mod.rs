@@ -1,19 +1,29 @@
 //! Amazon KDP royalty reports: the XLSX workbooks KDP writes (old 9-sheet Dashboard /
 //! Royalties Estimator workbook, Prior Months' Royalties 2023–2025 variants, the new KDP
-//! Reports `KENP` sheet) and CSV copies of any one of their sales sheets.
+//! Reports `KENP` sheet), in English or Spanish, and CSV copies of any one of their sales sheets.
 //!
 //! Detection is by content: `PK\x03\x04` → XLSX, otherwise delimited text; then sheet names
-//! (trimmed) and header sets. Estimator/Dashboard sheets carry a `Royalty Date`/`Date` column
-//! and are estimates (family `kdp_estimate`); Prior Months' Royalties have a `Sales Period`
-//! label instead and are final (family `kdp_final`, period = that whole month).
+//! (trimmed) and header sets, Spanish ones mapped to the English names first (`lang`).
+//! Estimator/Dashboard sheets carry a `Royalty Date`/`Date` column and are estimates; Prior
+//! Months' Royalties have a `Sales Period` label instead and are final (period = that whole
+//! month).
+//!
+//! Every event's replace-by-coverage family names its report family and kind (DESIGN §5):
+//! `kdp_estimate.ebook`, `.paperback`, `.hardcover`, `.kenp`, `.kenp_royalty` (the KENP royalty
+//! KDP's Summary sheet adds, `summary`) and `kdp_final.ebook`, `.paperback`, `.hardcover`,
+//! `.kenp`, so that a file replaces only the kinds it carries. A file also declares what it
+//! covers beyond its rows (`ParseSummary::coverage`): every kind its sheets stand for, over its
+//! period, even when a sheet has no rows, and whether its figures are month totals.
 //!
 //! Only the per-format sheets (`eBook Royalty`, `Paperback Royalty`, `Hardcover Royalty`,
 //! `KENP Read`/`KENP`) are imported; a union sheet (`Combined Sales`, `Total Earnings`,
 //! `Total Royalty`, `Combined Royalty Report`) only supplies the formats that no per-format
-//! sheet of the same workbook covers. `Summary`, `Orders Processed`, `eBook Orders Placed`,
-//! `Report Definitions` and `Payments` are never imported. Rows have no ids: identical rows
-//! are separate sales and are all kept.
+//! sheet of the same workbook covers. `Orders Processed`, `eBook Orders Placed`,
+//! `Report Definitions` and `Payments` are never imported; `Summary` only for the KENP royalty
+//! no other sheet carries. Rows have no ids: identical rows are separate sales and are all kept.
 
+mod lang;
+mod summary;
 mod text;
 mod xlsx;
 
@@ -25,7 +35,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 
 use super::csvutil;
 use super::{EventSink, InputError, ParseSummary, PlatformError};
@@ -50,11 +60,16 @@ pub fn parse_file(
         b"PK\x03\x04" => xlsx::parse(path, display_name, sink),
         [0xD0, 0xCF, 0x11, 0xE0] => Err(PlatformError::Rejected(InputError::file(
             display_name,
-            "this is an old binary Excel (.xls) workbook; KDP reports from 2011–2016 (per-store blocks) are not supported: download the Prior Months' Royalties or Royalties Estimator report as .xlsx from KDP Reports",
+            BINARY_XLS,
         ))),
         _ => text::parse(path, display_name, sink),
     }
 }
+
+/// Why a binary Excel 97–2003 file (OLE2, `D0 CF 11 E0`) is not read, and what to do: KDP has
+/// written `.xlsx` since 2016, so this is either an old (2011–2016) KDP report or another
+/// platform's file, and the message does not guess which.
+const BINARY_XLS: &str = "this is a binary Excel 97–2003 workbook (.xls), which salesingest does not read: KDP reports are read as .xlsx workbooks or CSV copies of their sheets. If it is a KDP report, open it in Excel or LibreOffice and save it as .xlsx (or save a sheet as CSV), then import that copy (KDP's 2011–2016 per-store reports are not supported even then)";
 
 fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
@@ -113,7 +128,8 @@ enum Class {
     NonSales(&'static str),
     Payments,
     Legacy,
-    Spanish,
+    /// A report in a language other than English and Spanish (the name of the language).
+    Foreign(&'static str),
     Unknown,
 }
 
@@ -126,16 +142,6 @@ const NET_UNION: [&str; 4] = [
 ];
 const NET_SINGLE: [&str; 2] = ["Net Units Sold", "Net Units Sold or KENP Read**"];
 const TYPE_COLS: [&str; 3] = ["Payout Plan", "Transaction Type*", "Transaction Type"];
-const SPANISH: [&str; 8] = [
-    "Fecha de las regalías",
-    "Tienda",
-    "Regalías",
-    "Moneda",
-    "Título",
-    "Unidades vendidas",
-    "Nombre del autor",
-    "Tipo de regalía",
-];
 const LEGACY: [&str; 7] = [
     "Net Units Sold or Borrowed**",
     "Percentage of Borrows***",
@@ -154,11 +160,8 @@ fn has_any(headers: &[String], names: &[&str]) -> bool {
     names.iter().any(|n| has(headers, n))
 }
 
-/// Classify a header row (already trimmed).
+/// Classify a header row (trimmed, Spanish names already mapped to English ones).
 fn classify(headers: &[String]) -> Class {
-    if has_any(headers, &SPANISH) {
-        return Class::Spanish;
-    }
     if has_any(headers, &LEGACY) {
         return Class::Legacy;
     }
@@ -195,7 +198,7 @@ fn classify(headers: &[String]) -> Class {
 /// The error for a sheet class that is not imported, when it is all the file holds.
 fn class_error(file: &str, sheet: Option<&str>, class: &Class, headers: &[String]) -> InputError {
     let message = match class {
-        Class::Spanish => "the headers are in Spanish (KDP localises reports to the account language): switch the KDP account language to English and download the report again".to_string(),
+        Class::Foreign(language) => format!("this KDP report is in {language} (KDP writes reports in the account's language), and salesingest reads KDP reports in English and Spanish only: switch the KDP account language to English or Spanish (Account → language), download the report again and import that"),
         Class::Legacy => "this is a KDP report from 2011–2016 (per-store blocks); KDP reports from 2011–2016 are not supported: download the Prior Months' Royalties report for the months you need from KDP Reports instead".to_string(),
         Class::Payments => "a KDP Payments report lists payouts, not sales: import the Prior Months' Royalties or Royalties Estimator report instead".to_string(),
         Class::NonSales(what) => format!("this is {what}; it is not imported: import the Royalties Estimator or Prior Months' Royalties workbook (or a CSV copy of its eBook/Paperback/Hardcover Royalty or KENP Read sheet)"),
@@ -228,8 +231,8 @@ fn non_sales_sheet_name(name: &str) -> Option<Class> {
     }
 }
 
-/// The period of a label such as `July 2025`, `Sales report for the period August - 2023`,
-/// `2025-07` or `2025-07-01`: the whole month.
+/// The period of a label such as `July 2025`, `julio 2025`, `Sales report for the period
+/// August - 2023`, `2025-07` or `2025-07-01`: the whole month.
 fn period_label(text: &str) -> Option<(NaiveDate, NaiveDate)> {
     let t = text.trim();
     let t = t
@@ -280,11 +283,11 @@ fn month_number(tok: &str) -> Option<u32> {
         .iter()
         .position(|m| *m == t || (t.len() == 3 && m.starts_with(&t)))
         .and_then(|i| u32::try_from(i + 1).ok())
+        .or_else(|| lang::spanish_month(tok))
 }
 
 /// First and last day of the month containing `d`.
 fn month_of(d: NaiveDate) -> (NaiveDate, NaiveDate) {
-    use chrono::Datelike;
     let first = d.with_day(1).unwrap_or(d);
     let next = if first.month() == 12 {
         NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
@@ -387,15 +390,113 @@ struct Cols {
     royalty_type: Option<usize>,
 }
 
+/// The replace-by-coverage family of a KDP event: its report family and kind (DESIGN §5).
+pub(crate) fn family(is_final: bool, format: Format) -> String {
+    let report = if is_final {
+        "kdp_final"
+    } else {
+        "kdp_estimate"
+    };
+    format!("{report}.{}", format.as_str())
+}
+
+/// The family of the KENP royalty estimate that KDP's Summary sheet adds (`summary`): a kind of
+/// its own, so that these month figures of money are never taken for month totals of pages.
+pub(crate) const KENP_ROYALTY_FAMILY: &str = "kdp_estimate.kenp_royalty";
+
+/// The formats of KDP events, in the order of `Sheet::families`.
+const FORMATS: [Format; 4] = [
+    Format::Ebook,
+    Format::Paperback,
+    Format::Hardcover,
+    Format::Kenp,
+];
+
+fn format_index(f: Format) -> usize {
+    FORMATS.iter().position(|x| *x == f).unwrap_or(0)
+}
+
+/// The shapes of the sales dates seen (R of FORMATS §12.2): the first `YYYY-MM` and the first
+/// `YYYY-MM-DD`, each with its sheet (`None` for a CSV copy), row and text.
+#[derive(Debug, Clone, Default)]
+struct DateShapes {
+    month: Option<(Option<String>, u64, String)>,
+    day: Option<(Option<String>, u64, String)>,
+}
+
+impl DateShapes {
+    fn note(&mut self, sheet: Option<&str>, line: u64, text: &str) {
+        if let Some(period) = parse_day_or_month(text) {
+            self.note_parsed(sheet, line, text, period);
+        }
+    }
+
+    /// Note a date already parsed into `period` (`text` as written, for the message).
+    fn note_parsed(
+        &mut self,
+        sheet: Option<&str>,
+        line: u64,
+        text: &str,
+        period: (NaiveDate, NaiveDate),
+    ) {
+        let slot = if period.0 == period.1 {
+            &mut self.day
+        } else {
+            &mut self.month
+        };
+        if slot.is_none() {
+            *slot = Some((sheet.map(str::to_string), line, text.trim().to_string()));
+        }
+    }
+
+    fn merge(&mut self, other: DateShapes) {
+        if self.month.is_none() {
+            self.month = other.month;
+        }
+        if self.day.is_none() {
+            self.day = other.day;
+        }
+    }
+
+    /// `Some(true)` when every date is a month, `Some(false)` when every date is a day, `None`
+    /// when there is none; mixed shapes are refused, naming one of each (FORMATS §12.2 rule 5).
+    fn monthly(&self, file: &str) -> Result<Option<bool>, PlatformError> {
+        match (&self.month, &self.day) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Ok(Some(true)),
+            (None, Some(_)) => Ok(Some(false)),
+            (Some((ms, ml, mt)), Some((ds, dl, dt))) => {
+                let place = match ds {
+                    Some(s) => format!("sheet `{s}`, row {dl}"),
+                    None => format!("line {dl}"),
+                };
+                Err(PlatformError::Rejected(InputError {
+                    file: file.to_string(),
+                    sheet: ms.clone(),
+                    line: Some(*ml),
+                    column: None,
+                    message: format!(
+                        "the sales dates mix months and days: `{mt}` here is a month, `{dt}` ({place}) a day. A KDP download holds either months (a lifetime or multi-month download) or days (a Dashboard download), never both: download the report again"
+                    ),
+                }))
+            }
+        }
+    }
+}
+
 /// One sales sheet ready to turn rows into events.
 struct Sheet {
     kind: SheetKind,
     /// Format of a `Print` sheet from its name; `None` when unknown (CSV copies).
     print_format: Option<Format>,
     is_final: bool,
-    family: &'static str,
+    /// The family of each format (`FORMATS` order).
+    families: [String; 4],
     source: String,
+    /// The header in English (Spanish names mapped), to find the columns.
     headers: Vec<String>,
+    /// The header as written, for messages and the `raw` row.
+    shown: Vec<String>,
     /// The header as a `raw` layout (unnamed columns left out), shared by the sheet's events.
     raw_layout: Arc<RawLayout>,
     cols: Cols,
@@ -407,18 +508,32 @@ struct Sheet {
     file: String,
     /// KENP estimate rows whose marketplace had no known currency.
     unknown_marketplaces: Vec<String>,
+    /// KENP dates `YYYY-MM-01` are month totals (FORMATS §12.2), decided from the workbook.
+    kenp_months: bool,
+    /// The shapes of the sales dates of the rows read (KENP dates are not sales dates).
+    dates: DateShapes,
+    /// Whether the row the last `event` call returned is a free download.
+    last_free: bool,
+    /// The formats of the events returned so far.
+    formats_seen: Vec<Format>,
 }
 
 impl Sheet {
     /// Build from a classified header row, checking the required columns.
     ///
     /// `period` is the `Sales Period` month when the report is a Prior Months' Royalties one.
+    /// `sheet_name` is the name as written (`None` for a CSV copy), `canonical_name` the
+    /// English name of the sheet it is; `headers` are English, `shown` as written (`spanish`
+    /// says which language, for messages).
+    #[allow(clippy::too_many_arguments)]
     fn new(
         file: &str,
         sheet_name: Option<&str>,
         canonical_name: &str,
         kind: SheetKind,
         headers: Vec<String>,
+        shown: Vec<String>,
+        spanish: bool,
         period: Option<(NaiveDate, NaiveDate)>,
         header_line: u64,
     ) -> Result<Sheet, PlatformError> {
@@ -434,7 +549,10 @@ impl Sheet {
                 missing.push(
                     names
                         .iter()
-                        .map(|n| format!("`{n}`"))
+                        .map(|n| match lang::spanish_header(n).filter(|_| spanish) {
+                            Some(es) => format!("`{es}` ({n})"),
+                            None => format!("`{n}`"),
+                        })
                         .collect::<Vec<_>>()
                         .join(" or "),
                 );
@@ -502,19 +620,20 @@ impl Sheet {
                 line: Some(header_line),
                 column: None,
                 message: format!(
-                    "not a KDP {what} sheet{}: missing column{} {} (found header: {})",
+                    "not a KDP {what} sheet{}{}: missing column{} {} (found header: {})",
                     if is_final {
                         " of Prior Months' Royalties"
                     } else {
                         ""
                     },
+                    if spanish { " in Spanish" } else { "" },
                     if missing.len() == 1 { "" } else { "s" },
                     missing.join(", "),
-                    headers.join(", ")
+                    shown.join(", ")
                 ),
             }));
         }
-        let print_format = sheet_name.and_then(|n| {
+        let print_format = sheet_name.map(|_| canonical_name).and_then(|n| {
             let l = n.to_ascii_lowercase();
             if l.contains("hardcover") {
                 Some(Format::Hardcover)
@@ -524,26 +643,55 @@ impl Sheet {
                 None
             }
         });
-        let (family, prefix) = if is_final {
-            ("kdp_final", "kdp.final.")
+        let prefix = if is_final {
+            "kdp.final."
         } else {
-            ("kdp_estimate", "kdp.estimate.")
+            "kdp.estimate."
+        };
+        // A known sheet is named by its English name (a Spanish workbook's events look like its
+        // English twin's); a sheet of no known name by its own.
+        let source_name = match sheet_name {
+            Some(n) if lang::sheet_name(n).is_none() => n,
+            _ => canonical_name,
         };
         Ok(Sheet {
             kind,
             print_format,
             is_final,
-            family,
-            source: format!("{prefix}{}", slug(sheet_name.unwrap_or(canonical_name))),
-            raw_layout: Arc::new(RawLayout::new(&headers, true)),
+            families: FORMATS.map(|f| family(is_final, f)),
+            source: format!("{prefix}{}", slug(source_name)),
+            raw_layout: Arc::new(RawLayout::new(&shown, true)),
             headers,
+            shown,
             cols,
             period,
             skip_formats: Vec::new(),
             sheet_name: sheet_name.map(str::to_string),
             file: file.to_string(),
             unknown_marketplaces: Vec::new(),
+            kenp_months: false,
+            dates: DateShapes::default(),
+            last_free: false,
+            formats_seen: Vec::new(),
         })
+    }
+
+    /// The formats this sheet stands for, whether or not it has rows of them: its own; for a
+    /// union sheet every format it holds by its nature (KENP only in the final ones, whose
+    /// units column also holds pages).
+    fn natural_formats(&self) -> Vec<Format> {
+        match self.kind {
+            SheetKind::Ebook => vec![Format::Ebook],
+            SheetKind::Kenp => vec![Format::Kenp],
+            SheetKind::Print => self.print_format.into_iter().collect(),
+            SheetKind::Union => {
+                let mut v = vec![Format::Ebook, Format::Paperback, Format::Hardcover];
+                if has_any(&self.headers, &NET_UNION[..3]) {
+                    v.push(Format::Kenp);
+                }
+                v
+            }
+        }
     }
 
     fn reject(&self, line: u64, column: Option<&str>, message: String) -> PlatformError {
@@ -567,8 +715,9 @@ impl Sheet {
         }
     }
 
+    /// A column's header as written in the file.
     fn header(&self, i: usize) -> &str {
-        self.headers.get(i).map_or("", String::as_str)
+        self.shown.get(i).map_or("", String::as_str)
     }
 
     fn money_opt(
@@ -600,7 +749,7 @@ impl Sheet {
     /// The format of one row.
     fn row_format(&self, row: &dyn Row) -> Format {
         let type_text = self.cols.kind.map_or("", |i| row.cell(i).trim());
-        let lower = type_text.to_ascii_lowercase();
+        let lower = lang::english_value(type_text).to_ascii_lowercase();
         match self.kind {
             SheetKind::Ebook => Format::Ebook,
             SheetKind::Kenp => Format::Kenp,
@@ -641,7 +790,10 @@ impl Sheet {
         let Some(first) = first else {
             return Ok(None);
         };
-        if first.starts_with("Sales report for the period") || first == "Sales Period" {
+        if first.starts_with("Sales report for the period")
+            || first == "Sales Period"
+            || first == "Periodo de ventas"
+        {
             if let Some(p) = period_label(first)
                 .or_else(|| (1..row.width()).find_map(|i| period_label(row.cell(i))))
             {
@@ -672,19 +824,32 @@ impl Sheet {
                 "expected an ASIN or ISBN, found an empty cell".to_string(),
             ));
         }
+        let date = self.cols.date.map(|c| (c, parse_day_or_month(row.cell(c))));
+        if let (Some((c, Some(period))), false) = (date, self.kind == SheetKind::Kenp) {
+            // Every sales row's date shape counts, whether or not this sheet imports it.
+            self.dates
+                .note_parsed(self.sheet_name.as_deref(), line, row.cell(c), period);
+        }
         let format = self.row_format(row);
         if self.skip_formats.contains(&format) {
             return Ok(None);
         }
-        let (start, end) = if let Some(c) = self.cols.date {
+        let (start, end) = if let Some((c, parsed)) = date {
             let text = row.cell(c).trim();
-            parse_day_or_month(text).ok_or_else(|| {
+            let (start, end) = parsed.ok_or_else(|| {
                 self.reject(
                     line,
                     Some(self.header(c)),
                     format!("expected a date like 2025-07 or 2025-07-31, found `{text}`"),
                 )
-            })?
+            })?;
+            // In a download of month totals a KENP row dated the 1st is the whole month
+            // (FORMATS §12.2); any other day is a day.
+            if format == Format::Kenp && self.kenp_months && start == end && start.day() == 1 {
+                month_of(start)
+            } else {
+                (start, end)
+            }
         } else {
             self.period.ok_or_else(|| {
                 self.reject(
@@ -755,9 +920,17 @@ impl Sheet {
                 }
             },
         };
+        self.last_free = self.cols.kind.is_some_and(|i| {
+            lang::english_value(row.cell(i))
+                .to_ascii_lowercase()
+                .starts_with("free")
+        });
+        if !self.formats_seen.contains(&format) {
+            self.formats_seen.push(format);
+        }
         Ok(Some(SaleEvent {
             platform: Platform::AmazonKdp,
-            family: self.family.to_string(),
+            family: self.families[format_index(format)].clone(),
             source: self.source.clone(),
             natural_key: None,
             period_start: start,

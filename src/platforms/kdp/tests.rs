@@ -84,7 +84,9 @@ fn estimator_imports_per_format_sheets_and_kenp_only() {
     assert_eq!(totals(&ev), map(&ESTIMATOR_TOTALS));
     assert_eq!(units(&ev), 286);
     assert_eq!(pages(&ev), 2699);
-    assert!(ev.iter().all(|e| !e.is_final && e.family == "kdp_estimate"));
+    assert!(ev
+        .iter()
+        .all(|e| !e.is_final && e.family == format!("kdp_estimate.{}", e.format.as_str())));
     assert!(ev
         .iter()
         .all(|e| e.platform == Platform::AmazonKdp && e.retailer == "Amazon"));
@@ -225,7 +227,9 @@ fn prior_month_2025_uses_per_format_sheets_not_total_earnings() {
             ("USD", 119_080_000),
         ])
     );
-    assert!(ev.iter().all(|e| e.is_final && e.family == "kdp_final"));
+    assert!(ev
+        .iter()
+        .all(|e| e.is_final && e.family == format!("kdp_final.{}", e.format.as_str())));
     assert!(ev
         .iter()
         .all(|e| e.period_start == day(2025, 7, 1) && e.period_end == day(2025, 7, 31)));
@@ -516,7 +520,7 @@ fn prior_month_csv_copy_with_sales_period_row() {
     );
     assert_eq!(units(&ev), 240);
     assert!(ev.iter().all(|e| e.is_final
-        && e.family == "kdp_final"
+        && e.family == "kdp_final.ebook"
         && e.source == "kdp.final.ebook_royalty"
         && e.period_start == day(2025, 7, 1)
         && e.period_end == day(2025, 7, 31)));
@@ -555,19 +559,66 @@ fn legacy_block_report_is_rejected() {
 }
 
 #[test]
-fn spanish_headers_are_rejected_naming_the_language() {
+fn a_header_mixing_spanish_and_english_is_rejected() {
     let e = err("bad/kdp_ebook_royalty_spanish_headers.csv");
-    assert!(e.contains("`kdp_ebook_royalty_spanish_headers.csv`"), "{e}");
-    assert!(e.contains("headers are in Spanish"), "{e}");
     assert!(
-        e.contains("switch the KDP account language to English"),
+        e.contains("`kdp_ebook_royalty_spanish_headers.csv`, line 1"),
         "{e}"
     );
+    assert!(
+        e.contains("mixes Spanish and English")
+            && e.contains("`Fecha de las regalías`")
+            && e.contains("`Avg. List Price without tax`"),
+        "{e}"
+    );
+    let e = err("bad/kdp_mixed_languages.xlsx");
+    assert!(
+        e.contains("mixes Spanish and English")
+            && e.contains("`Regalías de eBooks`")
+            && e.contains("`Paperback Royalty`"),
+        "{e}"
+    );
+}
+
+/// The hand-made Spanish sheet is read as Spanish now, and refused for the columns it lacks,
+/// named as the file names them.
+#[test]
+fn a_spanish_sheet_missing_columns_names_them_in_spanish() {
     let e = err("bad/kdp_spanish_headers.xlsx");
     assert!(
-        e.contains("sheet `Regalías eBook`") && e.contains("Spanish"),
+        e.contains("sheet `Regalías eBook`, row 1: not a KDP eBook Royalty sheet in Spanish"),
         "{e}"
     );
+    assert!(
+        e.contains("`Unidades vendidas` (Units Sold), `Unidades devueltas` (Units Refunded)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn other_languages_are_rejected_naming_the_language() {
+    let e = err("bad/kdp_de_royalties_estimator.xlsx");
+    assert!(e.contains("`kdp_de_royalties_estimator.xlsx`"), "{e}");
+    assert!(e.contains("in German"), "{e}");
+    assert!(e.contains("English and Spanish"), "{e}");
+    let e = parse_text("Tantiemendatum,Titel,ASIN,Marktplatz,Tantiemen,Währung\n".as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("in German"), "{e}");
+}
+
+/// A Spanish Excel's CSV (semicolons, decimal commas) is read as such and refused at the first
+/// decimal comma, naming the cell (FORMATS §10.3 rule 4): never guessed.
+#[test]
+fn a_spanish_csv_with_decimal_commas_is_rejected_naming_the_cell() {
+    let e = err("bad/kdp_es_ebook_royalty_semicolons.csv");
+    assert!(
+        e.contains(
+            "`kdp_es_ebook_royalty_semicolons.csv`, line 2, column `Precio de lista medio sin impuestos`"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("`3,99`") && e.contains("decimal commas"), "{e}");
 }
 
 #[test]
@@ -749,4 +800,449 @@ fn odd_inputs_are_rejected_without_panicking() {
             String::from_utf8_lossy(case)
         );
     }
+}
+
+// ---------------------------------------------------------------- Spanish workbooks
+
+/// What two workbooks must agree on: every field of every event but the `raw` row (whose
+/// header names are in each file's language).
+fn comparable(ev: &[SaleEvent]) -> Vec<String> {
+    ev.iter()
+        .map(|e| {
+            format!(
+                "{}|{}|{}|{}|{}|{}|{:?}|{}|{}|{}|{}|{:?}|{}|{}|{}|{}",
+                e.family,
+                e.source,
+                e.period_start,
+                e.period_end,
+                e.title,
+                e.product_id,
+                e.format,
+                e.marketplace,
+                e.country,
+                e.units,
+                e.kenp_pages,
+                e.list_price_micros,
+                e.royalty_micros,
+                e.currency,
+                e.is_final,
+                e.line
+            )
+        })
+        .collect()
+}
+
+/// The Spanish samples give exactly the events (and coverage) of their English twins, which
+/// the fixture generator writes by translating every sheet name, header, transaction type and
+/// month label back (FORMATS §10).
+#[test]
+fn spanish_workbooks_read_as_their_english_twins() {
+    for (es, en) in [
+        (
+            "kdp/kdp_es_royalties_estimator.xlsx",
+            "kdp/kdp_en_twin_royalties_estimator.xlsx",
+        ),
+        (
+            "kdp/kdp_es_prior_month_royalties.xlsx",
+            "kdp/kdp_en_twin_prior_month_royalties.xlsx",
+        ),
+    ] {
+        let (es_ev, es_sum) = ok(es);
+        let (en_ev, en_sum) = ok(en);
+        assert!(!es_ev.is_empty());
+        assert_eq!(comparable(&es_ev), comparable(&en_ev), "{es}");
+        assert_eq!(es_sum.coverage, en_sum.coverage, "{es}");
+        assert_eq!(es_sum.rows, en_sum.rows, "{es}");
+        assert!(es_sum.warnings.is_empty(), "{:?}", es_sum.warnings);
+        assert!(es_sum.layout.contains("Spanish"), "{}", es_sum.layout);
+        // The raw row keeps the Spanish header names.
+        assert!(
+            es_ev[0].raw_json().contains("Tienda"),
+            "{}",
+            es_ev[0].raw_json()
+        );
+    }
+}
+
+#[test]
+fn spanish_values_are_read_by_their_meaning() {
+    let (ev, _) = ok("kdp/kdp_es_prior_month_royalties.xlsx");
+    assert!(ev.iter().all(|e| e.is_final
+        && e.period_start == day(2025, 8, 1)
+        && e.period_end == day(2025, 8, 31)));
+    assert_eq!(ev.iter().filter(|e| e.format == Format::Kenp).count(), 7);
+    assert_eq!(
+        ev.iter().filter(|e| e.format == Format::Paperback).count(),
+        2
+    );
+    // `Regalías de los libros de tapa ` (cut at 31 characters) is the Hardcover sheet: present,
+    // empty, and declared for August.
+    let (_, summary) = ok("kdp/kdp_es_prior_month_royalties.xlsx");
+    assert!(summary
+        .coverage
+        .iter()
+        .any(|c| c.family == "kdp_final.hardcover" && c.start == day(2025, 8, 1)));
+    let (ev, _) = ok("kdp/kdp_es_royalties_estimator.xlsx");
+    let free = ev
+        .iter()
+        .filter(|e| e.raw_json().contains("Promoción gratuita"))
+        .collect::<Vec<_>>();
+    assert!(!free.is_empty());
+    assert!(free.iter().all(|e| e.royalty_micros == 0 && e.units > 0));
+    let hard = ev.iter().find(|e| e.format == Format::Hardcover).unwrap();
+    assert_eq!(hard.family, "kdp_estimate.hardcover");
+    assert_eq!(hard.source, "kdp.estimate.hardcover_royalty");
+}
+
+// ---------------------------------------------------------------- KENP month totals (§12)
+
+fn kenp_periods(ev: &[SaleEvent]) -> Vec<(NaiveDate, NaiveDate, i64)> {
+    ev.iter()
+        .filter(|e| e.family == "kdp_estimate.kenp")
+        .map(|e| (e.period_start, e.period_end, e.kenp_pages))
+        .collect()
+}
+
+/// Rule 2: in a workbook whose sales dates are all months, a KENP date of the 1st is the whole
+/// month (month-to-date for the newest month).
+#[test]
+fn kenp_rows_of_a_lifetime_download_are_month_totals() {
+    let (ev, summary) = ok("kdp/kdp_lifetime_orders.xlsx");
+    let kenp = kenp_periods(&ev);
+    assert_eq!(kenp.len(), 29);
+    assert!(kenp
+        .iter()
+        .all(|(s, e, _)| s.day() == 1 && *e == month_of(*s).1));
+    assert!(kenp.contains(&(day(2025, 8, 1), day(2025, 8, 31), 292)));
+    let kenp_cov = summary
+        .coverage
+        .iter()
+        .find(|c| c.family == "kdp_estimate.kenp")
+        .unwrap();
+    assert!(kenp_cov.month_totals);
+    assert_eq!(
+        (kenp_cov.start, kenp_cov.end),
+        (day(2025, 5, 1), day(2025, 8, 31))
+    );
+    // Every kind the workbook stands for is declared as month totals, the empty ones too.
+    for f in ["ebook", "paperback", "hardcover", "kenp", "kenp_royalty"] {
+        let c = summary
+            .coverage
+            .iter()
+            .find(|c| c.family == format!("kdp_estimate.{f}"))
+            .unwrap_or_else(|| panic!("{f}: {:?}", summary.coverage));
+        assert!(c.month_totals, "{f}");
+    }
+}
+
+/// Rules 1 and 3: a Dashboard's KENP rows are days, those of the 1st too; the sample estimator
+/// (monthly sales, KENP rows on days 27..2) keeps every KENP row a day, the 1st included, as
+/// its own Summary counts them.
+#[test]
+fn kenp_rows_of_daily_downloads_are_days() {
+    for rel in [
+        "kdp/kdp_dashboard_daily.xlsx",
+        "kdp/kdp_dashboard_kenp_first.xlsx",
+        "kdp/kdp_royalties_estimator.xlsx",
+    ] {
+        let (ev, summary) = ok(rel);
+        let kenp = kenp_periods(&ev);
+        assert!(!kenp.is_empty(), "{rel}");
+        assert!(kenp.iter().all(|(s, e, _)| s == e), "{rel}: {kenp:?}");
+        assert!(
+            summary
+                .coverage
+                .iter()
+                .all(|c| c.family != "kdp_estimate.kenp" || !c.month_totals),
+            "{rel}"
+        );
+        assert!(summary.warnings.is_empty(), "{rel}: {:?}", summary.warnings);
+    }
+    let (ev, _) = ok("kdp/kdp_dashboard_kenp_first.xlsx");
+    assert!(kenp_periods(&ev).contains(&(day(2025, 10, 1), day(2025, 10, 1), 40)));
+}
+
+/// Rule 4: with no sales row, KENP rows all of the 1st are month totals when the Summary has
+/// several months, days when it has one.
+#[test]
+fn kenp_rows_without_sales_rows_follow_the_summary() {
+    let (ev, _) = ok("kdp/kdp_pages_only_one_month.xlsx");
+    assert_eq!(
+        kenp_periods(&ev),
+        vec![
+            (day(2025, 8, 1), day(2025, 8, 1), 33),
+            (day(2025, 8, 1), day(2025, 8, 1), 7)
+        ]
+    );
+    let (ev, _) = ok("kdp/kdp_pages_only_lifetime.xlsx");
+    assert_eq!(
+        kenp_periods(&ev),
+        vec![
+            (day(2025, 8, 1), day(2025, 8, 31), 33),
+            (day(2025, 7, 1), day(2025, 7, 31), 120)
+        ]
+    );
+}
+
+/// Rule 5: sales dates mixing months and days are refused, naming a row of each.
+#[test]
+fn sales_dates_mixing_months_and_days_are_rejected() {
+    let e = err("bad/kdp_months_and_days.xlsx");
+    assert!(
+        e.contains("sheet `Combined Sales`, row 2: the sales dates mix months and days"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`2025-07` here is a month, `2025-07-14` (sheet `Combined Sales`, row 3) a day"),
+        "{e}"
+    );
+    let e = parse_text(
+        b"Royalty Date,ASIN,Marketplace,Net Units Sold,Royalty,Currency\n2025-07-02,B0X,Amazon.com,1,1.00,USD\n2025-07,B0X,Amazon.com,1,1.00,USD\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("line 3") && e.contains("(line 2) a day"), "{e}");
+}
+
+/// A CSV copy of a lifetime workbook's KENP sheet (all dates the 1st, several months) holds
+/// month totals; one of a single month holds days.
+#[test]
+fn kenp_csv_copies_are_read_by_their_dates() {
+    let (ev, summary) = parse_text(
+        b"Date,Title,Author Name,ASIN,Marketplace,Kindle Edition Normalized Page (KENP) Read\n2025-08-01,T,A,B0X,Amazon.com,5\n2025-07-01,T,A,B0X,Amazon.com,9\n",
+    )
+    .unwrap();
+    assert_eq!(
+        kenp_periods(&ev),
+        vec![
+            (day(2025, 8, 1), day(2025, 8, 31), 5),
+            (day(2025, 7, 1), day(2025, 7, 31), 9)
+        ]
+    );
+    assert!(summary.coverage[0].month_totals);
+    let (ev, _) = parse_text(
+        b"Date,Title,Author Name,ASIN,Marketplace,Kindle Edition Normalized Page (KENP) Read\n2025-08-01,T,A,B0X,Amazon.com,5\n",
+    )
+    .unwrap();
+    assert_eq!(
+        kenp_periods(&ev),
+        vec![(day(2025, 8, 1), day(2025, 8, 1), 5)]
+    );
+}
+
+// ---------------------------------------------------------------- the Summary's KENP royalty (§11)
+
+/// Royalty per (month, currency) of all events, and of the Summary's KENP royalty events.
+fn by_month(ev: &[SaleEvent], family: Option<&str>) -> BTreeMap<(String, String), i64> {
+    let mut m = BTreeMap::new();
+    for e in ev.iter().filter(|e| family.map_or(true, |f| e.family == f)) {
+        *m.entry((e.month(), e.currency.clone())).or_insert(0) += e.royalty_micros;
+    }
+    m.retain(|_, v| *v != 0);
+    m
+}
+
+fn money_map(pairs: &[(&str, &str, i64)]) -> BTreeMap<(String, String), i64> {
+    pairs
+        .iter()
+        .map(|(m, c, v)| ((m.to_string(), c.to_string()), *v))
+        .collect()
+}
+
+/// A lifetime workbook's totals per month and currency equal its Summary sheet (read off the
+/// fixture's `Summary` rows): the KENP royalty that no detail sheet carries is imported as
+/// estimate events of its own, one per month and currency, for May and June (July and August
+/// were not priced when it was downloaded).
+#[test]
+fn a_workbook_totals_its_own_summary() {
+    let (ev, summary) = ok("kdp/kdp_lifetime_orders.xlsx");
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    assert_eq!(
+        by_month(&ev, None),
+        money_map(&[
+            ("2025-05", "EUR", 3_110_000),
+            ("2025-05", "GBP", 30_690_000),
+            ("2025-05", "JPY", 346_000_000),
+            ("2025-05", "USD", 61_220_000),
+            ("2025-06", "EUR", 17_250_000),
+            ("2025-06", "GBP", 36_920_000),
+            ("2025-06", "JPY", -270_000_000),
+            ("2025-06", "USD", 86_940_000),
+            ("2025-07", "CAD", 46_420_000),
+            ("2025-07", "EUR", 26_060_000),
+            ("2025-07", "GBP", 29_550_000),
+            ("2025-07", "USD", 70_470_000),
+            ("2025-08", "EUR", 8_360_000),
+            ("2025-08", "GBP", 18_870_000),
+            ("2025-08", "USD", 21_000_000),
+        ])
+    );
+    let k: Vec<&SaleEvent> = ev
+        .iter()
+        .filter(|e| e.family == KENP_ROYALTY_FAMILY)
+        .collect();
+    assert_eq!(k.len(), 8);
+    assert!(k.iter().all(|e| e.format == Format::Kenp
+        && e.units == 0
+        && e.kenp_pages == 0
+        && !e.is_final
+        && e.source == "kdp.estimate.summary"
+        && e.period_end == month_of(e.period_start).1));
+    let usd_may = k
+        .iter()
+        .find(|e| e.currency == "USD" && e.month() == "2025-05")
+        .unwrap();
+    // Summary 61.22 − eBook 32.88 − paperback 25.67.
+    assert_eq!(usd_may.royalty_micros, 2_670_000);
+    assert_eq!(
+        (usd_may.marketplace.as_str(), usd_may.country.as_str()),
+        ("Amazon.com", "US")
+    );
+    let eur = k.iter().find(|e| e.currency == "EUR").unwrap();
+    assert_eq!((eur.marketplace.as_str(), eur.country.as_str()), ("", ""));
+    // The Spanish lifetime workbook too (its K is priced for July–September).
+    let (ev, summary) = ok("kdp/kdp_es_royalties_estimator.xlsx");
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    assert_eq!(
+        by_month(&ev, None),
+        money_map(&[
+            ("2025-07", "EUR", 59_080_000),
+            ("2025-07", "MXN", 59_570_000),
+            ("2025-07", "USD", 34_560_000),
+            ("2025-08", "EUR", 62_640_000),
+            ("2025-08", "MXN", 583_430_000),
+            ("2025-08", "USD", 63_440_000),
+            ("2025-09", "EUR", 96_590_000),
+            ("2025-09", "MXN", 757_650_000),
+            ("2025-09", "USD", 66_560_000),
+            ("2025-10", "EUR", 69_100_000),
+            ("2025-10", "USD", 66_060_000),
+        ])
+    );
+}
+
+/// In a daily download the Summary's KENP royalty of a month is shared out over the days with
+/// pages, exactly (to the cent), so that days replace days as the pages do.
+#[test]
+fn a_daily_download_shares_the_kenp_royalty_by_day() {
+    let (ev, summary) = ok("kdp/kdp_dashboard_priced.xlsx");
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    let mut k: Vec<(NaiveDate, NaiveDate, &str, &str, i64)> = ev
+        .iter()
+        .filter(|e| e.family == KENP_ROYALTY_FAMILY)
+        .map(|e| {
+            (
+                e.period_start,
+                e.period_end,
+                e.currency.as_str(),
+                e.marketplace.as_str(),
+                e.royalty_micros,
+            )
+        })
+        .collect();
+    k.sort_unstable();
+    assert_eq!(
+        k,
+        vec![
+            (
+                day(2025, 9, 25),
+                day(2025, 9, 25),
+                "USD",
+                "Amazon.com",
+                500_000
+            ),
+            (day(2025, 9, 26), day(2025, 9, 26), "EUR", "", 350_000),
+            (
+                day(2025, 9, 27),
+                day(2025, 9, 27),
+                "USD",
+                "Amazon.com",
+                250_000
+            ),
+            (
+                day(2025, 9, 30),
+                day(2025, 9, 30),
+                "USD",
+                "Amazon.com",
+                250_000
+            ),
+        ]
+    );
+    assert_eq!(
+        by_month(&ev, None),
+        money_map(&[("2025-09", "EUR", 3_720_000), ("2025-09", "USD", 6_210_000)])
+    );
+    let k_cov = summary
+        .coverage
+        .iter()
+        .find(|c| c.family == KENP_ROYALTY_FAMILY)
+        .unwrap();
+    assert!(!k_cov.month_totals);
+    assert_eq!(
+        (k_cov.start, k_cov.end),
+        (day(2025, 9, 25), day(2025, 9, 30))
+    );
+}
+
+/// §11.2 as a check: a Summary whose units do not match the detail sheets gives a warning
+/// naming the month, and that month's KENP royalty is not derived from it.
+#[test]
+fn an_edited_summary_is_named_in_a_warning() {
+    let (ev, summary) = ok("bad/kdp_summary_edited.xlsx");
+    assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+    let w = &summary.warnings[0];
+    assert!(w.contains("sheet `Summary`, row 4 (June 2025)"), "{w}");
+    assert!(
+        w.contains("53 paid eBook units where the detail sheets hold 54"),
+        "{w}"
+    );
+    let k = by_month(&ev, Some(KENP_ROYALTY_FAMILY));
+    assert!(k.keys().all(|(m, _)| m != "2025-06"), "{k:?}");
+    assert!(k.keys().any(|(m, _)| m == "2025-05"), "{k:?}");
+}
+
+// ---------------------------------------------------------------- declared coverage
+
+/// A final workbook declares each sheet's kind for its month, the empty Hardcover sheet too.
+#[test]
+fn a_final_workbook_declares_every_sheet_it_has() {
+    let (_, summary) = ok("kdp/kdp_prior_month_royalties.xlsx");
+    let mut families: Vec<&str> = summary.coverage.iter().map(|c| c.family.as_str()).collect();
+    families.sort_unstable();
+    assert_eq!(
+        families,
+        [
+            "kdp_final.ebook",
+            "kdp_final.hardcover",
+            "kdp_final.kenp",
+            "kdp_final.paperback"
+        ]
+    );
+    assert!(summary
+        .coverage
+        .iter()
+        .all(|c| c.month_totals && c.start == day(2025, 7, 1) && c.end == day(2025, 7, 31)));
+    // A Total Earnings sheet alone stands for all four kinds.
+    let (_, summary) = ok("kdp/kdp_total_earnings_only.xlsx");
+    assert_eq!(summary.coverage.len(), 4, "{:?}", summary.coverage);
+}
+
+/// A Prior Months' print sheet copied to CSV cannot say whether it is the paperback or the
+/// hardcover one: refused rather than counted as the wrong format.
+#[test]
+fn a_final_print_sheet_copy_is_rejected() {
+    let e = parse_text(
+        b"Sales Period,July 2025,,,,,,,,,,,\nTitle,Author,ISBN,Marketplace,Units Sold,Units Refunded,Royalty Type,Avg. List Price without tax,Avg. Offer Price without tax,Avg. Manufacturing Cost,Royalty,Currency,ASIN\nT,A,9798867123468,Amazon.com,1,0,60%,24.99,24.99,7.85,7.14,USD,B0X\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("does not say which of the two it is"), "{e}");
+}
+
+#[test]
+fn binary_xls_is_not_called_a_kdp_report() {
+    let e = err("bad/binary_excel_97.xls");
+    assert!(e.contains("binary Excel 97–2003 workbook (.xls)"), "{e}");
+    assert!(e.contains("If it is a KDP report"), "{e}");
+    assert!(!e.contains("download the Prior Months"), "{e}");
 }

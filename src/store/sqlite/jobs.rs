@@ -725,6 +725,7 @@ mod tests {
         let done = Some(StagingDone {
             layout: "ebook",
             rows: 0,
+            coverage: &[],
         });
         let a = db
             .claim_at(&me("a"), None, None, 0, 1_000)

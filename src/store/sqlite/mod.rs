@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_lean_events.sql"),
     include_str!("migrations/005_lean_queue.sql"),
     include_str!("migrations/006_report_rows_skip_the_key_index.sql"),
+    include_str!("migrations/007_kdp_families_per_kind.sql"),
     GUMROAD_BUYER_DATA,
 ];
 
@@ -258,8 +259,20 @@ impl Db {
     fn migrate_now(&self) -> Result<usize> {
         // BEGIN IMMEDIATE so that several processes opening a new file at once migrate it once.
         self.immediate(|c| {
-            let version: usize =
+            let mut version: usize =
                 c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+            // Development builds between the two merges listed migration 008 seventh, before
+            // 007 was: a database they wrote is at version 7 without 007's column. It gets 007
+            // now, and 008 again (which only rewrites what it already rewrote).
+            let missing_007: i64 = c.query_row(
+                "SELECT count(*) = 0 FROM pragma_table_info('import_coverage')
+                  WHERE name = 'month_totals'",
+                [],
+                |r| r.get(0),
+            )?;
+            if version == 7 && missing_007 == 1 {
+                version = 6;
+            }
             if version > MIGRATIONS.len() {
                 bail!(
                     "the database is at schema version {version}, newer than this salesingest ({}): upgrade salesingest",
@@ -926,6 +939,234 @@ mod tests {
         assert_eq!(fk_problems, 0);
     }
 
+    /// A database written by a development build that listed migration 008 seventh (version 7,
+    /// without migration 007's column) gets migration 007 when opened, then 008 again.
+    #[test]
+    fn a_database_with_008_listed_seventh_gets_007() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for m in &super::MIGRATIONS[..6] {
+                c.execute_batch(m).unwrap();
+            }
+            c.execute_batch(super::GUMROAD_BUYER_DATA).unwrap();
+            c.pragma_update(None, "user_version", 7).unwrap();
+        }
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.user_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let views: i64 = db
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('kdp_final_months', 'month_total_months')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(views, 2);
+    }
+
+    /// A version-6 database (KDP events in the two families `kdp_estimate` and `kdp_final`)
+    /// upgrades to families per kind without changing any total: every KDP event gets its
+    /// format's family, the rollup follows (a staged import's rollup is summed again when it
+    /// turns live), a final import's coverage stands for all four kinds (so it shadows what it
+    /// shadowed), an estimate import's coverage is per kind, and nothing is month totals.
+    #[test]
+    fn a_version_6_database_upgrades_to_families_per_kind_with_every_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        // Totals per (month, format, currency) and per (month, platform, currency) through
+        // both effective views, and the events' ids with their families.
+        let totals = |c: &rusqlite::Connection| -> Vec<String> {
+            let mut out = Vec::new();
+            for sql in [
+                "SELECT month, format, currency, count(*), sum(units), sum(kenp_pages),
+                        sum(royalty_micros) FROM effective_sales GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                "SELECT month, platform, currency, sum(events), sum(units), sum(kenp_pages),
+                        sum(royalty_micros) FROM effective_rollup GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+            ] {
+                let mut stmt = c.prepare(sql).unwrap();
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok(format!(
+                            "{}|{}|{}|{}|{}|{}|{}",
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, i64>(6)?
+                        ))
+                    })
+                    .unwrap();
+                out.extend(rows.map(Result::unwrap));
+                out.push("--".into());
+            }
+            out
+        };
+        let before = {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.pragma_update(None, "journal_mode", "WAL").unwrap();
+            for m in &super::MIGRATIONS[..6] {
+                c.execute_batch(m).unwrap();
+            }
+            c.pragma_update(None, "user_version", 6).unwrap();
+            // 1: a live estimator (July sales and KENP days, June hardcover), 2: a live final
+            // report of July (eBook and KENP only), 3: an estimator being staged (rollup
+            // written with its last chunk), 4: a live D2D file, and a Gumroad sale.
+            c.execute_batch(
+                "INSERT INTO imports (id, job_id, platform, file, sha256, layout, state, rows, events,
+                                      started_at, finished_at, rollup_staged)
+                   VALUES (1, 1, 'amazon_kdp', 'e.xlsx', 'a', 'est', 'live', 5, 5, 0, 1, 1),
+                          (2, 2, 'amazon_kdp', 'f.xlsx', 'b', 'fin', 'live', 2, 2, 0, 2, 1),
+                          (3, 3, 'amazon_kdp', 'g.xlsx', 'c', NULL, 'staging', 0, 1, 0, NULL, 1),
+                          (4, 4, 'draft2digital', 'd.csv', 'd', 'd2d', 'live', 1, 1, 0, 4, 1);
+                 INSERT INTO import_coverage VALUES
+                   (1, 'kdp_estimate', '2025-06-01', '2025-07-31'),
+                   (2, 'kdp_final', '2025-07-01', '2025-07-31'),
+                   (3, 'kdp_estimate', '2025-08-01', '2025-08-31'),
+                   (4, 'd2d_ebook', '2025-07-02', '2025-07-02');
+                 INSERT INTO sales_events (id, platform, family, source, import_id, job_id,
+                     natural_key, period_start, period_end, month, title, product_id, format,
+                     marketplace, retailer, country, units, kenp_pages, list_price_micros,
+                     royalty_micros, currency, is_final, status, raw, line, updated_at)
+                   VALUES
+                   (1, 'amazon_kdp', 'kdp_estimate', 'kdp.estimate.ebook_royalty', 1, 1, NULL,
+                    '2025-07-01', '2025-07-31', '2025-07', 'B', 'B0A', 'ebook', 'Amazon.com',
+                    'Amazon', 'US', 3, 0, NULL, 9000000, 'USD', 0, '', '{}', 2, 1),
+                   (2, 'amazon_kdp', 'kdp_estimate', 'kdp.estimate.paperback_royalty', 1, 1, NULL,
+                    '2025-07-01', '2025-07-31', '2025-07', 'B', '979', 'paperback', 'Amazon.com',
+                    'Amazon', 'US', 1, 0, NULL, 4000000, 'USD', 0, '', '{}', 2, 1),
+                   (3, 'amazon_kdp', 'kdp_estimate', 'kdp.estimate.kenp_read', 1, 1, NULL,
+                    '2025-07-30', '2025-07-30', '2025-07', 'B', 'B0A', 'kenp', 'Amazon.com',
+                    'Amazon', 'US', 0, 120, NULL, 0, 'USD', 0, '', '{}', 2, 1),
+                   (4, 'amazon_kdp', 'kdp_estimate', 'kdp.estimate.hardcover_royalty', 1, 1, NULL,
+                    '2025-06-01', '2025-06-30', '2025-06', 'B', '978', 'hardcover', 'Amazon.com',
+                    'Amazon', 'US', 1, 0, NULL, 7140000, 'USD', 0, '', '{}', 2, 1),
+                   (5, 'amazon_kdp', 'kdp_estimate', 'kdp.estimate.kenp_read', 1, 1, NULL,
+                    '2025-06-12', '2025-06-12', '2025-06', 'B', 'B0A', 'kenp', 'Amazon.de',
+                    'Amazon', 'DE', 0, 40, NULL, 0, 'EUR', 0, '', '{}', 3, 1),
+                   (6, 'amazon_kdp', 'kdp_final', 'kdp.final.ebook_royalty', 2, 2, NULL,
+                    '2025-07-01', '2025-07-31', '2025-07', 'B', 'B0A', 'ebook', 'Amazon.com',
+                    'Amazon', 'US', 3, 0, NULL, 9100000, 'USD', 1, '', '{}', 3, 2),
+                   (7, 'amazon_kdp', 'kdp_final', 'kdp.final.kenp_read', 2, 2, NULL,
+                    '2025-07-01', '2025-07-31', '2025-07', 'B', 'B0A', 'kenp', 'Amazon.com',
+                    'Amazon', 'US', 0, 130, NULL, 560000, 'USD', 1, '', '{}', 3, 2),
+                   (8, 'amazon_kdp', 'kdp_estimate', 'kdp.estimate.ebook_royalty', 3, 3, NULL,
+                    '2025-08-01', '2025-08-31', '2025-08', 'B', 'B0A', 'ebook', 'Amazon.com',
+                    'Amazon', 'US', 2, 0, NULL, 6000000, 'USD', 0, '', '{}', 2, 3),
+                   (9, 'draft2digital', 'd2d_ebook', 'd2d.ebook', 4, 4, NULL,
+                    '2025-07-02', '2025-07-02', '2025-07', 'B', '97811', 'ebook', 'Kobo', 'Kobo',
+                    'CA', 1, 0, NULL, 2000000, 'CAD', 1, '', '{}', 2, 4),
+                   (10, 'gumroad', 'gumroad', 'gumroad.api', NULL, 5, 'gumroad:sale:S1',
+                    '2025-07-03', '2025-07-03', '2025-07', 'Zine', 'p1', 'ebook', '', '', 'DE',
+                    1, 0, NULL, 4200000, 'USD', 1, '', '{\"id\":\"S1\"}', 0, 5);
+                 INSERT INTO sales_rollup
+                   SELECT platform, family, coalesce(import_id, 0), month, period_start, period_end,
+                          currency, is_final, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
+                     FROM sales_events
+                    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;",
+            )
+            .unwrap();
+            totals(&c)
+        };
+        // June's hardcover and KENP estimates count, July's estimates are shadowed by the final,
+        // the staged August row is not counted.
+        assert!(
+            before.contains(&"2025-06|hardcover|USD|1|1|0|7140000".to_string()),
+            "{before:?}"
+        );
+        assert!(
+            !before.iter().any(|r| r.starts_with("2025-07|paperback")),
+            "{before:?}"
+        );
+        let db = super::Db::open(&path).unwrap();
+        assert_eq!(db.user_version().unwrap(), super::MIGRATIONS.len() as i64);
+        let c = db.conn();
+        assert_eq!(totals(c), before, "no total changes");
+        let families: Vec<(i64, String)> = {
+            let mut stmt = c
+                .prepare("SELECT id, family FROM sales_events ORDER BY id")
+                .unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let expected: Vec<(i64, String)> = [
+            "kdp_estimate.ebook",
+            "kdp_estimate.paperback",
+            "kdp_estimate.kenp",
+            "kdp_estimate.hardcover",
+            "kdp_estimate.kenp",
+            "kdp_final.ebook",
+            "kdp_final.kenp",
+            "kdp_estimate.ebook",
+            "d2d_ebook",
+            "gumroad",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i as i64 + 1, (*f).to_string()))
+        .collect();
+        assert_eq!(families, expected);
+        let coverage: Vec<String> = {
+            let mut stmt = c
+                .prepare(
+                    "SELECT import_id || ' ' || family || ' ' || period_start || ' ' || period_end
+                            || ' ' || month_totals
+                       FROM import_coverage ORDER BY import_id, family",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            coverage,
+            [
+                "1 kdp_estimate.ebook 2025-07-01 2025-07-31 0",
+                "1 kdp_estimate.hardcover 2025-06-01 2025-06-30 0",
+                "1 kdp_estimate.kenp 2025-06-12 2025-07-30 0",
+                "1 kdp_estimate.paperback 2025-07-01 2025-07-31 0",
+                "2 kdp_final.ebook 2025-07-01 2025-07-31 0",
+                "2 kdp_final.hardcover 2025-07-01 2025-07-31 0",
+                "2 kdp_final.kenp 2025-07-01 2025-07-31 0",
+                "2 kdp_final.paperback 2025-07-01 2025-07-31 0",
+                "3 kdp_estimate.ebook 2025-08-01 2025-08-31 0",
+                "4 d2d_ebook 2025-07-02 2025-07-02 0",
+            ]
+        );
+        // The rollup equals the live events under their new families, and the staged import
+        // turns live with its rows summed again.
+        let rollup_vs_events = |c: &rusqlite::Connection| -> (Vec<String>, Vec<String>) {
+            let q = |sql: &str| -> Vec<String> {
+                let mut stmt = c.prepare(sql).unwrap();
+                let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+                rows.map(Result::unwrap).collect()
+            };
+            (
+                q("SELECT family || month || currency || events || units || kenp_pages || royalty_micros
+                     FROM live_rollup ORDER BY 1"),
+                q("SELECT family || month || currency || count(*) || sum(units) || sum(kenp_pages)
+                          || sum(royalty_micros)
+                     FROM live_sales GROUP BY family, import_id, month, period_start, period_end,
+                          currency, is_final ORDER BY 1"),
+            )
+        };
+        let (rollup, events) = rollup_vs_events(c);
+        assert_eq!(rollup, events);
+        db.immediate(|c| super::sales::publish_import(c, 3, 9))
+            .unwrap();
+        let (rollup, events) = rollup_vs_events(c);
+        assert_eq!(rollup, events);
+        assert!(rollup
+            .iter()
+            .any(|r| r.starts_with("kdp_estimate.ebook2025-08")));
+        let check: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
     /// A version-5 database keeps every event, column for column and with its id, through
     /// migration 6 (which rebuilds `sales_events` without the NULL-filled key index); the key is
     /// still unique, the upsert still finds it through the new index, and the rollup triggers
@@ -1193,7 +1434,8 @@ mod tests {
                  INSERT INTO imports (id, job_id, platform, file, sha256, layout, state, rows, events,
                                       started_at, finished_at, rollup_staged)
                    VALUES (1, 2, 'draft2digital', 'a.csv', 'aaa', 'ebook', 'live', 1, 1, 0, 5, 1);
-                 INSERT INTO import_coverage VALUES (1, 'd2d_ebook', '2025-03-01', '2025-03-31');
+                 INSERT INTO import_coverage (import_id, family, period_start, period_end)
+                   VALUES (1, 'd2d_ebook', '2025-03-01', '2025-03-31');
                  INSERT INTO raw_layouts (id, import_id, keys) VALUES (1, 1, '[\"A\",\"B\"]');
                  INSERT INTO sales_events (id, platform, family, source, import_id, job_id,
                      natural_key, period_start, period_end, month, title, product_id, format,

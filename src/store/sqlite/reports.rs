@@ -569,13 +569,19 @@ mod tests {
                (2, 'amazon_kdp', 'f.xlsx', 'b', 'live', 0),
                (3, 'draft2digital', 'd.csv', 'c', 'staging', 0),
                (4, 'draft2digital', 'd2.csv', 'd', 'live', 0),
-               (5, 'smashwords', 's.tsv', 'e', 'staging', 0);",
+               (5, 'smashwords', 's.tsv', 'e', 'staging', 0);
+             -- The final report shadows July's eBook estimates; the estimates give August as
+             -- month totals, so August's days of that family are not counted (DESIGN §5).
+             INSERT INTO import_coverage (import_id, family, period_start, period_end, month_totals)
+               VALUES (2, 'kdp_final.ebook', '2025-07-01', '2025-07-31', 1),
+                      (1, 'kdp_estimate.ebook', '2025-08-01', '2025-08-31', 1);",
         )
         .unwrap();
         let mut rng = fastrand::Rng::with_seed(7);
         let families = [
-            ("amazon_kdp", "kdp_estimate", Some(1)),
-            ("amazon_kdp", "kdp_final", Some(2)),
+            ("amazon_kdp", "kdp_estimate.ebook", Some(1)),
+            ("amazon_kdp", "kdp_estimate.paperback", Some(1)),
+            ("amazon_kdp", "kdp_final.ebook", Some(2)),
             ("draft2digital", "d2d_ebook", Some(3)),
             ("draft2digital", "d2d_ebook", Some(4)),
             ("gumroad", "gumroad", None),
@@ -583,15 +589,23 @@ mod tests {
         ];
         for round in 0..400 {
             let (platform, family, import) = families[rng.usize(..families.len())];
-            let month = format!("2025-0{}", rng.u8(6..9));
-            let end = format!("{month}-{:02}", rng.u8(1..4));
+            let m = rng.u8(6..9);
+            let month = format!("2025-0{m}");
+            // A day, or (one time in three) the whole month.
+            let (start, end) = if rng.u8(0..3) == 0 {
+                let last = if m == 6 { 30 } else { 31 };
+                (format!("{month}-01"), format!("{month}-{last}"))
+            } else {
+                let day = format!("{month}-{:02}", rng.u8(1..4));
+                (day.clone(), day)
+            };
             let cur = ["USD", "EUR"][rng.usize(..2)];
             c.execute(
                 "INSERT INTO sales_events (platform, family, source, import_id, natural_key,
                    period_start, period_end, month, title, product_id, format, marketplace,
                    retailer, country, units, kenp_pages, royalty_micros, currency, is_final,
                    raw, line, updated_at)
-                 VALUES (?1, ?2, 's', ?3, NULL, ?4, ?4, ?5, ?11, 'p', 'ebook', '', '', '', ?6, ?7,
+                 VALUES (?1, ?2, 's', ?3, NULL, ?12, ?4, ?5, ?11, 'p', 'ebook', '', '', '', ?6, ?7,
                    ?8, ?9, ?10, '{}', 1, 0)",
                 rusqlite::params![
                     platform,
@@ -603,8 +617,9 @@ mod tests {
                     rng.i64(0..50),
                     rng.i64(-5_000_000..50_000_000),
                     cur,
-                    family == "kdp_final" || rng.bool(),
+                    family == "kdp_final.ebook" || rng.bool(),
                     ["Sea Glass", "Fox Hollow", "Zebra"][rng.usize(..3)],
+                    start,
                 ],
             )
             .unwrap();
@@ -648,7 +663,7 @@ mod tests {
             }
         }
         c.execute(
-            "DELETE FROM sales_events WHERE family = 'kdp_final' AND month = '2025-07'",
+            "DELETE FROM sales_events WHERE family = 'kdp_final.ebook' AND month = '2025-07'",
             [],
         )
         .unwrap();

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Db;
-use crate::model::{iso_date, RawLayout, SaleEvent};
+use crate::model::{is_whole_month, iso_date, Coverage, RawLayout, SaleEvent};
 use crate::queue::{Lease, Millis};
 use crate::store::{ImportStaging, PriorImport, SalesStore, StagingDone};
 
@@ -25,8 +25,9 @@ pub(crate) struct StagedImport {
     platform: String,
     file: String,
     sha256: String,
-    /// Per family: the earliest start and latest end of the staged events.
-    coverage: BTreeMap<String, (NaiveDate, NaiveDate)>,
+    /// Per family: the earliest start and latest end of the staged events, and whether every
+    /// one of them is a whole calendar month.
+    coverage: BTreeMap<String, RowRange>,
     /// The `raw_layouts` rows written so far, with the layout each stands for.
     layouts: Vec<(Arc<RawLayout>, i64)>,
     /// Report-rollup sums of the events staged so far, written with the last chunk. `None` once
@@ -51,6 +52,14 @@ impl StagedImport {
             events: 0,
         }
     }
+}
+
+/// The period range of the staged events of one family.
+#[derive(Debug, Clone, Copy)]
+struct RowRange {
+    start: NaiveDate,
+    end: NaiveDate,
+    whole_months: bool,
 }
 
 const INSERT_EVENT: &str = "INSERT INTO sales_events (platform, family, source, import_id, job_id, natural_key,
@@ -80,16 +89,21 @@ impl Db {
         }
         let now = self.now();
         for e in events {
+            let whole = is_whole_month(e.period_start, e.period_end);
             // Look up before inserting: no `String` clone per event for a family already seen.
             match import.coverage.get_mut(&e.family) {
                 Some(cov) => {
-                    cov.0 = cov.0.min(e.period_start);
-                    cov.1 = cov.1.max(e.period_end);
+                    cov.start = cov.start.min(e.period_start);
+                    cov.end = cov.end.max(e.period_end);
+                    cov.whole_months &= whole;
                 }
                 None => {
-                    import
-                        .coverage
-                        .insert(e.family.clone(), (e.period_start, e.period_end));
+                    let range = RowRange {
+                        start: e.period_start,
+                        end: e.period_end,
+                        whole_months: whole,
+                    };
+                    import.coverage.insert(e.family.clone(), range);
                 }
             }
         }
@@ -155,11 +169,18 @@ impl Db {
                     "DELETE FROM import_coverage WHERE import_id = ?1",
                     params![id],
                 )?;
-                for (family, (start, end)) in &import.coverage {
+                for cov in recorded_coverage(&import.coverage, done.coverage) {
                     c.execute(
-                        "INSERT INTO import_coverage (import_id, family, period_start, period_end)
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params![id, family, start.to_string(), end.to_string()],
+                        "INSERT INTO import_coverage (import_id, family, period_start, period_end,
+                                                      month_totals)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            id,
+                            cov.family,
+                            iso_date(cov.start),
+                            iso_date(cov.end),
+                            cov.month_totals
+                        ],
                     )?;
                 }
             }
@@ -324,6 +345,52 @@ impl SalesStore for Db {
     }
 }
 
+/// The coverage an import records, per family: the range of its rows joined with what the file
+/// declares (`Coverage`). A family counts as month totals only when the file says so, every row
+/// of that family in it is a whole calendar month, and it is a KDP estimate family: the only
+/// reports that give both month totals and days of one month (lifetime and Dashboard
+/// downloads), and the only families the views apply the rule to (migration 7). A family the
+/// file does not declare is never month totals.
+fn recorded_coverage(rows: &BTreeMap<String, RowRange>, declared: &[Coverage]) -> Vec<Coverage> {
+    let mut out: BTreeMap<String, Coverage> = BTreeMap::new();
+    for d in declared {
+        match out.get_mut(&d.family) {
+            Some(c) => {
+                c.start = c.start.min(d.start);
+                c.end = c.end.max(d.end);
+                c.month_totals &= d.month_totals;
+            }
+            None => {
+                out.insert(d.family.clone(), d.clone());
+            }
+        }
+    }
+    for c in out.values_mut() {
+        c.month_totals &= c.family.starts_with("kdp_estimate.");
+    }
+    for (family, r) in rows {
+        match out.get_mut(family) {
+            Some(c) => {
+                c.start = c.start.min(r.start);
+                c.end = c.end.max(r.end);
+                c.month_totals &= r.whole_months;
+            }
+            None => {
+                out.insert(
+                    family.clone(),
+                    Coverage {
+                        family: family.clone(),
+                        start: r.start,
+                        end: r.end,
+                        month_totals: false,
+                    },
+                );
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
 /// The `raw_layouts` row of `layout` in this import: one written earlier (`known`, or `new` in
 /// this transaction), else a new one. Usually the first entry, compared by pointer.
 fn layout_id(
@@ -433,23 +500,30 @@ fn insert_event_text(
 /// Make a staged import live, deleting the live events of the same platform and family whose
 /// periods lie inside the range it covers (replace-by-coverage). Called inside the fenced
 /// completion transaction. Returns the number of events removed.
+///
+/// One exception keeps month totals and day figures of one month from ever being added
+/// (DESIGN §5): an import whose figures for a family are not month totals (a daily download)
+/// never replaces those of an import that gives month totals for it (a lifetime download);
+/// the views hide its days of those months instead. Month totals replace everything in
+/// their range, days included.
 pub(super) fn publish_import(c: &Connection, import_id: i64, now: Millis) -> Result<u64> {
     let platform: String = c.query_row(
         "SELECT platform FROM imports WHERE id = ?1 AND state = 'staging'",
         params![import_id],
         |r| r.get(0),
     )?;
-    let coverage: Vec<(String, String, String)> = {
+    let coverage: Vec<(String, String, String, bool)> = {
         let mut stmt = c.prepare_cached(
-            "SELECT family, period_start, period_end FROM import_coverage WHERE import_id = ?1",
+            "SELECT family, period_start, period_end, month_totals FROM import_coverage
+              WHERE import_id = ?1",
         )?;
         let rows = stmt.query_map(params![import_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut removed = 0u64;
-    for (family, start, end) in coverage {
+    for (family, start, end, month_totals) in coverage {
         // The live imports whose rows of this family can lie inside the range: those whose own
         // coverage overlaps it (every staged family gets a coverage row when staging ends).
         // Their rows are found through `sales_import`, so the cost is the size of the imports
@@ -459,11 +533,13 @@ pub(super) fn publish_import(c: &Connection, import_id: i64, now: Millis) -> Res
             let mut stmt = c.prepare_cached(
                 "SELECT i.id FROM imports i JOIN import_coverage ic ON ic.import_id = i.id
                   WHERE i.state = 'live' AND i.platform = ?1 AND i.id != ?5 AND ic.family = ?2
-                    AND ic.period_start <= ?4 AND ic.period_end >= ?3",
+                    AND ic.period_start <= ?4 AND ic.period_end >= ?3
+                    AND (?6 OR NOT ic.month_totals)",
             )?;
-            let rows = stmt.query_map(params![platform, family, start, end, import_id], |r| {
-                r.get(0)
-            })?;
+            let rows = stmt.query_map(
+                params![platform, family, start, end, import_id, month_totals],
+                |r| r.get(0),
+            )?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         for old in overlapping {
@@ -667,7 +743,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::{publish_import, StagedImport, StagingDone};
-    use crate::model::{Format, Platform, RawLayout, SaleEvent};
+    use crate::model::{Coverage, Format, Platform, RawLayout, SaleEvent};
     use crate::store::testutil::{claimed_lease, temp_db, At as _};
     use crate::store::ReportFilter;
 
@@ -699,6 +775,252 @@ mod tests {
         }
     }
 
+    fn ymd(m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, m, d).unwrap()
+    }
+
+    /// A KDP event of `family` over `start..=end` worth `units` and `royalty` cents.
+    fn kdp(family: &str, start: NaiveDate, end: NaiveDate, units: i64, cents: i64) -> SaleEvent {
+        let format = match family.rsplit('.').next() {
+            Some("paperback") => Format::Paperback,
+            Some("hardcover") => Format::Hardcover,
+            Some("kenp") => Format::Kenp,
+            _ => Format::Ebook,
+        };
+        SaleEvent {
+            platform: Platform::AmazonKdp,
+            family: family.into(),
+            source: "kdp.test".into(),
+            natural_key: None,
+            period_start: start,
+            period_end: end,
+            title: "T".into(),
+            product_id: "B0X".into(),
+            format,
+            marketplace: "Amazon.com".into(),
+            retailer: "Amazon".into(),
+            country: "US".into(),
+            units,
+            kenp_pages: 0,
+            list_price_micros: None,
+            royalty_micros: cents * 10_000,
+            currency: "USD".into(),
+            is_final: family.starts_with("kdp_final"),
+            status: String::new(),
+            raw: "{}".into(),
+            raw_layout: None,
+            line: 2,
+        }
+    }
+
+    /// Stage and publish one KDP file; returns the number of events it replaced.
+    fn publish(db: &super::Db, events: &[SaleEvent], coverage: &[Coverage]) -> u64 {
+        let lease = claimed_lease(db, "amazon_kdp");
+        let mut import = StagedImport::new(&lease, "amazon_kdp", "f.xlsx", "h");
+        let done = Some(StagingDone {
+            layout: "kdp",
+            rows: events.len() as u64,
+            coverage,
+        });
+        db.stage_events_at(&mut import, events, done, 0).unwrap();
+        db.immediate(|c| publish_import(c, import.id.unwrap(), 1))
+            .unwrap()
+    }
+
+    fn cover(family: &str, start: NaiveDate, end: NaiveDate, month_totals: bool) -> Coverage {
+        Coverage {
+            family: family.into(),
+            start,
+            end,
+            month_totals,
+        }
+    }
+
+    /// (family, units, royalty) that reports count, through the events view and through the
+    /// rollup view (which must agree).
+    fn effective(db: &super::Db) -> Vec<(String, i64, i64)> {
+        let q = |sql: &str| -> Vec<(String, i64, i64)> {
+            let mut stmt = db.conn().prepare(sql).unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let events = q(
+            "SELECT family || ' ' || month, sum(units), sum(royalty_micros) / 10000
+                          FROM effective_sales GROUP BY 1 ORDER BY 1",
+        );
+        let rollup = q(
+            "SELECT family || ' ' || month, sum(units), sum(royalty_micros) / 10000
+                          FROM effective_rollup GROUP BY 1 ORDER BY 1",
+        );
+        assert_eq!(events, rollup);
+        events
+    }
+
+    /// A lifetime download's month totals and a Dashboard's days of the same month and kind are
+    /// never added, whichever comes first: the month totals count. The Dashboard never replaces
+    /// them (its days are kept, hidden); month totals replace days.
+    #[test]
+    fn month_totals_and_days_of_a_month_are_never_added() {
+        let lifetime = [
+            kdp("kdp_estimate.ebook", ymd(8, 1), ymd(8, 31), 5, 1_500),
+            kdp("kdp_estimate.ebook", ymd(7, 1), ymd(7, 31), 9, 2_700),
+        ];
+        let lifetime_cover = [
+            cover("kdp_estimate.ebook", ymd(7, 1), ymd(8, 31), true),
+            cover("kdp_estimate.hardcover", ymd(7, 1), ymd(8, 31), true),
+        ];
+        // Days of August (the whole month inside its range), a hardcover sale the lifetime
+        // download did not have yet, and September.
+        let dashboard = [
+            kdp("kdp_estimate.ebook", ymd(8, 1), ymd(8, 1), 4, 1_200),
+            kdp("kdp_estimate.ebook", ymd(8, 20), ymd(8, 20), 3, 900),
+            kdp("kdp_estimate.hardcover", ymd(8, 20), ymd(8, 20), 1, 700),
+            kdp("kdp_estimate.ebook", ymd(9, 1), ymd(9, 1), 1, 300),
+        ];
+        let dashboard_cover = [
+            cover("kdp_estimate.ebook", ymd(8, 1), ymd(9, 1), false),
+            cover("kdp_estimate.hardcover", ymd(8, 1), ymd(9, 1), false),
+        ];
+        let expected = vec![
+            ("kdp_estimate.ebook 2025-07".to_string(), 9, 2_700),
+            ("kdp_estimate.ebook 2025-08".to_string(), 5, 1_500),
+            ("kdp_estimate.ebook 2025-09".to_string(), 1, 300),
+        ];
+        let (_d, db) = temp_db();
+        publish(&db, &lifetime, &lifetime_cover);
+        assert_eq!(
+            publish(&db, &dashboard, &dashboard_cover),
+            0,
+            "nothing replaced"
+        );
+        assert_eq!(effective(&db), expected);
+        let (_d, db) = temp_db();
+        publish(&db, &dashboard, &dashboard_cover);
+        assert_eq!(
+            publish(&db, &lifetime, &lifetime_cover),
+            3,
+            "August's days replaced"
+        );
+        assert_eq!(effective(&db), expected);
+        // Without the month-totals flag (imports older than schema 7, D2D, Smashwords) the
+        // rule is the old one: a later file replaces whatever lies inside its range.
+        let (_d, db) = temp_db();
+        let plain = [cover("kdp_estimate.ebook", ymd(7, 1), ymd(8, 31), false)];
+        publish(&db, &lifetime, &plain);
+        assert_eq!(publish(&db, &dashboard, &dashboard_cover), 1);
+        assert_eq!(
+            effective(&db),
+            vec![
+                ("kdp_estimate.ebook 2025-07".to_string(), 9, 2_700),
+                ("kdp_estimate.ebook 2025-08".to_string(), 7, 2_100),
+                ("kdp_estimate.ebook 2025-09".to_string(), 1, 300),
+                ("kdp_estimate.hardcover 2025-08".to_string(), 1, 700),
+            ]
+        );
+    }
+
+    /// A final report shadows the estimates of its months kind by kind, including a kind whose
+    /// sheet it has but that sold nothing (declared coverage, no rows); the KENP royalty
+    /// estimate is shadowed by a final KENP report.
+    #[test]
+    fn a_final_report_shadows_only_the_kinds_it_covers() {
+        let (_d, db) = temp_db();
+        publish(
+            &db,
+            &[
+                kdp("kdp_estimate.ebook", ymd(7, 1), ymd(7, 31), 3, 900),
+                kdp("kdp_estimate.paperback", ymd(7, 1), ymd(7, 31), 2, 1_000),
+                kdp("kdp_estimate.hardcover", ymd(7, 1), ymd(7, 31), 1, 700),
+                kdp("kdp_estimate.kenp_royalty", ymd(7, 1), ymd(7, 31), 0, 55),
+                kdp("kdp_estimate.ebook", ymd(6, 1), ymd(6, 30), 1, 300),
+            ],
+            &[],
+        );
+        // A final eBook sheet copy: only eBook estimates of July give way.
+        publish(
+            &db,
+            &[kdp("kdp_final.ebook", ymd(7, 1), ymd(7, 31), 3, 910)],
+            &[cover("kdp_final.ebook", ymd(7, 1), ymd(7, 31), true)],
+        );
+        assert_eq!(
+            effective(&db),
+            vec![
+                ("kdp_estimate.ebook 2025-06".to_string(), 1, 300),
+                ("kdp_estimate.hardcover 2025-07".to_string(), 1, 700),
+                ("kdp_estimate.kenp_royalty 2025-07".to_string(), 0, 55),
+                ("kdp_estimate.paperback 2025-07".to_string(), 2, 1_000),
+                ("kdp_final.ebook 2025-07".to_string(), 3, 910),
+            ]
+        );
+        // The whole final workbook: an empty Hardcover sheet still says "no hardcover sales",
+        // and its KENP sheet carries the KENP money.
+        publish(
+            &db,
+            &[
+                kdp("kdp_final.paperback", ymd(7, 1), ymd(7, 31), 2, 1_010),
+                kdp("kdp_final.kenp", ymd(7, 1), ymd(7, 31), 0, 60),
+            ],
+            &[
+                cover("kdp_final.paperback", ymd(7, 1), ymd(7, 31), true),
+                cover("kdp_final.hardcover", ymd(7, 1), ymd(7, 31), true),
+                cover("kdp_final.kenp", ymd(7, 1), ymd(7, 31), true),
+            ],
+        );
+        assert_eq!(
+            effective(&db),
+            vec![
+                ("kdp_estimate.ebook 2025-06".to_string(), 1, 300),
+                ("kdp_final.ebook 2025-07".to_string(), 3, 910),
+                ("kdp_final.kenp 2025-07".to_string(), 0, 60),
+                ("kdp_final.paperback 2025-07".to_string(), 2, 1_010),
+            ]
+        );
+    }
+
+    /// The store records what the file declares beside the range of its rows, and never takes
+    /// a family for month totals when one of its rows is not a whole month, or when it is not a
+    /// KDP estimate family.
+    #[test]
+    fn declared_coverage_is_recorded_with_the_rows_range() {
+        let (_d, db) = temp_db();
+        publish(
+            &db,
+            &[
+                kdp("kdp_estimate.ebook", ymd(7, 1), ymd(7, 31), 1, 100),
+                kdp("kdp_estimate.kenp", ymd(7, 3), ymd(7, 3), 0, 0),
+            ],
+            &[
+                cover("kdp_estimate.ebook", ymd(6, 1), ymd(7, 31), true),
+                cover("kdp_estimate.kenp", ymd(6, 1), ymd(7, 31), true),
+                cover("kdp_estimate.hardcover", ymd(6, 1), ymd(7, 31), true),
+                cover("kdp_final.ebook", ymd(6, 1), ymd(6, 30), true),
+            ],
+        );
+        let rows: Vec<String> = {
+            let mut stmt = db
+                .conn()
+                .prepare(
+                    "SELECT family || ' ' || period_start || ' ' || period_end || ' ' || month_totals
+                       FROM import_coverage ORDER BY family",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            rows,
+            [
+                "kdp_estimate.ebook 2025-06-01 2025-07-31 1",
+                "kdp_estimate.hardcover 2025-06-01 2025-07-31 1",
+                "kdp_estimate.kenp 2025-06-01 2025-07-31 0",
+                // Only KDP estimates give month totals beside days (what the views apply).
+                "kdp_final.ebook 2025-06-01 2025-06-30 0",
+            ]
+        );
+    }
+
     /// An import's rollup rows are written with its last chunk, under its own id and invisible
     /// until it turns live, when the live rollup equals the live events exactly (publishing does
     /// not read the rows back); a discarded import leaves no rollup row behind.
@@ -711,6 +1033,7 @@ mod tests {
         let done = Some(StagingDone {
             layout: "ebook",
             rows: 5,
+            coverage: &[],
         });
         let sums = |sql: &str| -> (i64, i64) {
             db.conn()
@@ -802,6 +1125,7 @@ mod tests {
         let done = Some(StagingDone {
             layout: "ebook",
             rows: 2,
+            coverage: &[],
         });
         db.stage_events_at(&mut import, &[row("Fox", 3)], done, 0)
             .unwrap();
@@ -857,6 +1181,7 @@ mod tests {
             Some(StagingDone {
                 layout: "ebook",
                 rows: 3,
+                coverage: &[],
             }),
             0,
         )

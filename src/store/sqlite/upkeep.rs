@@ -269,8 +269,8 @@ impl UpkeepStore for Db {
 
     fn kdp_months_without_final(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT month FROM live_rollup WHERE family = 'kdp_estimate'
-               AND month NOT IN (SELECT month FROM live_rollup WHERE family = 'kdp_final')
+            "SELECT DISTINCT month FROM live_rollup WHERE family GLOB 'kdp_estimate.*'
+               AND month NOT IN (SELECT month FROM kdp_final_months)
               ORDER BY month",
         )?;
         let rows = stmt.query_map([], |r| r.get(0))?;
