@@ -10,6 +10,13 @@
 //! `#[cfg_attr(not(salesingest_test_mount), ignore = "...")]`. Where a capability is present,
 //! the tests run by default and fail loudly if the machine refuses after all.
 //!
+//! PostgreSQL: the conformance suite runs every store test on PostgreSQL too when a server
+//! answers. `SALESINGEST_TEST_PG` names it (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`; `.ci/run` sets it after starting one); unset,
+//! `127.0.0.1:5432` is tried. `SALESINGEST_TEST_PG=0` turns the PostgreSQL tests off. The tests
+//! that start their own server (a restart mid-run, TLS, PgBouncer) also need PostgreSQL's server
+//! programs (`initdb`, found under `/usr/lib/postgresql`) and `pgbouncer`.
+//!
 //! `SALESINGEST_TEST_PRIVILEGED=0` turns the mount and immutable-flag tests off (a container
 //! whose seccomp profile refuses `mount` despite the capability); `=1` turns them on whatever
 //! the probe says (they then fail where they cannot run). Nothing of this reaches the binary.
@@ -23,10 +30,14 @@ const CAP_SYS_ADMIN: u32 = 21;
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=SALESINGEST_TEST_PRIVILEGED");
+    println!("cargo::rerun-if-env-changed=SALESINGEST_TEST_PG");
     for cfg in [
         "salesingest_test_mount",
         "salesingest_test_chattr",
         "salesingest_test_pty",
+        "salesingest_test_pg",
+        "salesingest_test_pg_server",
+        "salesingest_test_pgbouncer",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
     }
@@ -51,6 +62,51 @@ fn main() {
     if util_linux_script() {
         println!("cargo::rustc-cfg=salesingest_test_pty");
     }
+    let pg = match std::env::var("SALESINGEST_TEST_PG").ok().as_deref() {
+        Some("0") => false,
+        Some(url) => pg_answers(url),
+        None => pg_answers("postgres://127.0.0.1:5432"),
+    };
+    if pg {
+        println!("cargo::rustc-cfg=salesingest_test_pg");
+        if pg_server_bin().is_some() {
+            println!("cargo::rustc-cfg=salesingest_test_pg_server");
+            if on_path("pgbouncer") || Path::new("/usr/sbin/pgbouncer").exists() {
+                println!("cargo::rustc-cfg=salesingest_test_pgbouncer");
+            }
+        }
+    }
+}
+
+/// Whether something accepts TCP connections at the host and port of `url` (the tests then
+/// fail loudly if it is not a usable PostgreSQL).
+fn pg_answers(url: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let hostport = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().unwrap_or(5432)),
+        None => (hostport, 5432),
+    };
+    let host = if host.is_empty() { "127.0.0.1" } else { host };
+    (host, port).to_socket_addrs().is_ok_and(|mut addrs| {
+        addrs.any(|a| {
+            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(500)).is_ok()
+        })
+    })
+}
+
+/// PostgreSQL's server programs (`initdb`, `postgres`, `pg_ctl`), newest version first.
+fn pg_server_bin() -> Option<std::path::PathBuf> {
+    let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").exists() && b.join("pg_ctl").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
 }
 
 /// The `CapEff` mask of this process, or `None` when it cannot be read.

@@ -169,7 +169,17 @@ currency); human output uses the same RFC 3339 UTC times.
 const STATIC_SECTIONS: &str = r#".SH ENVIRONMENT
 .TP
 \fBSALESINGEST_DB\fR
-The database file, when \fB\-\-db\fR is not given.
+The database, when \fB\-\-db\fR is not given: a SQLite file path (or \fIsqlite:PATH\fR), or a
+PostgreSQL URL \fIpostgres://user:password@host:port/database?sslmode=verify\-full&sslrootcert=FILE\fR
+for workers on several hosts (the password is never printed).
+.TP
+\fBSALESINGEST_PG_POOL_SIZE\fR
+Connections a PostgreSQL store keeps per process (default 2; also \fB[postgres] pool_size\fR).
+.TP
+\fBSALESINGEST_HOST\fR
+The host name a worker records in its identity and judges leases by (default: the machine's).
+Set it when containers share one host name: a worker never judges another host's worker dead,
+it waits for that worker's lease to expire.
 .TP
 \fBSALESINGEST_CONFIG\fR
 The config file, when \fB\-\-config\fR is not given.
@@ -234,6 +244,9 @@ first_sync = "2011\-01\-01"
 platform = "gumroad"
 every = "6h"
 # name = "gumroad"
+
+[postgres]              # with \-\-db postgres://...
+pool_size = 2           # connections per process
 
 [inbox]                 # report files dropped here are imported by run\-worker
 path = "~/salesingest\-inbox"

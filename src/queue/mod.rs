@@ -121,9 +121,15 @@ impl WorkerId {
     }
 }
 
-/// This machine's host name.
+/// The host name workers record in their identity and judge leases by: `SALESINGEST_HOST` when
+/// set (containers that share one host name, or several workers simulated on one machine),
+/// else this machine's. A worker never judges the owner of a lease on another host dead; it
+/// waits for that lease to expire.
 pub fn hostname() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
+    match std::env::var("SALESINGEST_HOST") {
+        Ok(h) if !h.trim().is_empty() => h.trim().replace(':', "_"),
+        _ => gethostname::gethostname().to_string_lossy().into_owned(),
+    }
 }
 
 /// The start time of a process in clock ticks since boot (`/proc/<pid>/stat` field 22), so a
@@ -445,6 +451,13 @@ pub trait JobStore {
     /// Database errors.
     fn finish_run(&self, run_id: i64, counts: &RunCounts, exit_code: i32)
         -> anyhow::Result<Millis>;
+
+    /// A failure of the store itself that this handle has seen (a full disk, a read-only
+    /// database, a lost connection or a stopped server), as opposed to a failure of a job:
+    /// the worker then stops instead of failing job after job on it.
+    fn fault(&self) -> Option<String> {
+        None
+    }
 
     /// Delete finished jobs and cron runs older than the horizons, in small batches, by finish
     /// time. Returns (jobs, runs) deleted.

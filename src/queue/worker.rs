@@ -312,6 +312,14 @@ fn record(
             }
         }
         Err(error) => {
+            if let Some(fault) = store.fault() {
+                // The store itself failed (disk full, connection lost, server gone), not the
+                // job: give the attempt back, due at once (best effort: the store may refuse
+                // this write too, and then the next run rescues the job), and stop the run, so
+                // that no job burns its attempts on a fault of the machine.
+                let _ = store.fail(&job.lease, &error, &FailDecision::Snooze { after_ms: 0 });
+                anyhow::bail!("{fault}");
+            }
             let decision =
                 cfg.policy
                     .decide(&error, job.attempts, job.max_attempts, fastrand::f64());

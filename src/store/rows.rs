@@ -318,3 +318,88 @@ pub(crate) fn group_amounts(
     rows.sort_by_cached_key(sort_key);
     Ok(rows)
 }
+
+/// The period range of the staged events of one family.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowRange {
+    pub start: chrono::NaiveDate,
+    pub end: chrono::NaiveDate,
+    pub whole_months: bool,
+}
+
+/// The coverage an import records, per family: the range of its rows joined with what the file
+/// declares (`Coverage`). A family counts as month totals only when the file says so, every row
+/// of that family in it is a whole calendar month, and it is a KDP estimate family: the only
+/// reports that give both month totals and days of one month (lifetime and Dashboard
+/// downloads), and the only families the views apply the rule to (migration 7). A family the
+/// file does not declare is never month totals.
+pub(crate) fn recorded_coverage(
+    rows: &std::collections::BTreeMap<String, RowRange>,
+    declared: &[crate::model::Coverage],
+) -> Vec<crate::model::Coverage> {
+    use crate::model::Coverage;
+    use std::collections::BTreeMap;
+    let mut out: BTreeMap<String, Coverage> = BTreeMap::new();
+    for d in declared {
+        match out.get_mut(&d.family) {
+            Some(c) => {
+                c.start = c.start.min(d.start);
+                c.end = c.end.max(d.end);
+                c.month_totals &= d.month_totals;
+            }
+            None => {
+                out.insert(d.family.clone(), d.clone());
+            }
+        }
+    }
+    for c in out.values_mut() {
+        c.month_totals &= c.family.starts_with("kdp_estimate.");
+    }
+    for (family, r) in rows {
+        match out.get_mut(family) {
+            Some(c) => {
+                c.start = c.start.min(r.start);
+                c.end = c.end.max(r.end);
+                c.month_totals &= r.whole_months;
+            }
+            None => {
+                out.insert(
+                    family.clone(),
+                    Coverage {
+                        family: family.clone(),
+                        start: r.start,
+                        end: r.end,
+                        month_totals: false,
+                    },
+                );
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+/// Widen each family's row range by `events` (the staging of one import, chunk by chunk).
+pub(crate) fn widen_coverage(
+    coverage: &mut std::collections::BTreeMap<String, RowRange>,
+    events: &[crate::model::SaleEvent],
+) {
+    for e in events {
+        let whole = crate::model::is_whole_month(e.period_start, e.period_end);
+        // Look up before inserting: no `String` clone per event for a family already seen.
+        match coverage.get_mut(&e.family) {
+            Some(cov) => {
+                cov.start = cov.start.min(e.period_start);
+                cov.end = cov.end.max(e.period_end);
+                cov.whole_months &= whole;
+            }
+            None => {
+                let range = RowRange {
+                    start: e.period_start,
+                    end: e.period_end,
+                    whole_months: whole,
+                };
+                coverage.insert(e.family.clone(), range);
+            }
+        }
+    }
+}

@@ -2,11 +2,13 @@
 //! temporary database each.
 
 mod cli;
+mod conformance;
 mod coverage;
 mod d2d;
 mod fuzz_smoke;
 mod gumroad;
 mod kdp;
+mod pg;
 mod props;
 mod queue;
 mod reports;

@@ -6,15 +6,54 @@ use std::process::Command as StdCommand;
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// A temporary HOME with its own database.
+/// The store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A temporary HOME with its own database (a SQLite file in it, or a PostgreSQL database of
+/// its own on the test server).
 pub struct Env {
     pub dir: tempfile::TempDir,
+    pub pg: Option<crate::pg::PgDb>,
 }
 
 impl Env {
     pub fn new() -> Env {
+        Env::on(Backend::Sqlite)
+    }
+
+    /// An environment whose store is on `backend`.
+    pub fn on(backend: Backend) -> Env {
         Env {
             dir: tempfile::tempdir().unwrap(),
+            pg: (backend == Backend::Postgres).then(crate::pg::PgDb::create),
+        }
+    }
+
+    /// An environment on this PostgreSQL database (a private server's).
+    pub fn on_pg(db: crate::pg::PgDb) -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some(db),
+        }
+    }
+
+    /// What `--db` / `SALESINGEST_DB` is for this environment.
+    pub fn db_url(&self) -> String {
+        match &self.pg {
+            Some(db) => db.url.clone(),
+            None => self.db_path().display().to_string(),
+        }
+    }
+
+    /// One number from the store, by SQL both backends understand (for assertions).
+    pub fn scalar(&self, sql: &str) -> i64 {
+        match &self.pg {
+            Some(db) => db.client().query_one(sql, &[]).unwrap().get::<_, i64>(0),
+            None => self.sql().query_row(sql, [], |r| r.get(0)).unwrap(),
         }
     }
 
@@ -32,7 +71,7 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("XDG_DATA_HOME", self.path("xdg-data"))
             .env("XDG_CONFIG_HOME", self.path("xdg-config"))
-            .env("SALESINGEST_DB", self.db_path())
+            .env("SALESINGEST_DB", self.db_url())
             .env("NO_COLOR", "1");
         if self.path("config.toml").exists() {
             cmd.env("SALESINGEST_CONFIG", self.path("config.toml"));
@@ -81,8 +120,12 @@ impl Env {
         }
     }
 
-    /// Open the database read-only for assertions.
+    /// Open the (SQLite) database read-only for assertions.
     pub fn sql(&self) -> rusqlite::Connection {
+        assert!(
+            self.pg.is_none(),
+            "sql() is SQLite's; use scalar() on both backends"
+        );
         rusqlite::Connection::open_with_flags(
             self.db_path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -145,4 +188,34 @@ pub fn write_d2d(path: &Path, rows: &[String]) {
 pub fn day(days: i64) -> String {
     (chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Duration::days(days))
         .to_string()
+}
+
+/// A test written once and run on both backends: `on_both!(fn name(backend) { ... })` makes a
+/// module `name` with a test `sqlite` and a test `postgres` (reported as ignored on a machine
+/// without a PostgreSQL server, see build.rs).
+#[macro_export]
+macro_rules! on_both {
+    ($(#[doc = $doc:expr])* fn $name:ident($b:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            fn run($b: $crate::util::Backend) $body
+
+            #[test]
+            fn sqlite() {
+                run($crate::util::Backend::Sqlite)
+            }
+
+            #[test]
+            #[cfg_attr(
+                not(salesingest_test_pg),
+                ignore = "needs PostgreSQL: no server answered on 127.0.0.1:5432 when this was built; start one or set SALESINGEST_TEST_PG=postgres://… (see README, Development)"
+            )]
+            fn postgres() {
+                run($crate::util::Backend::Postgres)
+            }
+        }
+    };
 }

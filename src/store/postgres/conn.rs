@@ -24,6 +24,8 @@ pub struct PgStore {
     pub(super) shown: String,
     /// Where fetched blobs are written while a job reads them.
     pub(super) tmp_dir: PathBuf,
+    /// The first lost connection this handle saw (`JobStore::fault`).
+    pub(super) fault: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -292,6 +294,7 @@ impl PgStore {
             },
             shown: shown.clone(),
             tmp_dir: std::env::temp_dir(),
+            fault: Mutex::new(None),
         };
         {
             let mut c = store.conn()?;
@@ -346,18 +349,24 @@ impl PgStore {
     /// A driver error with what it means: a lost connection (server restarted, connection
     /// killed, network gone) says so and what happens next.
     pub(super) fn lost(&self, e: &postgres::Error) -> anyhow::Error {
-        if e.is_closed()
-            || e.as_db_error()
-                .is_some_and(|d| d.code() == &SqlState::ADMIN_SHUTDOWN)
-        {
-            anyhow!(
-                "lost the connection to PostgreSQL at `{}` (server restarted or stopped, the \
-                 connection was killed, or the network failed): {e}. Nothing half-done was \
-                 kept; the next run-worker rescues and finishes any job this one held",
-                self.shown
-            )
-        } else {
-            anyhow!("PostgreSQL error on `{}`: {e}", self.shown)
+        let gone = e.is_closed()
+            || e.as_db_error().is_some_and(|d| {
+                d.code() == &SqlState::ADMIN_SHUTDOWN || d.code() == &SqlState::CRASH_SHUTDOWN
+            })
+            || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+        if !gone {
+            return anyhow!("PostgreSQL error on `{}`: {e}", self.shown);
         }
+        let err = anyhow!(
+            "lost the connection to PostgreSQL at `{}` (server restarted or stopped, the \
+             connection was killed, or the network failed): {e}. Nothing half-done was kept; \
+             the next run-worker rescues and finishes any job this one held",
+            self.shown
+        );
+        self.fault
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| format!("{err}"));
+        err
     }
 }

@@ -434,6 +434,13 @@ impl JobStore for PgStore {
         Ok(ms(row.get(0)))
     }
 
+    fn fault(&self) -> Option<String> {
+        self.fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     fn prune(&self, policy: &Retention) -> Result<(u64, u64)> {
         let mut jobs = 0u64;
         for (state, horizon) in [

@@ -23,6 +23,7 @@ use super::effects::FENCE;
 use super::{args, ms_opt, PgStore};
 use crate::model::{RawLayout, SaleEvent};
 use crate::queue::Lease;
+use crate::store::rows::{recorded_coverage, widen_coverage, RowRange};
 use crate::store::{ImportStaging, PriorImport, SalesStore, StagingDone};
 
 /// An import being staged by one attempt.
@@ -33,8 +34,8 @@ struct Staging<'a> {
     platform: String,
     file: String,
     sha256: String,
-    /// Per family: the earliest start and latest end staged.
-    coverage: BTreeMap<String, (NaiveDate, NaiveDate)>,
+    /// Per family: the range of the rows staged.
+    coverage: BTreeMap<String, RowRange>,
     /// The `raw_layouts` rows written, with the layout each stands for.
     layouts: Vec<(Arc<RawLayout>, i64)>,
     events: u64,
@@ -185,17 +186,7 @@ impl ImportStaging for Staging<'_> {
             return Ok(());
         }
         let mut coverage = self.coverage.clone();
-        for e in events {
-            match coverage.get_mut(&e.family) {
-                Some(c) => {
-                    c.0 = c.0.min(e.period_start);
-                    c.1 = c.1.max(e.period_end);
-                }
-                None => {
-                    coverage.insert(e.family.clone(), (e.period_start, e.period_end));
-                }
-            }
-        }
+        widen_coverage(&mut coverage, events);
         let store = self.store;
         let mut new_layouts = Vec::new();
         let id = store.tx(|tx| {
@@ -299,11 +290,12 @@ impl ImportStaging for Staging<'_> {
                     ],
                 )?;
                 tx.execute_typed("DELETE FROM import_coverage WHERE import_id = $1", args![id])?;
-                for (family, (start, end)) in &coverage {
+                for cov in recorded_coverage(&coverage, done.coverage) {
                     tx.execute_typed(
-                        "INSERT INTO import_coverage (import_id, family, period_start, period_end)
-                         VALUES ($1, $2, $3, $4)",
-                        args![id, family.as_str(), *start, *end],
+                        "INSERT INTO import_coverage (import_id, family, period_start, period_end,
+                                                      month_totals)
+                         VALUES ($1, $2, $3, $4, $5)",
+                        args![id, cov.family.as_str(), cov.start, cov.end, cov.month_totals],
                     )?;
                 }
             }
@@ -533,20 +525,31 @@ pub(super) fn publish_import(tx: &mut Transaction<'_>, import_id: i64) -> Result
         args![platform.as_str()],
     )?;
     let coverage = tx.query_typed(
-        "SELECT family, period_start, period_end FROM import_coverage WHERE import_id = $1",
+        "SELECT family, period_start, period_end, month_totals FROM import_coverage
+          WHERE import_id = $1",
         args![import_id],
     )?;
     let mut removed = 0u64;
     for c in coverage {
         let family: String = c.get(0);
         let (start, end): (NaiveDate, NaiveDate) = (c.get(1), c.get(2));
+        // Days never replace month totals (DESIGN §5): the views hide such days instead.
+        let month_totals: bool = c.get(3);
         let older: Vec<i64> = tx
             .query_typed(
                 "SELECT i.id FROM imports i JOIN import_coverage ic ON ic.import_id = i.id
                   WHERE i.state = 'live' AND i.platform = $1 AND i.id != $5 AND ic.family = $2
                     AND ic.period_start <= $4 AND ic.period_end >= $3
+                    AND ($6 OR NOT ic.month_totals)
                   ORDER BY i.id",
-                args![platform.as_str(), family.as_str(), start, end, import_id],
+                args![
+                    platform.as_str(),
+                    family.as_str(),
+                    start,
+                    end,
+                    import_id,
+                    month_totals
+                ],
             )?
             .iter()
             .map(|r| r.get(0))

@@ -191,8 +191,8 @@ impl UpkeepStore for PgStore {
     fn kdp_months_without_final(&self) -> Result<Vec<String>> {
         Ok(self
             .query(
-                "SELECT DISTINCT month FROM live_rollup WHERE family = 'kdp_estimate'
-                   AND month NOT IN (SELECT month FROM live_rollup WHERE family = 'kdp_final')
+                "SELECT DISTINCT month FROM live_rollup WHERE starts_with(family, 'kdp_estimate.')
+                   AND month NOT IN (SELECT month FROM kdp_final_months)
                   ORDER BY month",
                 &[],
             )?

@@ -260,6 +260,10 @@ impl JobStore for Db {
         })
     }
 
+    fn fault(&self) -> Option<String> {
+        self.storage_error()
+    }
+
     fn prune(&self, policy: &Retention) -> Result<(u64, u64)> {
         let now = self.now();
         let mut jobs = 0u64;

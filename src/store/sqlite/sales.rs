@@ -10,8 +10,9 @@ use chrono::NaiveDate;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Db;
-use crate::model::{is_whole_month, iso_date, Coverage, RawLayout, SaleEvent};
+use crate::model::{iso_date, RawLayout, SaleEvent};
 use crate::queue::{Lease, Millis};
+use crate::store::rows::{recorded_coverage, widen_coverage, RowRange};
 use crate::store::{ImportStaging, PriorImport, SalesStore, StagingDone};
 
 /// A file import being staged. The `imports` row is created by the first `stage_events` call
@@ -54,14 +55,6 @@ impl StagedImport {
     }
 }
 
-/// The period range of the staged events of one family.
-#[derive(Debug, Clone, Copy)]
-struct RowRange {
-    start: NaiveDate,
-    end: NaiveDate,
-    whole_months: bool,
-}
-
 const INSERT_EVENT: &str = "INSERT INTO sales_events (platform, family, source, import_id, job_id, natural_key,
     period_start, period_end, month, title, product_id, format, marketplace, retailer, country,
     units, kenp_pages, list_price_micros, royalty_micros, currency, is_final, status, raw, line, updated_at,
@@ -88,25 +81,7 @@ impl Db {
             return Ok(());
         }
         let now = self.now();
-        for e in events {
-            let whole = is_whole_month(e.period_start, e.period_end);
-            // Look up before inserting: no `String` clone per event for a family already seen.
-            match import.coverage.get_mut(&e.family) {
-                Some(cov) => {
-                    cov.start = cov.start.min(e.period_start);
-                    cov.end = cov.end.max(e.period_end);
-                    cov.whole_months &= whole;
-                }
-                None => {
-                    let range = RowRange {
-                        start: e.period_start,
-                        end: e.period_end,
-                        whole_months: whole,
-                    };
-                    import.coverage.insert(e.family.clone(), range);
-                }
-            }
-        }
+        widen_coverage(&mut import.coverage, events);
         let mut new_layouts: Vec<(Arc<RawLayout>, i64)> = Vec::new();
         let mut rollup = import.rollup.take();
         let staged = self.immediate(|c| {
@@ -343,52 +318,6 @@ impl SalesStore for Db {
         })
         .transpose()
     }
-}
-
-/// The coverage an import records, per family: the range of its rows joined with what the file
-/// declares (`Coverage`). A family counts as month totals only when the file says so, every row
-/// of that family in it is a whole calendar month, and it is a KDP estimate family: the only
-/// reports that give both month totals and days of one month (lifetime and Dashboard
-/// downloads), and the only families the views apply the rule to (migration 7). A family the
-/// file does not declare is never month totals.
-fn recorded_coverage(rows: &BTreeMap<String, RowRange>, declared: &[Coverage]) -> Vec<Coverage> {
-    let mut out: BTreeMap<String, Coverage> = BTreeMap::new();
-    for d in declared {
-        match out.get_mut(&d.family) {
-            Some(c) => {
-                c.start = c.start.min(d.start);
-                c.end = c.end.max(d.end);
-                c.month_totals &= d.month_totals;
-            }
-            None => {
-                out.insert(d.family.clone(), d.clone());
-            }
-        }
-    }
-    for c in out.values_mut() {
-        c.month_totals &= c.family.starts_with("kdp_estimate.");
-    }
-    for (family, r) in rows {
-        match out.get_mut(family) {
-            Some(c) => {
-                c.start = c.start.min(r.start);
-                c.end = c.end.max(r.end);
-                c.month_totals &= r.whole_months;
-            }
-            None => {
-                out.insert(
-                    family.clone(),
-                    Coverage {
-                        family: family.clone(),
-                        start: r.start,
-                        end: r.end,
-                        month_totals: false,
-                    },
-                );
-            }
-        }
-    }
-    out.into_values().collect()
 }
 
 /// The `raw_layouts` row of `layout` in this import: one written earlier (`known`, or `new` in

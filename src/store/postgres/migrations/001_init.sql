@@ -93,6 +93,9 @@ CREATE TABLE import_coverage (
   family       text   NOT NULL COLLATE "C",
   period_start date   NOT NULL,
   period_end   date   NOT NULL,
+  -- The import gives whole-month totals of this (KDP estimate) family over the range: days of
+  -- those months from other files are never added to them (DESIGN §5).
+  month_totals boolean NOT NULL DEFAULT false,
   PRIMARY KEY (import_id, family)
 );
 
@@ -211,14 +214,46 @@ CREATE VIEW live_rollup AS
   SELECT * FROM sales_rollup
    WHERE import_id = 0 OR import_id IN (SELECT id FROM imports WHERE state = 'live');
 
--- What reports use: for a month with a final KDP report, KDP estimates of that month are
--- shadowed (kept, never added to the final figures).
+-- (kind, month) of every month a live final KDP report covers, one row per month of each
+-- coverage range (a Prior Months' sheet records its month even when it has no rows).
+CREATE VIEW kdp_final_months AS
+  SELECT substr(ic.family, 11) AS kind, to_char(m, 'YYYY-MM') AS month
+    FROM import_coverage ic JOIN imports i ON i.id = ic.import_id,
+         generate_series(date_trunc('month', ic.period_start), date_trunc('month', ic.period_end),
+                         interval '1 month') AS m
+   WHERE i.state = 'live' AND starts_with(ic.family, 'kdp_final.');
+
+-- (family, month) of every month a live import gives month totals for.
+CREATE VIEW month_total_months AS
+  SELECT ic.family, to_char(m, 'YYYY-MM') AS month
+    FROM import_coverage ic JOIN imports i ON i.id = ic.import_id,
+         generate_series(date_trunc('month', ic.period_start), date_trunc('month', ic.period_end),
+                         interval '1 month') AS m
+   WHERE i.state = 'live' AND ic.month_totals;
+
+-- What reports count (DESIGN §5), the same two rules for the rollup and for the events: a KDP
+-- estimate of a month and kind that a live final report covers is kept but not counted (the
+-- KENP royalty estimate gives way to a final KENP report); within the months an import gives
+-- month totals for, rows of that family with a shorter period (a Dashboard's days) are kept
+-- but not counted. Only KDP estimates are ever hidden.
 CREATE VIEW effective_rollup AS
   SELECT * FROM live_rollup
-   WHERE NOT (family = 'kdp_estimate'
-              AND month IN (SELECT month FROM live_rollup WHERE family = 'kdp_final'));
+   WHERE NOT (starts_with(family, 'kdp_estimate.')
+              AND ((CASE family WHEN 'kdp_estimate.kenp_royalty' THEN 'kenp'
+                                ELSE substr(family, 14) END, month)
+                     IN (SELECT kind, month FROM kdp_final_months)
+                OR ((family, month) IN (SELECT family, month FROM month_total_months)
+                    AND NOT (period_start = date_trunc('month', period_start)::date
+                             AND period_end = (date_trunc('month', period_start)
+                                               + interval '1 month' - interval '1 day')::date))));
 
 CREATE VIEW effective_sales AS
   SELECT * FROM live_sales
-   WHERE NOT (family = 'kdp_estimate'
-              AND month IN (SELECT month FROM live_rollup WHERE family = 'kdp_final'));
+   WHERE NOT (starts_with(family, 'kdp_estimate.')
+              AND ((CASE family WHEN 'kdp_estimate.kenp_royalty' THEN 'kenp'
+                                ELSE substr(family, 14) END, month)
+                     IN (SELECT kind, month FROM kdp_final_months)
+                OR ((family, month) IN (SELECT family, month FROM month_total_months)
+                    AND NOT (period_start = date_trunc('month', period_start)::date
+                             AND period_end = (date_trunc('month', period_start)
+                                               + interval '1 month' - interval '1 day')::date))));
