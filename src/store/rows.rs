@@ -403,3 +403,31 @@ pub(crate) fn widen_coverage(
         }
     }
 }
+
+/// A rollup key: family, period start and end (the month is the end's), currency, finality.
+pub(crate) type RollupKey<'a> = (&'a str, chrono::NaiveDate, chrono::NaiveDate, &'a str, bool);
+
+/// `[events, units, kenp_pages, royalty_micros]` per rollup key of some events: the delta the
+/// store adds to (or takes from) `sales_rollup` in the transaction that writes (or deletes)
+/// them, on every backend (the one mechanism that keeps the rollup equal to the events).
+pub(crate) fn rollup_of(
+    events: &[crate::model::SaleEvent],
+) -> std::collections::HashMap<RollupKey<'_>, [i64; 4]> {
+    let mut sums: std::collections::HashMap<RollupKey<'_>, [i64; 4]> =
+        std::collections::HashMap::new();
+    for e in events {
+        let key = (
+            e.family.as_str(),
+            e.period_start,
+            e.period_end,
+            e.currency.as_str(),
+            e.is_final,
+        );
+        let s = sums.entry(key).or_default();
+        s[0] += 1;
+        s[1] += e.units;
+        s[2] += e.kenp_pages;
+        s[3] += e.royalty_micros;
+    }
+    sums
+}

@@ -23,7 +23,7 @@ use super::effects::FENCE;
 use super::{args, ms_opt, PgStore};
 use crate::model::{RawLayout, SaleEvent};
 use crate::queue::Lease;
-use crate::store::rows::{recorded_coverage, widen_coverage, RowRange};
+use crate::store::rows::{recorded_coverage, rollup_of, widen_coverage, RollupKey, RowRange};
 use crate::store::{ImportStaging, PriorImport, SalesStore, StagingDone};
 
 /// An import being staged by one attempt.
@@ -39,29 +39,6 @@ struct Staging<'a> {
     /// The `raw_layouts` rows written, with the layout each stands for.
     layouts: Vec<(Arc<RawLayout>, i64)>,
     events: u64,
-}
-
-/// A rollup key: family, period start and end (the month is the end's), currency, finality.
-type RollupKey<'a> = (&'a str, NaiveDate, NaiveDate, &'a str, bool);
-
-/// `[events, units, kenp_pages, royalty_micros]` per rollup key of some events.
-fn rollup_of(events: &[SaleEvent]) -> HashMap<RollupKey<'_>, [i64; 4]> {
-    let mut sums: HashMap<RollupKey<'_>, [i64; 4]> = HashMap::new();
-    for e in events {
-        let key = (
-            e.family.as_str(),
-            e.period_start,
-            e.period_end,
-            e.currency.as_str(),
-            e.is_final,
-        );
-        let s = sums.entry(key).or_default();
-        s[0] += 1;
-        s[1] += e.units;
-        s[2] += e.kenp_pages;
-        s[3] += e.royalty_micros;
-    }
-    sums
 }
 
 /// Add `sums` (signed) to the rollup rows of `platform` and `import_id`, in one statement.
@@ -424,6 +401,8 @@ impl SalesStore for PgStore {
                     args![key.as_str()],
                 )?;
                 let changed = old.get::<_, i64>(6) != e.units
+                    || old.get::<_, i64>(7) != e.kenp_pages
+                    || old.get::<_, &str>(1) != e.family
                     || old.get::<_, i64>(8) != e.royalty_micros
                     || old.get::<_, &str>(9) != e.status
                     || old.get::<_, &str>(10) != raw.as_ref()
@@ -452,7 +431,7 @@ impl SalesStore for PgStore {
                             month = $5, title = $6, product_id = $7, country = $8, units = $9,
                             list_price_micros = $10, royalty_micros = $11, currency = $12,
                             is_final = $13, status = $14, raw = $15, source = $16,
-                            updated_at = now()
+                            updated_at = now(), family = $17, kenp_pages = $18
                       WHERE id = $1",
                     args![
                         old.get::<_, i64>(0),
@@ -470,7 +449,9 @@ impl SalesStore for PgStore {
                         e.is_final,
                         e.status.as_str(),
                         raw.as_ref(),
-                        e.source.as_str()
+                        e.source.as_str(),
+                        e.family.as_str(),
+                        e.kenp_pages
                     ],
                 )?;
                 add_rollup(

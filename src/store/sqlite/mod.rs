@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_report_rows_skip_the_key_index.sql"),
     include_str!("migrations/007_kdp_families_per_kind.sql"),
     GUMROAD_BUYER_DATA,
+    include_str!("migrations/009_one_rollup_mechanism.sql"),
 ];
 
 /// Migration 008: scrubs Gumroad buyers' personal data from `raw` (see `migrate`).
@@ -1323,13 +1324,21 @@ mod tests {
                 .unwrap(),
             (0, 1)
         );
-        // The rollup triggers came back with the table: an update and a delete of live events
-        // keep it equal to the live events; the staged event stays out of both.
-        c.execute("DELETE FROM sales_events WHERE id = 7", [])
-            .unwrap();
+        // The upsert moved the sale's rollup (the store's delta; migration 9 dropped the
+        // triggers): the live rollup still equals the live events; the staged event stays out.
         assert_eq!(sums(c, "live_rollup", "events"), sums(c, "live_sales", "1"));
-        assert_eq!(sums(c, "live_rollup", "events"), (2, 5_490_000));
-        assert_eq!(sums(c, "effective_sales", "1"), (2, 5_490_000));
+        assert_eq!(sums(c, "effective_sales", "1"), sums(c, "live_sales", "1"));
+        let triggers: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            triggers, 0,
+            "one mechanism keeps the rollup: no trigger is left"
+        );
         let check: String = c
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();

@@ -486,10 +486,11 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap()
         };
+        // Every event, staged or live, has its rollup row (staged ones under their import,
+        // invisible until it turns live): the two must be equal key by key.
         let from_events = q(&format!(
             "SELECT {ROLLUP_KEY}, count(*), sum(units), sum(kenp_pages), sum(royalty_micros)
                FROM sales_events
-              WHERE import_id IS NULL OR import_id IN (SELECT id FROM imports WHERE state = 'live')
               GROUP BY {ROLLUP_KEY} ORDER BY {ROLLUP_KEY}"
         ));
         let rollup = q(&format!(
@@ -555,124 +556,130 @@ mod tests {
         assert_eq!(streamed, sql);
     }
 
-    /// Random inserts, updates and deletes (what imports, replace-by-coverage and Gumroad
-    /// upserts do), on live and staged imports, and an import turning live, keep the
-    /// store- and trigger-maintained rollup equal to the live events, and the effective rollup equal to
-    /// `effective_sales`.
+    /// Random store operations (staged imports published by replace-by-coverage, over month
+    /// totals, days and final reports; imports discarded half-staged; API sales inserted and
+    /// updated in place with new amounts, currencies, dates and finality) keep the rollup equal
+    /// to the events key by key, and the effective rollup equal to `effective_sales`.
     #[test]
-    fn rollup_follows_inserts_updates_and_deletes() {
+    fn rollup_follows_every_store_operation() {
+        use crate::model::{Coverage, Format, Platform, SaleEvent};
+        use crate::store::testutil::{claimed_lease, At as _};
+        use crate::store::SalesStore as _;
+        use chrono::NaiveDate;
         let (_d, db) = temp_db();
-        let c = db.conn();
-        c.execute_batch(
-            "INSERT INTO imports (id, platform, file, sha256, state, started_at) VALUES
-               (1, 'amazon_kdp', 'e.xlsx', 'a', 'live', 0),
-               (2, 'amazon_kdp', 'f.xlsx', 'b', 'live', 0),
-               (3, 'draft2digital', 'd.csv', 'c', 'staging', 0),
-               (4, 'draft2digital', 'd2.csv', 'd', 'live', 0),
-               (5, 'smashwords', 's.tsv', 'e', 'staging', 0);
-             -- The final report shadows July's eBook estimates; the estimates give August as
-             -- month totals, so August's days of that family are not counted (DESIGN §5).
-             INSERT INTO import_coverage (import_id, family, period_start, period_end, month_totals)
-               VALUES (2, 'kdp_final.ebook', '2025-07-01', '2025-07-31', 1),
-                      (1, 'kdp_estimate.ebook', '2025-08-01', '2025-08-31', 1);",
-        )
-        .unwrap();
         let mut rng = fastrand::Rng::with_seed(7);
-        let families = [
-            ("amazon_kdp", "kdp_estimate.ebook", Some(1)),
-            ("amazon_kdp", "kdp_estimate.paperback", Some(1)),
-            ("amazon_kdp", "kdp_final.ebook", Some(2)),
-            ("draft2digital", "d2d_ebook", Some(3)),
-            ("draft2digital", "d2d_ebook", Some(4)),
-            ("gumroad", "gumroad", None),
-            ("smashwords", "smashwords", Some(5)),
-        ];
-        for round in 0..400 {
-            let (platform, family, import) = families[rng.usize(..families.len())];
-            let m = rng.u8(6..9);
-            let month = format!("2025-0{m}");
-            // A day, or (one time in three) the whole month.
-            let (start, end) = if rng.u8(0..3) == 0 {
-                let last = if m == 6 { 30 } else { 31 };
-                (format!("{month}-01"), format!("{month}-{last}"))
-            } else {
-                let day = format!("{month}-{:02}", rng.u8(1..4));
-                (day.clone(), day)
-            };
-            let cur = ["USD", "EUR"][rng.usize(..2)];
-            c.execute(
-                "INSERT INTO sales_events (platform, family, source, import_id, natural_key,
-                   period_start, period_end, month, title, product_id, format, marketplace,
-                   retailer, country, units, kenp_pages, royalty_micros, currency, is_final,
-                   raw, line, updated_at)
-                 VALUES (?1, ?2, 's', ?3, NULL, ?12, ?4, ?5, ?11, 'p', 'ebook', '', '', '', ?6, ?7,
-                   ?8, ?9, ?10, '{}', 1, 0)",
-                rusqlite::params![
+        let event =
+            |rng: &mut fastrand::Rng, platform: Platform, family: &str, key: Option<String>| {
+                let m = rng.u32(6..9);
+                let whole = family.starts_with("kdp") && rng.u8(0..3) == 0;
+                let (start, end) = if whole {
+                    let first = NaiveDate::from_ymd_opt(2025, m, 1).unwrap();
+                    let last = NaiveDate::from_ymd_opt(2025, m + 1, 1)
+                        .unwrap()
+                        .pred_opt()
+                        .unwrap();
+                    (first, last)
+                } else {
+                    let d = NaiveDate::from_ymd_opt(2025, m, rng.u32(1..4)).unwrap();
+                    (d, d)
+                };
+                SaleEvent {
                     platform,
-                    family,
-                    import,
-                    end,
-                    month,
-                    rng.i64(-1..5),
-                    rng.i64(0..50),
-                    rng.i64(-5_000_000..50_000_000),
-                    cur,
-                    family == "kdp_final.ebook" || rng.bool(),
-                    ["Sea Glass", "Fox Hollow", "Zebra"][rng.usize(..3)],
-                    start,
-                ],
-            )
-            .unwrap();
-            // What the store does after inserting an event: a live one (API sale, or here a
-            // row of a live import) joins the rollup at once, a staged one when it is published.
-            super::super::sales::rollup_add(c, c.last_insert_rowid()).unwrap();
-            if round % 7 == 0 {
-                c.execute(
-                    "UPDATE sales_events SET units = units + 1, royalty_micros = 0, is_final = 1 - is_final,
-                       currency = 'GBP' WHERE id = (SELECT id FROM sales_events ORDER BY random() LIMIT 1)",
-                    [],
-                )
+                    family: family.into(),
+                    source: "test".into(),
+                    natural_key: key,
+                    period_start: start,
+                    period_end: end,
+                    title: ["Sea Glass", "Fox Hollow", "Zebra"][rng.usize(..3)].into(),
+                    product_id: "p".into(),
+                    format: Format::Ebook,
+                    marketplace: String::new(),
+                    retailer: String::new(),
+                    country: String::new(),
+                    units: rng.i64(-1..5),
+                    kenp_pages: rng.i64(0..50),
+                    list_price_micros: None,
+                    royalty_micros: rng.i64(-5_000_000..50_000_000),
+                    currency: ["USD", "EUR", "GBP"][rng.usize(..3)].into(),
+                    is_final: family.starts_with("kdp_final") || rng.bool(),
+                    status: String::new(),
+                    raw: "{}".into(),
+                    raw_layout: None,
+                    line: 1,
+                }
+            };
+        let files = [
+            (Platform::AmazonKdp, "kdp_estimate.ebook"),
+            (Platform::AmazonKdp, "kdp_estimate.paperback"),
+            (Platform::AmazonKdp, "kdp_final.ebook"),
+            (Platform::Draft2digital, "d2d_ebook"),
+            (Platform::Smashwords, "smashwords"),
+        ];
+        for round in 0..120 {
+            let (platform, family) = files[rng.usize(..files.len())];
+            let n = rng.usize(0..8);
+            let events: Vec<SaleEvent> = (0..n)
+                .map(|_| event(&mut rng, platform, family, None))
+                .collect();
+            let lease = claimed_lease(&db, platform.as_str());
+            let mut import = super::super::sales::StagedImport::new(
+                &lease,
+                platform.as_str(),
+                "f",
+                &format!("{round}"),
+            );
+            // Sometimes the file says it gives month totals over its months.
+            let coverage: Vec<Coverage> = if family.starts_with("kdp_estimate") && rng.bool() {
+                let m = rng.u32(6..9);
+                vec![Coverage {
+                    family: family.into(),
+                    start: NaiveDate::from_ymd_opt(2025, m, 1).unwrap(),
+                    end: NaiveDate::from_ymd_opt(2025, m + 1, 1)
+                        .unwrap()
+                        .pred_opt()
+                        .unwrap(),
+                    month_totals: true,
+                }]
+            } else {
+                Vec::new()
+            };
+            let (first, rest) = events.split_at(n / 2);
+            db.stage_events_at(&mut import, first, None, round).unwrap();
+            let done = crate::store::StagingDone {
+                layout: "test",
+                rows: n as u64,
+                coverage: &coverage,
+            };
+            db.stage_events_at(&mut import, rest, Some(done), round)
                 .unwrap();
+            if let Some(id) = import.id {
+                if rng.u8(0..5) == 0 {
+                    // Half-staged, then its job failed: discarded.
+                    db.discard_import(id).unwrap();
+                } else {
+                    db.immediate(|c| super::super::sales::publish_import(c, id, round))
+                        .unwrap();
+                }
             }
-            if round % 11 == 0 {
-                // An event moving between a live and a staged import.
-                c.execute(
-                    "UPDATE sales_events SET import_id = CASE WHEN import_id = 5 THEN 4 ELSE 5 END
-                      WHERE id = (SELECT id FROM sales_events WHERE import_id IN (4, 5)
-                                   ORDER BY random() LIMIT 1)",
-                    [],
-                )
+            // API sales: new ones, and known ones changing every amount and key.
+            let sales: Vec<SaleEvent> = (0..rng.usize(0..4))
+                .map(|_| {
+                    let key = format!("sale-{}", rng.u8(0..12));
+                    event(&mut rng, Platform::Gumroad, "gumroad", Some(key))
+                })
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            let sales: Vec<SaleEvent> = sales
+                .into_iter()
+                .filter(|e| seen.insert(e.natural_key.clone()))
+                .collect();
+            db.upsert_events_at("gumroad", 0, &sales, None, round)
                 .unwrap();
-            }
-            if round % 5 == 0 {
-                c.execute(
-                    "DELETE FROM sales_events WHERE id IN
-                       (SELECT id FROM sales_events ORDER BY random() LIMIT 2)",
-                    [],
-                )
-                .unwrap();
-            }
-            if round % 100 == 99 {
-                rollup_matches_events(&db);
-            }
-            if round == 250 {
-                // A staged import turns live, as at job completion: its rows, whatever SQL
-                // did to them while staged, are added to the rollup.
-                super::super::sales::publish_import(c, 3, 0).unwrap();
+            if round % 10 == 9 {
                 rollup_matches_events(&db);
             }
         }
-        c.execute(
-            "DELETE FROM sales_events WHERE family = 'kdp_final.ebook' AND month = '2025-07'",
-            [],
-        )
-        .unwrap();
         rollup_matches_events(&db);
-        c.execute("DELETE FROM sales_events", []).unwrap();
-        let left: i64 = c
-            .query_row("SELECT count(*) FROM sales_rollup", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(left, 0);
     }
 
     /// Summaries by month/platform/currency and the status overview never read the events
