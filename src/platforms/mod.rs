@@ -10,6 +10,7 @@ pub mod google_play;
 pub mod gumroad;
 pub mod kdp;
 pub mod kobo;
+pub mod records;
 pub mod smashwords;
 pub mod streetlib;
 pub mod table;
