@@ -378,7 +378,8 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Named<T> {
 }
 
 /// Platform names for clap: `Platform::ALL` (so a new platform is offered everywhere at once);
-/// the aliases `Platform::parse` knows (`kdp`, `d2d`, `kwl`, `google`) are accepted too.
+/// the aliases `Platform::parse` knows (`kdp`, `d2d`, `kwl`, `google`, `apple`, `bn`, `ingram`) are
+/// accepted too.
 pub fn platform_arg() -> Named<Platform> {
     Named {
         names: || Platform::ALL.iter().map(|p| p.as_str()).collect(),
