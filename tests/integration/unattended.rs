@@ -197,6 +197,9 @@ fn layouts() -> Vec<(PathBuf, &'static str, &'static str)> {
         ("d2d", "draft2digital"),
         ("kdp", "amazon_kdp"),
         ("smashwords", "smashwords"),
+        ("apple_books", "apple_books"),
+        ("barnes_noble", "barnes_noble"),
+        ("ingramspark", "ingramspark"),
     ] {
         for e in std::fs::read_dir(fixture(dir)).unwrap() {
             let p = e.unwrap().path();
