@@ -65,9 +65,9 @@ fn exit_codes_help() -> String {
 /// The heading of the options every subcommand takes, listed after its own.
 pub(crate) const GLOBAL: &str = "Global options";
 
-/// Gather a self-published author's sales from KDP, Kobo, Google Play, StreetLib, Gumroad,
-/// Smashwords and Draft2Digital into one local SQLite database, through a crash-safe job queue
-/// that cron drives.
+/// Gather a self-published author's sales from KDP, Kobo, Google Play, Apple Books, B&N Press,
+/// IngramSpark, StreetLib, Gumroad, Smashwords and Draft2Digital into one local SQLite database,
+/// through a crash-safe job queue that cron drives.
 #[derive(Debug, Parser)]
 #[command(name = "salesingest", version, after_help = exit_codes_help(), propagate_version = true)]
 pub struct Cli {

@@ -108,8 +108,9 @@ impl<R: Read> LineEnds<R> {
             inner,
             after_cr: false,
             at_line_start: true,
-            chunk: vec![0; 64 * 1024],
-            out: Vec::with_capacity(80 * 1024),
+            // The CSV reader asks for at most its 8 KiB buffer at a time.
+            chunk: vec![0; 8 * 1024],
+            out: Vec::with_capacity(9 * 1024),
             pos: 0,
         }
     }
