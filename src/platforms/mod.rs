@@ -751,6 +751,43 @@ mod detect_tests {
         }
     }
 
+    /// Only Apple Books reads gzip: a gzip file cut in its first lines, or holding another
+    /// report, names Apple Books rather than the "not valid UTF-8" the text adapters see.
+    #[test]
+    fn gzip_files_are_apple_books_claims() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let gz = |text: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(text).unwrap();
+            enc.finish().unwrap()
+        };
+        let whole = gz(b"Start Date\tEnd Date\tExtended Partner Share\n");
+        let other = gz(b"Title,Units\nA,1\n");
+        for (name, bytes, needle) in [
+            (
+                "cut.txt.gz",
+                &whole[..whole.len() - 6],
+                "line 2: the gzip-compressed report is broken",
+            ),
+            (
+                "other.txt.gz",
+                &other[..],
+                "the gzip-compressed file holds no Apple Books financial report",
+            ),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            match detect(&p, name) {
+                Err(DetectError::Invalid { platform, error }) => {
+                    assert_eq!(platform, Platform::AppleBooks, "{name}: {error}");
+                    assert!(error.to_string().contains(needle), "{name}: {error}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
     /// Files of no layout stay unknown with the new adapters in the order too.
     #[test]
     fn unrelated_text_stays_unknown() {
