@@ -788,6 +788,24 @@ mod detect_tests {
         }
     }
 
+    /// The 2011 PubIt `.xls` gets the B&N message, not KDP's "old binary Excel" one.
+    #[test]
+    fn the_pubit_workbook_names_barnes_noble() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("PubIt_sales.xls");
+        let mut bytes = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        bytes.extend(std::iter::repeat(0).take(512));
+        bytes.extend("Total Publisher's Revenue".bytes().flat_map(|b| [b, 0]));
+        std::fs::write(&p, bytes).unwrap();
+        match detect(&p, "PubIt_sales.xls") {
+            Err(DetectError::Invalid { platform, error }) => {
+                assert_eq!(platform, Platform::BarnesNoble, "{error}");
+                assert!(error.to_string().contains("2011 PubIt"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Files of no layout stay unknown with the new adapters in the order too.
     #[test]
     fn unrelated_text_stays_unknown() {
