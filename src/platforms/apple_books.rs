@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 
 use super::csvutil;
 use super::records::{self, Input, Magic, Records, Table};
-use super::{EventSink, InputError, ParseSummary, PlatformError};
+use super::{EventSink, InputError, ParseSummary, PlatformError, ReportedPayment};
 use crate::model::{format_micros, Format, Platform, RawLayout, SaleEvent};
 
 const LAYOUT: &str = "Apple Books financial report";
@@ -89,6 +89,10 @@ enum Trailer {
     Units,
 }
 
+/// The most currencies, countries, summary lines or trailer lines kept per file: a real report
+/// has a few dozen at most; the bound keeps memory flat whatever the file holds.
+const MAX_KEPT: usize = 1_000;
+
 /// Running sums of the file's lines.
 #[derive(Debug, Default)]
 struct Sums {
@@ -96,10 +100,12 @@ struct Sums {
     /// Signed (by `S`/`R`) and as written.
     units: (i64, i64),
     amount: (i64, i64),
-    /// Per currency: period, signed amount, signed units.
-    per_currency: BTreeMap<String, (NaiveDate, NaiveDate, i64, i64)>,
+    /// Per currency: period, signed amount, signed units, lines.
+    per_currency: BTreeMap<String, (NaiveDate, NaiveDate, i64, i64, u64)>,
     /// Per (country, currency): signed units and amount, to compare with the summary block.
     per_country: BTreeMap<(String, String), (i64, i64)>,
+    /// Set when a file holds more currencies or countries than `MAX_KEPT`.
+    overflow: bool,
 }
 
 /// Parse an Apple Books financial report, streaming its lines into `sink`; also return what
@@ -212,13 +218,19 @@ pub fn parse_report(
             .unwrap_or("");
         if first.starts_with("Total_") || first == "Total" {
             if let Some(t) = parse_trailer(&file, line, &rec)? {
-                trailer.push(t);
+                if trailer.len() < MAX_KEPT {
+                    trailer.push(t);
+                }
             }
             continue;
         }
         if let Some(cols) = &summary_block {
             if let Some(ct) = country_total(&file, line, cols, &rec)? {
-                countries.push(ct);
+                if countries.len() < MAX_KEPT {
+                    countries.push(ct);
+                } else {
+                    sums.overflow = true;
+                }
             }
             continue;
         }
@@ -253,6 +265,13 @@ pub fn parse_report(
         .find(|t| t.0 == Trailer::Amount)
         .map(|t| t.2)
         .filter(|_| sums.per_currency.len() == 1);
+    if sums.overflow {
+        summary.warnings.push(format!(
+            "`{file}` names more than {MAX_KEPT} currencies, countries or summary lines: what it says is owed was not summarised"
+        ));
+        sums.per_currency.clear();
+        countries.clear();
+    }
     for ct in &countries {
         let key = (ct.country.clone(), ct.currency.clone());
         let rows = sums.per_country.get(&key).copied().unwrap_or((0, 0));
@@ -273,7 +292,7 @@ pub fn parse_report(
     let statements = sums
         .per_currency
         .iter()
-        .map(|(cur, (start, end, amount, units))| Statement {
+        .map(|(cur, (start, end, amount, units, _))| Statement {
             currency: cur.clone(),
             period_start: *start,
             period_end: *end,
@@ -286,6 +305,18 @@ pub fn parse_report(
                 .cloned()
                 .collect(),
             due_on: *end + chrono::Duration::days(PAYMENT_DAYS),
+        })
+        .collect();
+    summary.payments = sums
+        .per_currency
+        .iter()
+        .map(|(cur, (start, end, amount, _, lines))| ReportedPayment {
+            source: "apple_books.financial".to_string(),
+            date: None,
+            currency: cur.clone(),
+            amount_micros: *amount,
+            period: Some((*start, *end)),
+            rows: *lines,
         })
         .collect();
     if summary.rows == 0 {
@@ -402,25 +433,37 @@ fn row_event(
     let units = sign * quantity.abs();
     let royalty = sign * extended.abs();
     sums.rows += 1;
-    sums.units.0 += units;
-    sums.units.1 += quantity;
+    sums.units.0 = sums.units.0.saturating_add(units);
+    sums.units.1 = sums.units.1.saturating_add(quantity);
     sums.amount.0 = sums.amount.0.saturating_add(royalty);
     sums.amount.1 = sums.amount.1.saturating_add(extended);
     let country = get(c.country).to_ascii_uppercase();
-    let entry = sums
-        .per_currency
-        .entry(currency.clone())
-        .or_insert((start, end, 0, 0));
-    entry.0 = entry.0.min(start);
-    entry.1 = entry.1.max(end);
-    entry.2 = entry.2.saturating_add(royalty);
-    entry.3 += units;
-    let pc = sums
-        .per_country
-        .entry((country.clone(), currency.clone()))
-        .or_insert((0, 0));
-    pc.0 += units;
-    pc.1 = pc.1.saturating_add(royalty);
+    let room = sums.per_currency.len() < MAX_KEPT && sums.per_country.len() < MAX_KEPT;
+    if !sums.overflow
+        && (room
+            || (sums.per_currency.contains_key(&currency)
+                && sums
+                    .per_country
+                    .contains_key(&(country.clone(), currency.clone()))))
+    {
+        let entry = sums
+            .per_currency
+            .entry(currency.clone())
+            .or_insert((start, end, 0, 0, 0));
+        entry.0 = entry.0.min(start);
+        entry.1 = entry.1.max(end);
+        entry.2 = entry.2.saturating_add(royalty);
+        entry.3 = entry.3.saturating_add(units);
+        entry.4 += 1;
+        let pc = sums
+            .per_country
+            .entry((country.clone(), currency.clone()))
+            .or_insert((0, 0));
+        pc.0 = pc.0.saturating_add(units);
+        pc.1 = pc.1.saturating_add(royalty);
+    } else {
+        sums.overflow = true;
+    }
     let isbn = csvutil::normalise_isbn(get(c.isbn));
     let id_of = |i: Option<usize>| i.map(get).filter(|s| !s.is_empty());
     let product_id = if !isbn.is_empty() {

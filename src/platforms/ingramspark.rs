@@ -22,7 +22,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::csvutil;
 use super::records::{self, Input, Magic, Records, Table};
-use super::{EventSink, InputError, ParseSummary, PlatformError};
+use super::{EventSink, InputError, ParseSummary, PlatformError, ReportedPayment};
 use crate::model::{Format, Platform, RawLayout, SaleEvent};
 
 const COMPENSATION: &str = "IngramSpark compensation report";
@@ -30,6 +30,10 @@ const SALES: &str = "IngramSpark Sales Report";
 
 /// Days after the end of the month until IngramSpark pays its compensation (FORMATS §14.9).
 pub const PAYMENT_DAYS: i64 = 90;
+
+/// The most (month, currency) pairs summed per file: a real report has a few; the bound keeps
+/// memory flat whatever the file holds.
+const MAX_TOTALS: usize = 1_000;
 
 /// Column names only the compensation report has (any two make a header of that report).
 const COMPENSATION_MARKS: [&str; 6] = [
@@ -300,8 +304,10 @@ fn compensation(
         .map(|(i, h)| (i, h.as_str()))
         .collect();
     let mut summary = ParseSummary::default();
-    let mut totals: std::collections::BTreeMap<(NaiveDate, String), (i64, Option<i64>)> =
+    // Per (month, currency): compensation, deferral balance, rows.
+    let mut totals: std::collections::BTreeMap<(NaiveDate, String), (i64, Option<i64>, u64)> =
         std::collections::BTreeMap::new();
+    let mut overflow = false;
     let mut cells = Vec::with_capacity(ctx.headers.len());
     let file = ctx.file;
     while let Some(line) = ctx.next_row(table, rec, &mut cells)? {
@@ -359,12 +365,16 @@ fn compensation(
             Some(i) => csvutil::money_opt(file, line, "deferral_balance", get(i))?,
             None => None,
         };
-        let t = totals
-            .entry((start, currency.clone()))
-            .or_insert((0, c_deferral.map(|_| 0)));
-        t.0 = t.0.saturating_add(royalty);
-        if let (Some(d), Some(sum)) = (deferral, t.1.as_mut()) {
-            *sum = sum.saturating_add(d);
+        let key = (start, currency.clone());
+        if totals.len() < MAX_TOTALS || totals.contains_key(&key) {
+            let t = totals.entry(key).or_insert((0, c_deferral.map(|_| 0), 0));
+            t.0 = t.0.saturating_add(royalty);
+            if let (Some(d), Some(sum)) = (deferral, t.1.as_mut()) {
+                *sum = sum.saturating_add(d);
+            }
+            t.2 += 1;
+        } else {
+            overflow = true;
         }
         let (raw, raw_layout) = ctx.raw(rec);
         let event = SaleEvent {
@@ -402,9 +412,25 @@ fn compensation(
             .warnings
             .push(format!("`{file}` has a header but no compensation rows"));
     }
+    if overflow {
+        summary.warnings.push(format!(
+            "`{file}` names more than {MAX_TOTALS} months and currencies: what it says is owed was not summarised"
+        ));
+        totals.clear();
+    }
+    for ((start, currency), (amount, _, rows)) in &totals {
+        summary.payments.push(ReportedPayment {
+            source: "ingramspark.compensation".to_string(),
+            date: None,
+            currency: currency.clone(),
+            amount_micros: *amount,
+            period: month_bounds(start.year(), start.month()),
+            rows: *rows,
+        });
+    }
     let comp = totals
         .into_iter()
-        .map(|((start, currency), (amount, deferral))| {
+        .map(|((start, currency), (amount, deferral, _))| {
             let (_, end) = month_bounds(start.year(), start.month()).unwrap_or((start, start));
             Compensation {
                 period_start: start,

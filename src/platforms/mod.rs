@@ -869,7 +869,8 @@ mod detect_tests {
             assert!(m.contains(needle) && !m.contains(not), "{m}");
             assert!(
                 m.contains(
-                    "amazon_kdp, draft2digital, smashwords, kobo, streetlib and google_play"
+                    "amazon_kdp, draft2digital, smashwords, kobo, streetlib, google_play, \
+                     apple_books, barnes_noble and ingramspark"
                 ) && m.contains("`salesingest enqueue gumroad`"),
                 "{m}"
             );

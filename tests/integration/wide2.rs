@@ -626,6 +626,7 @@ fn a_gzip_report_cut_after_enqueue_fails_permanently() {
 #[test]
 fn status_and_help_know_the_new_platforms() {
     let env = Env::new();
+    env.cmd().args(["run-worker"]).assert().success();
     let v = env.json(&["status"]);
     let names: Vec<&str> = v
         .as_array()
@@ -641,12 +642,21 @@ fn status_and_help_know_the_new_platforms() {
         .assert()
         .code(2)
         .stderr(
-            predicate::str::contains("apple_books (apple)")
-                .and(predicate::str::contains("ingramspark (ingram)")),
+            predicate::str::contains("apple_books")
+                .and(predicate::str::contains("barnes_noble"))
+                .and(predicate::str::contains("ingramspark")),
         );
+    for alias in ["apple", "bn", "ingram"] {
+        env.cmd()
+            .args(["jobs", "--platform", alias])
+            .assert()
+            .success();
+    }
     env.cmd()
         .args(["enqueue", "--help"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("barnes_noble (bn)"));
+        .stdout(
+            predicate::str::contains("apple, bn,").and(predicate::str::contains("ingramspark")),
+        );
 }

@@ -97,6 +97,44 @@ fn plain_report_with_trailer_and_identical_lines() {
             due_on: day(7, 31),
         }]
     );
+    assert_eq!(
+        summary.payments,
+        vec![ReportedPayment {
+            source: "apple_books.financial".into(),
+            date: None,
+            currency: "EUR".into(),
+            amount_micros: 8_250_000,
+            period: Some((day(6, 1), day(6, 28))),
+            rows: 3,
+        }]
+    );
+}
+
+/// What is summed per currency and country is bounded: a file naming more currencies than any
+/// report has keeps its lines but drops the summary, with a warning.
+#[test]
+fn payment_sums_are_bounded() {
+    let mut text = format!("{HEADER}\n");
+    for i in 0..(MAX_KEPT + 5) {
+        let cur: String = [
+            b'A' + (i / 676) as u8,
+            b'A' + (i / 26 % 26) as u8,
+            b'A' + (i % 26) as u8,
+        ]
+        .iter()
+        .map(|&b| char::from(b))
+        .collect();
+        text.push_str(&line("1", "1.00", "1.00", &cur, "S", "US"));
+        text.push('\n');
+    }
+    let (ev, summary, st) = parse_bytes(text.as_bytes()).unwrap();
+    assert_eq!(ev.len(), MAX_KEPT + 5);
+    assert!(st.is_empty() && summary.payments.is_empty());
+    assert!(
+        summary.warnings[0].contains("more than 1000 currencies"),
+        "{:?}",
+        summary.warnings
+    );
 }
 
 /// The US sample: gzip, a 3-line preamble, a return, a free line, a blank line and the

@@ -122,6 +122,24 @@ fn the_three_sample_containers_give_the_same_events() {
                 [2, 3, 4, 5]
             }
         );
+        let payments: Vec<(&str, i64, u64)> = summary
+            .payments
+            .iter()
+            .map(|p| (p.currency.as_str(), p.amount_micros, p.rows))
+            .collect();
+        assert_eq!(
+            payments,
+            [
+                ("AUD", 6_790_000, 1),
+                ("GBP", 8_180_000, 1),
+                ("USD", 31_340_000, 2)
+            ]
+        );
+        assert!(summary
+            .payments
+            .iter()
+            .all(|p| p.source == "ingramspark.compensation"
+                && p.period == Some((day(2025, 7, 1), day(2025, 7, 31)))));
         keys.push(
             ev.iter()
                 .map(|e| {
@@ -381,6 +399,29 @@ fn the_sales_report_gives_units_in_the_market_currency() {
         "Date Range 07/01/2025 07/31/2025\n{SALES_HEADER}\n9798867123451,T,A,XX,X,Y,3,US,1,1,1,1,1,1\n"
     )));
     assert!(e.contains("column `Format`"), "{e}");
+}
+
+/// Per-month sums are bounded: a file naming more months and currencies than any report keeps
+/// its rows but drops the sums, with a warning.
+#[test]
+fn compensation_sums_are_bounded() {
+    const MON: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    let mut text = format!("{HEADER}\n");
+    for i in 0..(MAX_TOTALS + 1) {
+        let period = format!("{}-{:04}", MON[i % 12], 1900 + i / 12);
+        text.push_str(&comp_row("9798355123017", "1", "1.00", &period, "GBP"));
+        text.push('\n');
+    }
+    let (ev, summary, comp) = parse_text(&text).unwrap();
+    assert_eq!(ev.len(), MAX_TOTALS + 1);
+    assert!(comp.is_empty() && summary.payments.is_empty());
+    assert!(
+        summary.warnings[0].contains("more than 1000 months"),
+        "{:?}",
+        summary.warnings
+    );
 }
 
 #[test]
