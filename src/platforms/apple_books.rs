@@ -9,8 +9,10 @@
 //! `Total_Amount` / `Total_Units` trailer is checked against the rows; reading of sales stops at
 //! the per-country summary block (`Country Of Sale`, …), which is read as the statement's
 //! per-country totals. Lines have no ids: identical lines are separate sales, and a file
-//! replaces the events of the same currency inside its period (family
-//! `apple_books_financial:<currency>`, so the files of two regions never replace each other).
+//! replaces the events of the same currency inside its period (the preamble's, when it names
+//! one that holds the lines; family `apple_books_financial:<currency>`, so the files of two
+//! regions never replace each other). What the file says Apple owes, per currency, is returned
+//! as `ParseSummary::payments` (and as `Statement`s with the summary block and a due date).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +22,7 @@ use chrono::NaiveDate;
 use super::csvutil;
 use super::records::{self, Input, Magic, Records, Table};
 use super::{EventSink, InputError, ParseSummary, PlatformError, ReportedPayment};
-use crate::model::{format_micros, Format, Platform, RawLayout, SaleEvent};
+use crate::model::{format_micros, Coverage, Format, Platform, RawLayout, SaleEvent};
 
 const LAYOUT: &str = "Apple Books financial report";
 
@@ -289,6 +291,26 @@ pub fn parse_report(
             ));
         }
     }
+    // The fiscal period the preamble names (`Start Date` / `End Date` lines): a newer download
+    // of it replaces that period's lines of the currencies it holds, whatever its lines span.
+    let line_date = |name: &str| {
+        found.preamble.iter().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| records::dates_in(rest, 1).first().copied())
+        })
+    };
+    if let (Some(start), Some(end)) = (line_date("Start Date"), line_date("End Date")) {
+        for (cur, (first, last, ..)) in &sums.per_currency {
+            if start <= *first && *last <= end {
+                summary.coverage.push(Coverage {
+                    family: family(cur),
+                    start,
+                    end,
+                    month_totals: false,
+                });
+            }
+        }
+    }
     let statements = sums
         .per_currency
         .iter()
@@ -480,7 +502,7 @@ fn row_event(
     };
     Ok(SaleEvent {
         platform: Platform::AppleBooks,
-        family: format!("apple_books_financial:{currency}"),
+        family: family(&currency),
         source: "apple_books.financial".to_string(),
         natural_key: None,
         period_start: start,
@@ -504,6 +526,11 @@ fn row_event(
         raw_layout: None,
         line,
     })
+}
+
+/// The replace-by-coverage family of a currency's lines.
+fn family(currency: &str) -> String {
+    format!("apple_books_financial:{currency}")
 }
 
 /// An ISO 4217 code (three letters), upper-cased.

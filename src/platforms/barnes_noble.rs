@@ -8,18 +8,24 @@
 //! never counted on). UTF-8 with or without a BOM, or Windows-1252. The export has no payment
 //! columns (`Payment Currency` is only the currency of `Total Royalty`). Rows have no ids:
 //! identical rows are separate sales, and a file replaces the events of the same format inside
-//! [min, max `Sale Date`] (families `barnes_noble_sales:ebook`, `…:paperback`, `…:hardcover`),
-//! so an ebook-only download never removes print sales.
+//! [min, max `Sale Date`], widened to the `Date Range` the preamble states when it holds the rows
+//! (families `barnes_noble_sales:ebook`, `…:paperback`, `…:hardcover`), so an ebook-only
+//! download never removes print sales.
 
 use std::io::Read;
 use std::path::Path;
 
+use chrono::NaiveDate;
+
 use super::csvutil;
 use super::records::{self, Input, Magic, Records, Table};
 use super::{EventSink, InputError, ParseSummary, PlatformError};
-use crate::model::{Format, Platform, RawLayout, SaleEvent};
+use crate::model::{Coverage, Format, Platform, RawLayout, SaleEvent};
 
 const LAYOUT: &str = "B&N Press sales export";
+
+/// How the rejection of the 2011 PubIt workbook starts (detection looks for it).
+pub const PUBIT: &str = "this is the 2011 PubIt sales workbook";
 
 const REQUIRED: [&str; 7] = [
     "Sale Date",
@@ -80,7 +86,7 @@ pub fn parse_file(
         Magic::Ole if has_pubit_marks(path) => {
             return Err(PlatformError::Rejected(InputError::file(
                 display_name,
-                "this is the 2011 PubIt sales workbook (.xls with `Date Of Sale` and `Total Publisher's Revenue`), an older Barnes & Noble layout that is not supported: export the sales from B&N Press instead (Sales → choose the months → export to a spreadsheet, CSV)",
+                format!("{PUBIT} (.xls with `Date Of Sale` and `Total Publisher's Revenue`), an older Barnes & Noble layout that is not supported: export the sales from B&N Press instead (Sales → choose the months → export to a spreadsheet, CSV)"),
             )))
         }
         Magic::Ole | Magic::Zip => {
@@ -173,6 +179,19 @@ pub fn parse_file(
         layout: LAYOUT.to_string(),
         ..ParseSummary::default()
     };
+    // The range the export says it covers (`Date Range: 07/01/2025 - 07/31/2025` above the
+    // header): a newer download of it replaces the rows of that range, of the formats it holds,
+    // even where its own rows start later or end earlier.
+    let declared = found
+        .preamble
+        .iter()
+        .filter(|l| l.to_ascii_lowercase().contains("range"))
+        .find_map(|l| match records::dates_in(l, 2).as_slice() {
+            [a, b] if a <= b => Some((*a, *b)),
+            _ => None,
+        });
+    // Per format held (three at most): the range of its rows.
+    let mut carried: Vec<(Format, NaiveDate, NaiveDate)> = Vec::new();
     let mut cells: Vec<String> = Vec::with_capacity(headers.len());
     while table.next(&mut rec)? {
         let line = table.line();
@@ -265,9 +284,13 @@ pub fn parse_file(
                 "expected a BN ID or an ISBN, found an empty cell".to_string(),
             ));
         }
+        match carried.iter_mut().find(|c| c.0 == format) {
+            Some(c) => (c.1, c.2) = (c.1.min(day), c.2.max(day)),
+            None => carried.push((format, day, day)),
+        }
         let event = SaleEvent {
             platform: Platform::BarnesNoble,
-            family: format!("barnes_noble_sales:{}", format.as_str()),
+            family: family(format),
             source: "barnes_noble.sales".to_string(),
             natural_key: None,
             period_start: day,
@@ -300,12 +323,34 @@ pub fn parse_file(
         }
     }
     sink.progress(table.bytes_read());
+    if let Some((start, end)) = declared {
+        for (format, first, last) in &carried {
+            if start <= *first && *last <= end {
+                summary.coverage.push(Coverage {
+                    family: family(*format),
+                    start,
+                    end,
+                    month_totals: false,
+                });
+            } else {
+                summary.warnings.push(format!(
+                    "`{display_name}` says it covers {start} to {end}, but has {} sales from {first} to {last}: only the range of its rows replaces earlier imports",
+                    format.as_str()
+                ));
+            }
+        }
+    }
     if summary.rows == 0 {
         summary
             .warnings
             .push(format!("`{display_name}` has a header but no sales rows"));
     }
     Ok(summary)
+}
+
+/// The replace-by-coverage family of a format's rows.
+fn family(format: Format) -> String {
+    format!("barnes_noble_sales:{}", format.as_str())
 }
 
 /// `NOOK Book`, `eBook`, `Digital` → ebook; `Paperback`, `Softcover` → paperback;

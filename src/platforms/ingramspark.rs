@@ -788,9 +788,7 @@ fn month_bounds(year: i32, month: u32) -> Option<(NaiveDate, NaiveDate)> {
 fn preamble_period(lines: &[String]) -> Option<(NaiveDate, NaiveDate)> {
     let dates: Vec<NaiveDate> = lines
         .iter()
-        .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == ',' || c == ';'))
-        .map(|tok| tok.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
-        .filter_map(csvutil::parse_date)
+        .flat_map(|l| records::dates_in(l, 2))
         .take(2)
         .collect();
     match dates.as_slice() {

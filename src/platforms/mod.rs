@@ -368,6 +368,19 @@ const DETECT_ORDER: [Platform; 9] = [
 /// `DetectError` as above.
 pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> {
     if csvutil::is_binary_xls(path) {
+        // The one exception: B&N's 2011 PubIt workbook, which B&N Press's reader names (and
+        // says what to export instead).
+        let mut sink = RangeSink::default();
+        match barnes_noble::parse_file(path, display_name, &mut sink) {
+            Err(PlatformError::Rejected(ie)) if ie.message.starts_with(barnes_noble::PUBIT) => {
+                return Err(DetectError::Invalid {
+                    platform: Platform::BarnesNoble,
+                    error: PlatformError::Rejected(ie),
+                })
+            }
+            Err(other @ PlatformError::Transient(_)) => return Err(DetectError::Io(other)),
+            _ => {}
+        }
         // No platform salesingest reads writes these (KDP has written .xlsx since 2016;
         // Smashwords' and IngramSpark's `.xls` are text): say what the file is, not whose.
         return Err(DetectError::Unknown {
@@ -501,12 +514,11 @@ fn claim_rank(e: &InputError) -> u8 {
     // workbook with its `Summary` sheet and no `Details` (KDP knew only the sheet name
     // `Summary`), a StreetLib billing report without its net column (KDP saw an `ISBN` column
     // and listed six of its own as missing).
-    // Only Apple Books reads gzip, and only B&N knows its 2011 PubIt workbook: the other
-    // adapters see binary noise there ("not valid UTF-8", "an old .xls"), so these claims win.
+    // Only Apple Books reads gzip: the other adapters see binary noise there ("not valid
+    // UTF-8"), so its claims win.
     if m.starts_with("this Kobo Writing Life workbook has no")
         || m.starts_with("this StreetLib billing report has no")
         || m.starts_with("the gzip-compressed")
-        || m.starts_with("this is the 2011 PubIt")
     {
         return 2;
     }
@@ -788,7 +800,7 @@ mod detect_tests {
         }
     }
 
-    /// The 2011 PubIt `.xls` gets the B&N message, not KDP's "old binary Excel" one.
+    /// The 2011 PubIt `.xls` gets the B&N message, not the one every other `.xls` gets.
     #[test]
     fn the_pubit_workbook_names_barnes_noble() {
         let dir = tempfile::tempdir().unwrap();

@@ -831,6 +831,16 @@ pub fn find_header(
     Ok(found)
 }
 
+/// The dates written in a line of text (`Date Range: 07/01/2025 - 07/31/2025`,
+/// `2025-07-01 to 2025-07-31`), in order, at most `max`.
+pub fn dates_in(text: &str, max: usize) -> Vec<chrono::NaiveDate> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .map(|tok| tok.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .filter_map(csvutil::parse_date)
+        .take(max)
+        .collect()
+}
+
 /// A header cell: BOM and surrounding white space removed.
 pub fn clean_cell(text: &str) -> String {
     text.trim_start_matches('\u{feff}').trim().to_string()

@@ -356,8 +356,9 @@ fn apple_regions_and_fiscal_months() {
 
 const BN_HEADER: &str = "Sale Date,Title,Format,BN ID / ISBN,eBook ISBN (Optional),Author,Publisher,List Price,Sale Price,Selling Currency,Units Sold,Units Returned,Net Units Sold,Royalty %,Royalty per Unit,Total Royalty,Payment Currency";
 
-fn bn_file(path: &Path, rows: &[(&str, &str, i64, &str)]) {
-    let mut text = format!("\"Barnes & Noble Press - Sales Report\"\n\"Publisher: Lantern Lane Press\"\n\n{BN_HEADER}\n");
+/// A B&N export whose preamble says `Date Range: {range}`.
+fn bn_file(path: &Path, range: &str, rows: &[(&str, &str, i64, &str)]) {
+    let mut text = format!("\"Barnes & Noble Press - Sales Report\"\n\"Publisher: Lantern Lane Press\"\n\"Date Range: {range}\"\n\n{BN_HEADER}\n");
     for (date, format, net, royalty) in rows {
         let isbn = if *format == "NOOK Book" {
             "9781732461017"
@@ -369,6 +370,33 @@ fn bn_file(path: &Path, rows: &[(&str, &str, i64, &str)]) {
         ));
     }
     std::fs::write(path, text).unwrap();
+}
+
+/// A newer B&N download of the same `Date Range` replaces the rows of the whole range for the
+/// formats it holds, even a day before its first row (a sale reversed since).
+#[test]
+fn bn_a_newer_download_replaces_its_whole_date_range() {
+    let env = Env::new();
+    let (old, new) = (env.path("old.csv"), env.path("new.csv"));
+    bn_file(
+        &old,
+        "07/01/2025 - 07/31/2025",
+        &[
+            ("07/02/2025", "NOOK Book", 1, "2.00"),
+            ("07/10/2025", "NOOK Book", 1, "3.00"),
+            ("07/11/2025", "Paperback", 1, "4.00"),
+        ],
+    );
+    bn_file(
+        &new,
+        "07/01/2025 - 07/31/2025",
+        &[("07/10/2025", "NOOK Book", 1, "3.50")],
+    );
+    import(&env, &[&old], false);
+    assert_eq!(env.royalty("barnes_noble"), vec![s("USD", "9.00")]);
+    import(&env, &[&new], false);
+    // 3.50 (the new ebook figures for July) + 4.00 (print, not in the new file).
+    assert_eq!(env.royalty("barnes_noble"), vec![s("USD", "7.50")]);
 }
 
 /// B&N: three months of daily rows summed per month; an ebook-only download of an overlapping
@@ -389,7 +417,7 @@ fn bn_months_and_an_ebook_only_download() {
     }
     rows.push(("06/15/2025", "Paperback", 1, "4.00"));
     rows.push(("07/02/2025", "NOOK Book", -1, "-1.50"));
-    bn_file(&all, &rows);
+    bn_file(&all, "05/01/2025 - 07/31/2025", &rows);
     import(&env, &[&all], false);
     assert_eq!(
         by_month(&env),
@@ -406,7 +434,7 @@ fn bn_months_and_an_ebook_only_download() {
         .iter()
         .map(|d| (d.as_str(), "NOOK Book", 1, "3.00"))
         .collect();
-    bn_file(&june, &june_rows);
+    bn_file(&june, "06/01/2025 - 06/30/2025", &june_rows);
     import(&env, &[&june], false);
     assert_eq!(
         by_month(&env),

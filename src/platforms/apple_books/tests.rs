@@ -57,6 +57,10 @@ fn plain_report_with_trailer_and_identical_lines() {
         "Apple Books financial report (tab-separated text)"
     );
     assert_eq!(summary.rows, 3);
+    assert!(
+        summary.coverage.is_empty(),
+        "no preamble, no declared period"
+    );
     assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
     assert_eq!(ev.len(), 3);
     assert_eq!(ev.iter().map(|e| e.royalty_micros).sum::<i64>(), 8_250_000);
@@ -166,6 +170,13 @@ fn gzip_report_with_preamble_return_free_line_and_summary_block() {
     assert_eq!(st.len(), 1);
     assert_eq!(st[0].amount_micros, 8_370_000);
     assert_eq!(st[0].stated_total_micros, None);
+    // The preamble's fiscal period is what the file covers for its currency.
+    let cov: Vec<(&str, NaiveDate, NaiveDate)> = summary
+        .coverage
+        .iter()
+        .map(|c| (c.family.as_str(), c.start, c.end))
+        .collect();
+    assert_eq!(cov, [("apple_books_financial:USD", day(6, 1), day(6, 28))]);
     assert_eq!(
         st[0].countries,
         vec![CountryTotal {

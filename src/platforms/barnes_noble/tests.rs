@@ -96,6 +96,44 @@ fn the_sample_export() {
     let raw: serde_json::Value = serde_json::from_str(&gbp.raw_json()).unwrap();
     assert_eq!(raw["Selling Currency"], "GBP");
     assert_eq!(raw["BN ID / ISBN"], "=\"2940185885499\"");
+    // The `Date Range` above the header is the range it covers, for each format it holds.
+    let cov: Vec<(&str, NaiveDate, NaiveDate)> = summary
+        .coverage
+        .iter()
+        .map(|c| (c.family.as_str(), c.start, c.end))
+        .collect();
+    assert_eq!(
+        cov,
+        [
+            ("barnes_noble_sales:ebook", day(7, 1), day(7, 31)),
+            ("barnes_noble_sales:paperback", day(7, 1), day(7, 31)),
+        ]
+    );
+}
+
+/// A `Date Range` that does not hold the rows is not trusted (a warning says so).
+#[test]
+fn a_date_range_that_disagrees_with_the_rows_is_ignored() {
+    let text = format!(
+        "\"Date Range: 07/01/2025 - 07/31/2025\"\n{HEADER}\n{}\n",
+        row("08/03/2025", "NOOK Book", "1", "2.59")
+    );
+    let (_, summary) = parse_bytes(text.as_bytes()).unwrap();
+    assert!(summary.coverage.is_empty());
+    assert!(
+        summary.warnings[0].contains("says it covers 2025-07-01 to 2025-07-31"),
+        "{:?}",
+        summary.warnings
+    );
+    let (_, summary) = parse_bytes(
+        format!(
+            "{HEADER}\n{}\n",
+            row("08/03/2025", "NOOK Book", "1", "2.59")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    assert!(summary.coverage.is_empty() && summary.warnings.is_empty());
 }
 
 /// BOM, CRLF, the `"=""…"" "` form (a space inside the quotes), an empty `=""`, two identical
