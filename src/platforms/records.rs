@@ -467,6 +467,27 @@ impl HtmlRows {
         Ok(Some(b))
     }
 
+    /// Take the text before the next `<` in the buffer into the open cell (of a top-level
+    /// table; a nested table's text is left out). Returns whether anything was taken.
+    fn skip_text(&mut self) -> Result<bool, PlatformError> {
+        let buf = self
+            .input
+            .fill_buf()
+            .map_err(|e| stream_error(&self.display_name, self.src_line, &e))?;
+        let n = memchr::memchr(b'<', buf).unwrap_or(buf.len());
+        if n == 0 {
+            return Ok(false);
+        }
+        let text = &buf[..n];
+        self.src_line += memchr::memchr_iter(b'\n', text).count() as u64;
+        if let (Some(cell), 1) = (&mut self.cell, self.depth) {
+            cell.extend_from_slice(text);
+        }
+        self.input.consume(n);
+        self.check_row_size()?;
+        Ok(true)
+    }
+
     fn peek(&mut self) -> Result<Option<u8>, PlatformError> {
         let buf = self
             .input
@@ -481,18 +502,14 @@ impl HtmlRows {
     /// `Rejected` naming the line for a row past the size bounds, `Transient` for I/O errors.
     pub fn next(&mut self, rec: &mut csv::StringRecord) -> Result<bool, PlatformError> {
         while !self.done {
+            // Text up to the next `<`, taken a buffer at a time.
+            if self.skip_text()? {
+                continue;
+            }
             let Some(b) = self.byte()? else {
                 self.done = true;
                 break;
             };
-            if b != b'<' {
-                // Text of a nested table's cells is left out of the outer cell.
-                if let (Some(cell), 1) = (&mut self.cell, self.depth) {
-                    cell.push(b);
-                    self.check_row_size()?;
-                }
-                continue;
-            }
             // `a < b` in a cell is text; a tag starts with a letter, `/` or `!`.
             let starts_tag = self
                 .peek()?
