@@ -561,6 +561,29 @@ impl HtmlRows {
     /// tags (`td`, `/tr`), or an empty name for comments, doctypes and text that only looked
     /// like a tag. Comments, `<script>` and `<style>` bodies are skipped here.
     fn read_tag(&mut self) -> Result<String, PlatformError> {
+        // The usual tag (`td>`, `/tr>`, `td class=x>`): whole in the buffer, no quotes, no
+        // comment. Its name is read there; anything else takes the byte-by-byte path below.
+        {
+            let buf = self
+                .input
+                .fill_buf()
+                .map_err(|e| stream_error(&self.display_name, self.src_line, &e))?;
+            if let Some(end) = memchr::memchr(b'>', &buf[..buf.len().min(MAX_TAG_BYTES)]) {
+                let tag = &buf[..end];
+                if !tag.starts_with(b"!") && !tag.iter().any(|&b| b == b'"' || b == b'\'') {
+                    let name: String = tag
+                        .iter()
+                        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'/')
+                        .map(|b| char::from(b.to_ascii_lowercase()))
+                        .collect();
+                    if name != "script" && name != "style" {
+                        self.src_line += memchr::memchr_iter(b'\n', tag).count() as u64;
+                        self.input.consume(end + 1);
+                        return Ok(name);
+                    }
+                }
+            }
+        }
         let start = self.src_line;
         let mut raw = Vec::new();
         let mut quote: Option<u8> = None;
