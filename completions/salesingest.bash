@@ -262,7 +262,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__enqueue)
-            opts="-q -v -h -V --file --since --until --payload --ping-file --max-attempts --priority --run-at --force --db --config --json --quiet --verbose --no-color --help --version amazon_kdp draft2digital google_play gumroad kobo smashwords streetlib"
+            opts="-q -v -h -V --file --since --until --payload --ping-file --max-attempts --priority --run-at --force --db --config --json --quiet --verbose --no-color --help --version amazon_kdp apple_books barnes_noble draft2digital google_play gumroad ingramspark kobo smashwords streetlib"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -633,7 +633,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital google_play gumroad kobo smashwords streetlib" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp apple_books barnes_noble draft2digital google_play gumroad ingramspark kobo smashwords streetlib" -- "${cur}"))
                     return 0
                     ;;
                 --limit)
@@ -767,7 +767,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital google_play gumroad kobo smashwords streetlib" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp apple_books barnes_noble draft2digital google_play gumroad ingramspark kobo smashwords streetlib" -- "${cur}"))
                     return 0
                     ;;
                 --lease)
@@ -847,7 +847,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital google_play gumroad kobo smashwords streetlib" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp apple_books barnes_noble draft2digital google_play gumroad ingramspark kobo smashwords streetlib" -- "${cur}"))
                     return 0
                     ;;
                 --in)
@@ -901,7 +901,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital google_play gumroad kobo smashwords streetlib" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp apple_books barnes_noble draft2digital google_play gumroad ingramspark kobo smashwords streetlib" -- "${cur}"))
                     return 0
                     ;;
                 --in)
@@ -1017,7 +1017,7 @@ _salesingest() {
                     return 0
                     ;;
                 --platform)
-                    COMPREPLY=($(compgen -W "amazon_kdp draft2digital google_play gumroad kobo smashwords streetlib" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "amazon_kdp apple_books barnes_noble draft2digital google_play gumroad ingramspark kobo smashwords streetlib" -- "${cur}"))
                     return 0
                     ;;
                 --in)

@@ -67,9 +67,12 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s h -l
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l batch -d 'Process at most N jobs' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -l platform -d 'Only jobs of this platform' -r -f -a "amazon_kdp\t''
+apple_books\t''
+barnes_noble\t''
 draft2digital\t''
 google_play\t''
 gumroad\t''
+ingramspark\t''
 kobo\t''
 smashwords\t''
 streetlib\t''"
@@ -109,9 +112,12 @@ completed\t''
 failed\t''
 cancelled\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand jobs" -l platform -d 'Only jobs of this platform' -r -f -a "amazon_kdp\t''
+apple_books\t''
+barnes_noble\t''
 draft2digital\t''
 google_play\t''
 gumroad\t''
+ingramspark\t''
 kobo\t''
 smashwords\t''
 streetlib\t''"
@@ -226,9 +232,12 @@ currency\t''"
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
+apple_books\t''
+barnes_noble\t''
 draft2digital\t''
 google_play\t''
 gumroad\t''
+ingramspark\t''
 kobo\t''
 smashwords\t''
 streetlib\t''"
@@ -236,7 +245,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l rates -d 'The rates file for --in: CSV `date,currency,rate` (see "Currency conversion" in --help)' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad, Apple Books, B&N Press and IngramSpark compensation rows)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Print nothing but errors'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'Say more on stderr (repeatable)'
@@ -250,9 +259,12 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
+apple_books\t''
+barnes_noble\t''
 draft2digital\t''
 google_play\t''
 gumroad\t''
+ingramspark\t''
 kobo\t''
 smashwords\t''
 streetlib\t''"
@@ -261,7 +273,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l force -d 'Replace the --output file if it exists'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad, Apple Books, B&N Press and IngramSpark compensation rows)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print nothing but errors'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Say more on stderr (repeatable)'
@@ -275,9 +287,12 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l since -d 'Only events whose period ends on or after DATE (YYYY-MM-DD, or YYYY-MM for its first day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l until -d 'Only events whose period ends on or before DATE (YYYY-MM-DD, or YYYY-MM for its last day)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
+apple_books\t''
+barnes_noble\t''
 draft2digital\t''
 google_play\t''
 gumroad\t''
+ingramspark\t''
 kobo\t''
 smashwords\t''
 streetlib\t''"
@@ -286,7 +301,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l force -d 'Replace the --svg file if it exists'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l final-only -d 'Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad, Apple Books, B&N Press and IngramSpark compensation rows)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s q -l quiet -d 'Print nothing but errors'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s v -l verbose -d 'Say more on stderr (repeatable)'

@@ -26,15 +26,21 @@ pub enum Platform {
     Kobo,
     Streetlib,
     GooglePlay,
+    AppleBooks,
+    BarnesNoble,
+    Ingramspark,
 }
 
 impl Platform {
     /// Every platform, in display order.
-    pub const ALL: [Platform; 7] = [
+    pub const ALL: [Platform; 10] = [
         Platform::AmazonKdp,
+        Platform::AppleBooks,
+        Platform::BarnesNoble,
         Platform::Draft2digital,
         Platform::GooglePlay,
         Platform::Gumroad,
+        Platform::Ingramspark,
         Platform::Kobo,
         Platform::Smashwords,
         Platform::Streetlib,
@@ -50,10 +56,14 @@ impl Platform {
             Platform::Kobo => "kobo",
             Platform::Streetlib => "streetlib",
             Platform::GooglePlay => "google_play",
+            Platform::AppleBooks => "apple_books",
+            Platform::BarnesNoble => "barnes_noble",
+            Platform::Ingramspark => "ingramspark",
         }
     }
 
-    /// Parse a canonical name or an alias (`kdp`, `d2d`, `kwl`, `google`), case-insensitively.
+    /// Parse a canonical name or an alias (`kdp`, `d2d`, `kwl`, `google`, `apple`, `bn`, `ingram`),
+    /// case-insensitively.
     pub fn parse(s: &str) -> Option<Platform> {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "amazon_kdp" | "kdp" | "amazon" => Some(Platform::AmazonKdp),
@@ -64,6 +74,13 @@ impl Platform {
             "streetlib" | "street_lib" => Some(Platform::Streetlib),
             "google_play" | "google" | "google_play_books" | "play_books" | "gpb" => {
                 Some(Platform::GooglePlay)
+            }
+            "apple_books" | "apple" | "ibooks" => Some(Platform::AppleBooks),
+            "barnes_noble" | "bn" | "b&n" | "nook" | "barnes_and_noble" => {
+                Some(Platform::BarnesNoble)
+            }
+            "ingramspark" | "ingram" | "ingram_spark" | "lightning_source" | "lsi" => {
+                Some(Platform::Ingramspark)
             }
             _ => None,
         }
@@ -622,10 +639,19 @@ mod tests {
         assert_eq!(Platform::parse("google-play"), Some(Platform::GooglePlay));
         assert_eq!(Platform::parse("google"), Some(Platform::GooglePlay));
         assert_eq!(Platform::parse("StreetLib"), Some(Platform::Streetlib));
-        assert_eq!(Platform::parse("apple"), None);
+        assert_eq!(Platform::parse("apple"), Some(Platform::AppleBooks));
+        assert_eq!(Platform::parse("BN"), Some(Platform::BarnesNoble));
+        assert_eq!(Platform::parse("ingram"), Some(Platform::Ingramspark));
+        assert_eq!(
+            Platform::parse("Lightning-Source"),
+            Some(Platform::Ingramspark)
+        );
         for p in Platform::ALL {
             assert_eq!(Platform::parse(p.as_str()), Some(p));
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{p}\""));
         }
+        assert_eq!(Platform::parse("payhip"), None);
     }
 }
 

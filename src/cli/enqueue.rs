@@ -28,7 +28,7 @@ Examples:
   salesingest enqueue gumroad --since 2025-01-01 --until 2025-06-30"
 )]
 pub struct Args {
-    /// The platform (aliases: kdp, d2d, kwl for kobo, google for google_play)
+    /// The platform (aliases: kdp, d2d, kwl for kobo, google for google_play, apple, bn, ingram)
     #[arg(value_parser = super::platform_arg(), value_name = "PLATFORM")]
     pub platform: Platform,
 

@@ -65,9 +65,9 @@ fn exit_codes_help() -> String {
 /// The heading of the options every subcommand takes, listed after its own.
 pub(crate) const GLOBAL: &str = "Global options";
 
-/// Gather a self-published author's sales from KDP, Kobo, Google Play, StreetLib, Gumroad,
-/// Smashwords and Draft2Digital into one local SQLite database, through a crash-safe job queue
-/// that cron drives.
+/// Gather a self-published author's sales from KDP, Kobo, Google Play, Apple Books, B&N Press,
+/// IngramSpark, StreetLib, Gumroad, Smashwords and Draft2Digital into one local SQLite database,
+/// through a crash-safe job queue that cron drives.
 #[derive(Debug, Parser)]
 #[command(name = "salesingest", version, after_help = exit_codes_help(), propagate_version = true)]
 pub struct Cli {
@@ -378,7 +378,8 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Named<T> {
 }
 
 /// Platform names for clap: `Platform::ALL` (so a new platform is offered everywhere at once);
-/// the aliases `Platform::parse` knows (`kdp`, `d2d`, `kwl`, `google`) are accepted too.
+/// the aliases `Platform::parse` knows (`kdp`, `d2d`, `kwl`, `google`, `apple`, `bn`, `ingram`) are
+/// accepted too.
 pub fn platform_arg() -> Named<Platform> {
     Named {
         names: || Platform::ALL.iter().map(|p| p.as_str()).collect(),

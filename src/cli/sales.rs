@@ -84,7 +84,8 @@ pub struct FilterArgs {
     #[arg(long = "platform", value_name = "PLATFORM", value_parser = super::platform_arg())]
     pub platforms: Vec<Platform>,
 
-    /// Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad)
+    /// Only final events (KDP final reports, D2D verified rows, Smashwords adjusted rows, Gumroad,
+    /// Apple Books, B&N Press and IngramSpark compensation rows)
     #[arg(long)]
     pub final_only: bool,
 }

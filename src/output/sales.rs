@@ -465,6 +465,11 @@ fn platform_style(name: &str) -> (char, &'static str, &'static str) {
         Some(Platform::Kobo) => ('▚', "31", "#D55E00"),
         Some(Platform::GooglePlay) => ('▞', "34", "#56B4E9"),
         Some(Platform::Streetlib) => ('▖', "93", "#F0E442"),
+        // Past the Okabe–Ito colours used above: three of Paul Tol's muted scheme (also colour-blind
+        // safe), on bright ANSI colours not used above.
+        Some(Platform::AppleBooks) => ('▗', "96", "#44AA99"),
+        Some(Platform::BarnesNoble) => ('▘', "95", "#882255"),
+        Some(Platform::Ingramspark) => ('▝', "91", "#999933"),
         None => ('#', "37", "#999999"),
     }
 }

@@ -22,6 +22,23 @@ pub struct CountingReader<R> {
     limit: std::rc::Rc<std::cell::Cell<u64>>,
 }
 
+impl<R> CountingReader<R> {
+    /// Count what `inner` hands out, stopping at `MAX_RECORD_BYTES` until the limit is moved
+    /// on (through `limit_handle`) as records are read.
+    pub fn new(inner: R) -> Self {
+        CountingReader {
+            inner,
+            count: std::rc::Rc::new(std::cell::Cell::new(0)),
+            limit: std::rc::Rc::new(std::cell::Cell::new(MAX_RECORD_BYTES)),
+        }
+    }
+
+    /// The byte count at which reading stops with `RecordTooLong`.
+    pub fn limit_handle(&self) -> std::rc::Rc<std::cell::Cell<u64>> {
+        self.limit.clone()
+    }
+}
+
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.count.get() >= self.limit.get() {
@@ -302,7 +319,9 @@ impl TextReport {
     }
 }
 
-fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
+/// A CSV reader's error as a platform error: a rejection naming the line (a record past
+/// `MAX_RECORD_BYTES`, invalid UTF-8, a malformed record), or a transient I/O error.
+pub(crate) fn csv_error(display_name: &str, line: u64, e: &csv::Error) -> PlatformError {
     if let csv::ErrorKind::Io(io) = e.kind() {
         if io
             .get_ref()

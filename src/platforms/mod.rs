@@ -4,12 +4,16 @@
 //! retrying (`PlatformError`), and the `EventSink` through which events leave an adapter.
 //! Must not: write SQL, print, read the environment or know the queue.
 
+pub mod apple_books;
+pub mod barnes_noble;
 pub mod csvutil;
 pub mod draft2digital;
 pub mod google_play;
 pub mod gumroad;
+pub mod ingramspark;
 pub mod kdp;
 pub mod kobo;
+pub mod records;
 pub mod smashwords;
 pub mod streetlib;
 pub mod table;
@@ -258,6 +262,9 @@ pub fn parse_file(
         Platform::Kobo => kobo::parse_file(path, display_name, sink),
         Platform::Streetlib => streetlib::parse_file(path, display_name, sink),
         Platform::GooglePlay => google_play::parse_file(path, display_name, sink),
+        Platform::AppleBooks => apple_books::parse_file(path, display_name, sink),
+        Platform::BarnesNoble => barnes_noble::parse_file(path, display_name, sink),
+        Platform::Ingramspark => ingramspark::parse_file(path, display_name, sink),
         Platform::Gumroad => Err(PlatformError::Rejected(InputError::file(
             display_name,
             "gumroad has no report files: use `salesingest enqueue gumroad` (API sync) or `--ping-file`",
@@ -336,13 +343,16 @@ impl EventSink for RangeSink {
 }
 
 /// The file platforms `detect` tries, in order of preference when several accept a file.
-const DETECT_ORDER: [Platform; 6] = [
+const DETECT_ORDER: [Platform; 9] = [
     Platform::AmazonKdp,
     Platform::Draft2digital,
     Platform::Smashwords,
     Platform::Kobo,
     Platform::Streetlib,
     Platform::GooglePlay,
+    Platform::AppleBooks,
+    Platform::BarnesNoble,
+    Platform::Ingramspark,
 ];
 
 /// Recognise a report file by its content alone (magic bytes, sheet names, header sets; never
@@ -358,6 +368,19 @@ const DETECT_ORDER: [Platform; 6] = [
 /// `DetectError` as above.
 pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> {
     if csvutil::is_binary_xls(path) {
+        // The one exception: B&N's 2011 PubIt workbook, which B&N Press's reader names (and
+        // says what to export instead).
+        let mut sink = RangeSink::default();
+        match barnes_noble::parse_file(path, display_name, &mut sink) {
+            Err(PlatformError::Rejected(ie)) if ie.message.starts_with(barnes_noble::PUBIT) => {
+                return Err(DetectError::Invalid {
+                    platform: Platform::BarnesNoble,
+                    error: PlatformError::Rejected(ie),
+                })
+            }
+            Err(other @ PlatformError::Transient(_)) => return Err(DetectError::Io(other)),
+            _ => {}
+        }
         // No platform salesingest reads writes these (KDP has written .xlsx since 2016;
         // Smashwords' and IngramSpark's `.xls` are text): say what the file is, not whose.
         return Err(DetectError::Unknown {
@@ -491,8 +514,11 @@ fn claim_rank(e: &InputError) -> u8 {
     // workbook with its `Summary` sheet and no `Details` (KDP knew only the sheet name
     // `Summary`), a StreetLib billing report without its net column (KDP saw an `ISBN` column
     // and listed six of its own as missing).
+    // Only Apple Books reads gzip: the other adapters see binary noise there ("not valid
+    // UTF-8"), so its claims win.
     if m.starts_with("this Kobo Writing Life workbook has no")
         || m.starts_with("this StreetLib billing report has no")
+        || m.starts_with("the gzip-compressed")
     {
         return 2;
     }
@@ -568,6 +594,9 @@ mod detect_tests {
             ("kobo", Platform::Kobo),
             ("streetlib", Platform::Streetlib),
             ("google_play", Platform::GooglePlay),
+            ("apple_books", Platform::AppleBooks),
+            ("barnes_noble", Platform::BarnesNoble),
+            ("ingramspark", Platform::Ingramspark),
         ] {
             for e in std::fs::read_dir(fixture(dir)).unwrap() {
                 let name = e.unwrap().file_name().to_string_lossy().into_owned();
@@ -635,6 +664,16 @@ mod detect_tests {
                 Platform::GooglePlay,
                 "line 2, column `Original List Price`: `1.002,99` is ambiguous",
             ),
+            (
+                "bad/apple_books_financial_truncated.txt.gz",
+                Platform::AppleBooks,
+                "line 4: the gzip-compressed report is broken or cut short",
+            ),
+            (
+                "bad/ingramspark_compensation_CUSTOM.xls",
+                Platform::Ingramspark,
+                "line 2, column `period_name`: period_name is CUSTOM",
+            ),
         ] {
             let (p, what, detail) = outcome(rel);
             assert_eq!((p, what), (Some(platform), "invalid"), "{rel}: {detail}");
@@ -669,6 +708,133 @@ mod detect_tests {
         std::fs::copy(fixture("smashwords/smashwords_salesReport.tsv"), &xls).unwrap();
         let d = detect(&xls, "salesReport.xls").unwrap();
         assert_eq!(d.platform, Platform::Smashwords);
+    }
+
+    /// Tab-separated text named `.xls` is Smashwords or IngramSpark by its header alone, and a
+    /// broken file of each names its own platform.
+    #[test]
+    fn tab_separated_xls_files_are_told_apart_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        for (src, platform) in [
+            (
+                "smashwords/smashwords_salesReport.tsv",
+                Platform::Smashwords,
+            ),
+            (
+                "ingramspark/ingramspark_compensation_JUL-25.xls",
+                Platform::Ingramspark,
+            ),
+        ] {
+            let p = dir.path().join("report.xls");
+            std::fs::copy(fixture(src), &p).unwrap();
+            assert_eq!(
+                detect(&p, "report.xls").unwrap().platform,
+                platform,
+                "{src}"
+            );
+            let text = std::fs::read_to_string(&p).unwrap();
+            // The first decimal of the second line turned into a decimal comma.
+            let mut lines: Vec<String> = text
+                .split(['\r', '\n'])
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            let mut cells: Vec<String> = lines[1].split('\t').map(str::to_string).collect();
+            let money = cells
+                .iter()
+                .position(|c| c.contains('.') && c.parse::<f64>().is_ok())
+                .unwrap();
+            cells[money] = "4,19".to_string();
+            lines[1] = cells.join("\t");
+            std::fs::write(&p, lines.join("\n")).unwrap();
+            match detect(&p, "report.xls") {
+                Err(DetectError::Invalid {
+                    platform: p2,
+                    error,
+                }) => {
+                    assert_eq!(p2, platform, "{src}: {error}");
+                    assert!(
+                        error.to_string().contains("line 2, column"),
+                        "{src}: {error}"
+                    );
+                }
+                other => panic!("{src}: {other:?}"),
+            }
+        }
+    }
+
+    /// Only Apple Books reads gzip: a gzip file cut in its first lines, or holding another
+    /// report, names Apple Books rather than the "not valid UTF-8" the text adapters see.
+    #[test]
+    fn gzip_files_are_apple_books_claims() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let gz = |text: &[u8]| {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(text).unwrap();
+            enc.finish().unwrap()
+        };
+        let whole = gz(b"Start Date\tEnd Date\tExtended Partner Share\n");
+        let other = gz(b"Title,Units\nA,1\n");
+        for (name, bytes, needle) in [
+            (
+                "cut.txt.gz",
+                &whole[..whole.len() - 6],
+                "line 2: the gzip-compressed report is broken",
+            ),
+            (
+                "other.txt.gz",
+                &other[..],
+                "the gzip-compressed file holds no Apple Books financial report",
+            ),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            match detect(&p, name) {
+                Err(DetectError::Invalid { platform, error }) => {
+                    assert_eq!(platform, Platform::AppleBooks, "{name}: {error}");
+                    assert!(error.to_string().contains(needle), "{name}: {error}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
+    /// The 2011 PubIt `.xls` gets the B&N message, not the one every other `.xls` gets.
+    #[test]
+    fn the_pubit_workbook_names_barnes_noble() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("PubIt_sales.xls");
+        let mut bytes = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        bytes.extend(std::iter::repeat(0).take(512));
+        bytes.extend("Total Publisher's Revenue".bytes().flat_map(|b| [b, 0]));
+        std::fs::write(&p, bytes).unwrap();
+        match detect(&p, "PubIt_sales.xls") {
+            Err(DetectError::Invalid { platform, error }) => {
+                assert_eq!(platform, Platform::BarnesNoble, "{error}");
+                assert!(error.to_string().contains("2011 PubIt"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Files of no layout stay unknown with the new adapters in the order too.
+    #[test]
+    fn unrelated_text_stays_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [
+            ("notes.txt", "Dear diary,\ntoday I sold three books.\n"),
+            (
+                "table.html",
+                "<html><table><tr><td>a</td><td>b</td></tr></table></html>",
+            ),
+            ("sales.tsv", "date\tamount\n2025-07-01\t4.99\n"),
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            let e = detect(&p, name).unwrap_err();
+            assert!(matches!(e, DetectError::Unknown { .. }), "{name}: {e}");
+        }
     }
 
     #[test]
@@ -715,7 +881,8 @@ mod detect_tests {
             assert!(m.contains(needle) && !m.contains(not), "{m}");
             assert!(
                 m.contains(
-                    "amazon_kdp, draft2digital, smashwords, kobo, streetlib and google_play"
+                    "amazon_kdp, draft2digital, smashwords, kobo, streetlib, google_play, \
+                     apple_books, barnes_noble and ingramspark"
                 ) && m.contains("`salesingest enqueue gumroad`"),
                 "{m}"
             );

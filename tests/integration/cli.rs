@@ -767,7 +767,10 @@ fn unsupported_files_say_what_is_read_in_the_words_of_the_command() {
             "{file}: {err}"
         );
         assert!(
-            err.contains("amazon_kdp, draft2digital, smashwords, kobo, streetlib and google_play"),
+            err.contains(
+                "amazon_kdp, draft2digital, smashwords, kobo, streetlib, google_play, apple_books, \
+                 barnes_noble and ingramspark"
+            ),
             "{file}: {err}"
         );
         assert!(!err.contains("found header: {"), "{file}: {err}");

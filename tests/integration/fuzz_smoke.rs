@@ -82,6 +82,12 @@ fn file_parsers_never_panic_on_mutated_fixtures() {
         (Platform::Kobo, "bad"),
         (Platform::Streetlib, "bad"),
         (Platform::GooglePlay, "bad"),
+        (Platform::AppleBooks, "apple_books"),
+        (Platform::BarnesNoble, "barnes_noble"),
+        (Platform::Ingramspark, "ingramspark"),
+        (Platform::AppleBooks, "bad"),
+        (Platform::BarnesNoble, "bad"),
+        (Platform::Ingramspark, "bad"),
     ];
     let mut runs = 0;
     for (platform, dir) in sets {

@@ -18,3 +18,4 @@ mod storage;
 mod unattended;
 mod util;
 mod wide;
+mod wide2;

@@ -197,6 +197,9 @@ fn layouts() -> Vec<(PathBuf, &'static str, &'static str)> {
         ("d2d", "draft2digital"),
         ("kdp", "amazon_kdp"),
         ("smashwords", "smashwords"),
+        ("apple_books", "apple_books"),
+        ("barnes_noble", "barnes_noble"),
+        ("ingramspark", "ingramspark"),
     ] {
         for e in std::fs::read_dir(fixture(dir)).unwrap() {
             let p = e.unwrap().path();
@@ -297,7 +300,11 @@ fn inbox_recognises_every_layout_by_content_and_reports_an_unknown_file_once() {
         expected.len() as i64 + 1
     );
     // The remaining jobs run; every queued file was imported exactly once.
-    let out = env.cmd().args(["run-worker", "--json"]).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["run-worker", "--json", "--batch", "100"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(
         scalar(&env, "SELECT count(*) FROM jobs WHERE state = 'completed'"),
