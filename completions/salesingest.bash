@@ -46,6 +46,9 @@ _salesingest() {
             salesingest,man)
                 cmd="salesingest__subcmd__man"
                 ;;
+            salesingest,migrate)
+                cmd="salesingest__subcmd__migrate"
+                ;;
             salesingest,prune)
                 cmd="salesingest__subcmd__prune"
                 ;;
@@ -93,6 +96,9 @@ _salesingest() {
                 ;;
             salesingest__subcmd__help,man)
                 cmd="salesingest__subcmd__help__subcmd__man"
+                ;;
+            salesingest__subcmd__help,migrate)
+                cmd="salesingest__subcmd__help__subcmd__migrate"
                 ;;
             salesingest__subcmd__help,prune)
                 cmd="salesingest__subcmd__help__subcmd__prune"
@@ -152,7 +158,7 @@ _salesingest() {
 
     case "${cmd}" in
         salesingest)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -316,7 +322,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help)
-            opts="enqueue run-worker status logs jobs retry cancel completions import schedules prune backup doctor man sales help"
+            opts="enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -456,6 +462,20 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__migrate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -688,6 +708,36 @@ _salesingest() {
                 return 0
             fi
             case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__migrate)
+            opts="-q -v -h -V --from --to --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -13,6 +13,7 @@ pub mod import;
 pub mod jobs;
 pub mod logs;
 pub mod man;
+pub mod migrate;
 pub mod prune;
 pub mod retry;
 pub mod run_worker;
@@ -205,6 +206,8 @@ pub enum Command {
     Prune(prune::Args),
     /// Copy the database to FILE with SQLite's online backup (safe while workers run)
     Backup(backup::Args),
+    /// Copy a SQLite store into an empty PostgreSQL database (workers on several hosts), verified
+    Migrate(migrate::Args),
     /// Check the installation: database, permissions, config, token, stuck jobs and runs
     Doctor(doctor::Args),
     /// Print the man page (roff)
@@ -327,6 +330,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Schedules(a) => schedules::run(&a, &ctx),
         Command::Prune(a) => prune::run(&a, &ctx),
         Command::Backup(a) => backup::run(&a, &ctx),
+        Command::Migrate(a) => migrate::run(&a, &ctx),
         Command::Sales(a) => sales::run(&a, &ctx),
         // Handled before the settings are loaded.
         Command::Completions(_) | Command::Man(_) | Command::Doctor(_) => Err(anyhow::anyhow!(

@@ -1,11 +1,8 @@
 //! Checking a report file at enqueue time, named by platform or recognised by its content, and
 //! keeping its content in the store's blob store under its hash.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
-
-use sha2::{Digest, Sha256};
 
 use crate::model::{JobInput, Platform};
 use crate::platforms::{self, CountingSink, ParseSummary, PlatformError};
@@ -29,23 +26,7 @@ pub enum CheckError {
     Other(#[from] anyhow::Error),
 }
 
-/// SHA-256 of a file, streamed.
-///
-/// # Errors
-/// I/O errors.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
+pub use crate::store::sha256_file;
 
 /// Check a report file at enqueue time (exists, readable, a valid report of `platform`, read in
 /// full without storing anything) and keep its content in the store's blob store under its

@@ -49,6 +49,26 @@ pub(crate) fn is_content_hash(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// SHA-256 of a file, streamed: the name a blob is kept under.
+///
+/// # Errors
+/// I/O errors.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
 /// How to open a store, besides where it is.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {

@@ -684,3 +684,121 @@ fn each_connect_failure_says_what_failed_and_what_to_do() {
     let standby = server.start_standby();
     fails(&standby.admin_url(), "read-only standby");
 }
+
+/// `migrate` copies a SQLite store whole into an empty PostgreSQL database (a queued job's
+/// report file included: it runs there), verifies it, and refuses a database holding data or a
+/// source with a job running.
+#[test]
+#[cfg_attr(
+    not(salesingest_test_pg),
+    ignore = "needs PostgreSQL: no server answered on 127.0.0.1:5432 when this was built"
+)]
+fn migrate_copies_a_sqlite_store_into_postgres_and_verifies_it() {
+    let lite = Env::on(Backend::Sqlite);
+    import_everything(&lite);
+    // A job still queued (its file kept in the SQLite store's folder) moves too.
+    let queued = lite.path("queued.csv");
+    write_d2d(&queued, &[d2d_row("2024-02-02", "3.33", 1)]);
+    lite.json(&["enqueue", "d2d", "--file", queued.to_str().unwrap()]);
+    let pg = crate::pg::PgDb::create();
+    let migrate = |env: &Env| {
+        env.cmd()
+            .args(["migrate", "--json", "--from"])
+            .arg(env.db_path())
+            .args(["--to", &pg.url])
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&lite);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    assert_eq!(report["verified"], true);
+    for t in report["tables"].as_array().unwrap() {
+        assert_eq!(t["sqlite"], t["postgres"], "{t}");
+    }
+    let events = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "sales_events")
+        .unwrap()["postgres"]
+        .as_i64()
+        .unwrap();
+    assert!(events > 50, "{report}");
+    assert!(report["blobs"].as_u64().unwrap() >= 10, "{report}");
+    let on_pg = Env::on_pg(crate::pg::PgDb::on(&crate::pg::admin_url()));
+    let with_pg = |args: &[&str]| {
+        let out = on_pg
+            .cmd()
+            .env("SALESINGEST_DB", &pg.url)
+            .args(args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    for by in [
+        "platform,currency",
+        "month,platform,currency",
+        "title,format,currency",
+    ] {
+        let a = lite
+            .cmd()
+            .args(["sales", "summary", "--by", by, "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&a.stdout),
+            String::from_utf8_lossy(&with_pg(&["sales", "summary", "--by", by])),
+            "{by}"
+        );
+    }
+    // The queued job runs on PostgreSQL from the copied blob; new jobs get new ids.
+    let run: Value = serde_json::from_slice(&with_pg(&["run-worker"])).unwrap();
+    assert_eq!(
+        (run["completed"].as_i64(), run["failed"].as_i64()),
+        (Some(1), Some(0)),
+        "{run}"
+    );
+    let jobs: Value = serde_json::from_slice(&with_pg(&["jobs", "--limit", "1000"])).unwrap();
+    let lite_jobs = lite.json(&["jobs", "--limit", "1000"]);
+    assert_eq!(
+        jobs.as_array().unwrap().len(),
+        lite_jobs.as_array().unwrap().len()
+    );
+    // Twice: refused, nothing changed.
+    let again = migrate(&lite);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
+    // A source with a job running is refused.
+    let busy = Env::new();
+    let f = busy.path("b.csv");
+    write_d2d(&f, &[d2d_row("2024-03-03", "1.00", 1)]);
+    busy.json(&["enqueue", "d2d", "--file", f.to_str().unwrap()]);
+    rusqlite::Connection::open(busy.db_path())
+        .unwrap()
+        .execute_batch(
+            "UPDATE jobs SET state = 'processing', lease_owner = 'h:1:1',
+                             lease_expires_at = 9999999999999",
+        )
+        .unwrap();
+    let empty = crate::pg::PgDb::create();
+    let out = busy
+        .cmd()
+        .args(["migrate", "--from"])
+        .arg(busy.db_path())
+        .args(["--to", &empty.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop the workers"));
+}

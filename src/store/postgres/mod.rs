@@ -16,6 +16,7 @@ mod blobs;
 mod conn;
 mod effects;
 mod jobs;
+pub mod migrate;
 mod reports;
 mod sales;
 mod tls;
