@@ -502,9 +502,11 @@ fn ingram_months_currencies_and_mtd_only() {
         ]
     );
     // The Sales Report: units only, a family of its own (it replaces no compensation row).
+    // For July, which the compensation report already gives with its money, its units are the
+    // same sales: kept, never added (DESIGN §5). For August, which only it covers, they count.
     std::fs::write(
         &sales,
-        "Sales Report\nDate Range: 07/01/2025 - 07/31/2025\n\nISBN,Title,Author,Format,BISAC Code,BISAC Description,Units Sold,Country,List Price US\n9798867123451,The Lighthouse Keeper's Daughter,Jane Q. Writer,PF,FIC000000,FICTION / General,5,US,15.99\n",
+        "Sales Report\nDate Range: 07/01/2025 - 08/31/2025\n\nISBN,Title,Author,Format,BISAC Code,BISAC Description,Units Sold,Country,List Price US,Month\n9798867123451,The Lighthouse Keeper's Daughter,Jane Q. Writer,PF,FIC000000,FICTION / General,5,US,15.99,2025-07\n9798867123451,The Lighthouse Keeper's Daughter,Jane Q. Writer,PF,FIC000000,FICTION / General,3,US,15.99,2025-08\n",
     )
     .unwrap();
     let files = import(&env, &[&sales], false);
@@ -517,7 +519,8 @@ fn ingram_months_currencies_and_mtd_only() {
         vec![
             row("2025-06", "ingramspark", "GBP", 1, "-0.40", 1),
             row("2025-06", "ingramspark", "USD", 4, "14.00", 1),
-            row("2025-07", "ingramspark", "USD", 7, "7.00", 2),
+            row("2025-07", "ingramspark", "USD", 2, "7.00", 1),
+            row("2025-08", "ingramspark", "USD", 3, "0.00", 1),
         ]
     );
     let estimates: i64 = env
@@ -528,7 +531,7 @@ fn ingram_months_currencies_and_mtd_only() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(estimates, 1);
+    assert_eq!(estimates, 2, "both Sales Report rows are kept");
 }
 
 /// Every bad sample of these platforms is rejected whole at enqueue, with its line and column,

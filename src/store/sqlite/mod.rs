@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/007_kdp_families_per_kind.sql"),
     GUMROAD_BUYER_DATA,
     include_str!("migrations/009_one_rollup_mechanism.sql"),
+    include_str!("migrations/010_ingramspark_sales_report_gives_way.sql"),
 ];
 
 /// Migration 008: scrubs Gumroad buyers' personal data from `raw` (see `migrate`).

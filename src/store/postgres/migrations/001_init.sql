@@ -231,7 +231,16 @@ CREATE VIEW month_total_months AS
                          interval '1 month') AS m
    WHERE i.state = 'live' AND ic.month_totals;
 
--- What reports count (DESIGN §5), the same two rules for the rollup and for the events: a KDP
+-- (kind, month) of every month a live IngramSpark compensation report covers: a Sales Report's
+-- units of that month and kind (the same sales, without their money) are not counted again.
+CREATE VIEW ingram_compensation_months AS
+  SELECT split_part(substr(ic.family, 26), ':', 1) AS kind, to_char(m, 'YYYY-MM') AS month
+    FROM import_coverage ic JOIN imports i ON i.id = ic.import_id,
+         generate_series(date_trunc('month', ic.period_start), date_trunc('month', ic.period_end),
+                         interval '1 month') AS m
+   WHERE i.state = 'live' AND starts_with(ic.family, 'ingramspark_compensation:');
+
+-- What reports count (DESIGN §5), the same rules for the rollup and for the events: a KDP
 -- estimate of a month and kind that a live final report covers is kept but not counted (the
 -- KENP royalty estimate gives way to a final KENP report); within the months an import gives
 -- month totals for, rows of that family with a shorter period (a Dashboard's days) are kept
@@ -245,7 +254,9 @@ CREATE VIEW effective_rollup AS
                 OR ((family, month) IN (SELECT family, month FROM month_total_months)
                     AND NOT (period_start = date_trunc('month', period_start)::date
                              AND period_end = (date_trunc('month', period_start)
-                                               + interval '1 month' - interval '1 day')::date))));
+                                               + interval '1 month' - interval '1 day')::date))))
+     AND NOT (starts_with(family, 'ingramspark_sales:')
+              AND (substr(family, 19), month) IN (SELECT kind, month FROM ingram_compensation_months));
 
 CREATE VIEW effective_sales AS
   SELECT * FROM live_sales
@@ -256,4 +267,6 @@ CREATE VIEW effective_sales AS
                 OR ((family, month) IN (SELECT family, month FROM month_total_months)
                     AND NOT (period_start = date_trunc('month', period_start)::date
                              AND period_end = (date_trunc('month', period_start)
-                                               + interval '1 month' - interval '1 day')::date))));
+                                               + interval '1 month' - interval '1 day')::date))))
+     AND NOT (starts_with(family, 'ingramspark_sales:')
+              AND (substr(family, 19), month) IN (SELECT kind, month FROM ingram_compensation_months));
