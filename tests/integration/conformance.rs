@@ -146,7 +146,7 @@ on_both! {
         let mut a = env
             .spawn_cmd()
             .env("SALESINGEST_HOST", "host-a")
-            .args(["run-worker", "--lease", "3"])
+            .args(["run-worker", "--lease", "8"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -172,8 +172,9 @@ on_both! {
         let early = b(&env);
         assert_eq!((early["rescued"].as_i64(), early["claimed"].as_i64()), (Some(0), Some(0)));
         assert_eq!(env.scalar("SELECT count(*) FROM jobs WHERE state = 'processing'"), 1);
-        // After the lease (3 s from A's last heartbeat): rescued and finished by host B.
-        std::thread::sleep(Duration::from_millis(3_500));
+        // After the lease (8 s from A's last heartbeat: room for a loaded machine to start host
+        // B's first run within it): rescued and finished by host B.
+        std::thread::sleep(Duration::from_millis(8_500));
         let late = b(&env);
         assert_eq!(late["rescued"], 1, "{late}");
         assert_eq!(late["completed"], 1, "{late}");
