@@ -344,7 +344,7 @@ pub fn is_whole_month(start: NaiveDate, end: NaiveDate) -> bool {
     start.day() == 1
         && end.year() == start.year()
         && end.month() == start.month()
-        && end.succ_opt().map_or(true, |next| next.day() == 1)
+        && end.succ_opt().is_none_or(|next| next.day() == 1)
 }
 
 /// A date as ISO 8601 text (`YYYY-MM-DD`): the same as `to_string()` for every year a report

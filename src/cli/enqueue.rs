@@ -131,7 +131,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     if args.platform == Platform::Gumroad
         && args.ping_file.is_none()
         && ctx.settings.gumroad.access_token.is_none()
-        && run_at.map_or(true, |t| t <= crate::queue::now_ms())
+        && run_at.is_none_or(|t| t <= crate::queue::now_ms())
     {
         return Err(coded(EXIT_REJECTED, crate::config::NO_GUMROAD_TOKEN));
     }

@@ -515,7 +515,7 @@ pub fn render_chart(chart: &ChartView, width: usize, color: bool) -> String {
                 continue;
             }
             let (ch, sgr, _) = platform_style(p);
-            let seg: String = std::iter::repeat(ch).take(*n).collect();
+            let seg: String = std::iter::repeat_n(ch, *n).collect();
             if color {
                 let _ = write!(bar, "\x1b[{sgr}m{seg}\x1b[0m");
             } else {
@@ -523,7 +523,7 @@ pub fn render_chart(chart: &ChartView, width: usize, color: bool) -> String {
             }
             drawn += n;
         }
-        bar.extend(std::iter::repeat(' ').take(bar_w.saturating_sub(drawn)));
+        bar.extend(std::iter::repeat_n(' ', bar_w.saturating_sub(drawn)));
         let _ = writeln!(out, "{:<label_w$} |{bar}| {amount:>amount_w$}", m.month);
     }
     let legend = chart

@@ -402,7 +402,7 @@ pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> 
             }
             Err(PlatformError::Rejected(ie)) => {
                 let rank = claim_rank(&ie);
-                if best.as_ref().map_or(true, |(r, _, _)| rank > *r) {
+                if best.as_ref().is_none_or(|(r, _, _)| rank > *r) {
                     best = Some((rank, platform, PlatformError::Rejected(ie)));
                 }
             }
@@ -525,7 +525,7 @@ fn claim_rank(e: &InputError) -> u8 {
     let mismatch = m.starts_with("not a recognised")
         // Text that is not UTF-8 from its first line on says nothing about the layout (a
         // UTF-16 file read by a UTF-8 adapter).
-        || (m.starts_with("the text is not valid UTF-8") && e.line.map_or(true, |l| l <= 1))
+        || (m.starts_with("the text is not valid UTF-8") && e.line.is_none_or(|l| l <= 1))
         || m.contains("expected an `Ebook ISBN` or `Paperback ISBN` column")
         || m.starts_with("this is a spreadsheet workbook")
         || m.starts_with("this is a binary spreadsheet workbook")
@@ -806,7 +806,7 @@ mod detect_tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("PubIt_sales.xls");
         let mut bytes = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-        bytes.extend(std::iter::repeat(0).take(512));
+        bytes.extend(std::iter::repeat_n(0, 512));
         bytes.extend("Total Publisher's Revenue".bytes().flat_map(|b| [b, 0]));
         std::fs::write(&p, bytes).unwrap();
         match detect(&p, "PubIt_sales.xls") {

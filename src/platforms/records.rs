@@ -652,7 +652,7 @@ impl HtmlRows {
 
     /// Act on one tag; returns a finished row, if the tag ended one.
     fn on_tag(&mut self, tag: &str) -> Result<Option<(u64, Vec<String>, usize)>, PlatformError> {
-        let wanted = |s: &Self| s.depth == 1 && s.locked.map_or(true, |t| t == s.tables_seen);
+        let wanted = |s: &Self| s.depth == 1 && s.locked.is_none_or(|t| t == s.tables_seen);
         match tag {
             "table" => {
                 self.depth += 1;

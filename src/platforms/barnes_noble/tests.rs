@@ -305,7 +305,7 @@ fn other_files_are_not_bn_exports() {
 #[test]
 fn the_pubit_workbook_is_refused_with_a_bn_message() {
     let mut ole = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
-    ole.extend(std::iter::repeat(0).take(500));
+    ole.extend(std::iter::repeat_n(0, 500));
     let e = err(parse_bytes(&ole));
     assert!(e.contains("this is a spreadsheet workbook"), "{e}");
     let mut pubit = ole.clone();

@@ -356,7 +356,7 @@ pub(super) fn foreign(cells: &[&str]) -> Option<&'static str> {
             .iter()
             .filter(|c| !c.is_empty() && words.iter().any(|w| c.contains(w)))
             .count();
-        if hits >= 2 && best.map_or(true, |(_, b)| hits > b) {
+        if hits >= 2 && best.is_none_or(|(_, b)| hits > b) {
             best = Some((lang, hits));
         }
     }

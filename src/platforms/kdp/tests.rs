@@ -1035,7 +1035,7 @@ fn kenp_csv_copies_are_read_by_their_dates() {
 /// Royalty per (month, currency) of all events, and of the Summary's KENP royalty events.
 fn by_month(ev: &[SaleEvent], family: Option<&str>) -> BTreeMap<(String, String), i64> {
     let mut m = BTreeMap::new();
-    for e in ev.iter().filter(|e| family.map_or(true, |f| e.family == f)) {
+    for e in ev.iter().filter(|e| family.is_none_or(|f| e.family == f)) {
         *m.entry((e.month(), e.currency.clone())).or_insert(0) += e.royalty_micros;
     }
     m.retain(|_, v| *v != 0);

@@ -397,7 +397,7 @@ impl Db {
     pub fn query_plan(&self, sql: &str) -> Result<Vec<String>> {
         let mut stmt = self.conn().prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         // The plan of a statement with parameters, planned as it is when they are bound.
-        let nulls = std::iter::repeat(rusqlite::types::Null).take(stmt.parameter_count());
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
         let rows = stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
