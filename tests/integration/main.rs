@@ -15,6 +15,7 @@ mod reports;
 mod smashwords;
 mod soak;
 mod storage;
+mod store_contract;
 mod unattended;
 mod util;
 mod wide;
