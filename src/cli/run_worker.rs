@@ -3,13 +3,11 @@
 use anyhow::Result;
 
 use super::{coded, Ctx};
-use crate::ingest::{self, FileOutcome, Fired, IngestHandler};
+use crate::ingest::{self, FileOutcome, Fired};
 use crate::model::Platform;
 use crate::notify::{PingKind, Pinger, PING_TIMEOUT};
-use crate::output::{
-    new_table, num_cell, rfc3339, EventsView, Fit, Printer, RunJobView, RunView, ScheduledView,
-};
-use crate::queue::worker::{self, JobReport, RunReport, WorkerConfig};
+use crate::output::{new_table, num_cell, rfc3339, Fit, Printer};
+use crate::queue::worker::{JobReport, RunReport, WorkerConfig};
 use crate::queue::JobState;
 
 /// Process due jobs.
@@ -109,33 +107,6 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             ctx.out.info(text);
         }
     };
-    let fired = ingest::fire_schedules(db, &ctx.settings)?;
-    for f in &fired {
-        tell(&format!(
-            "schedule `{}`: {} sync job {}{}",
-            f.name,
-            f.platform,
-            f.job_id,
-            if f.deduplicated {
-                " (already pending)"
-            } else {
-                " queued"
-            }
-        ));
-    }
-    let (inbox, mut early_warnings) = match &ctx.settings.inbox_path {
-        Some(dir) => ingest::scan_inbox(db, &ctx.settings, dir)?,
-        None => (Vec::new(), Vec::new()),
-    };
-    for f in &inbox {
-        let line = super::import::describe(f, super::import::Source::Inbox);
-        if f.status.needs_attention() {
-            // Recorded by content hash, so this alert is sent once per file content.
-            ctx.out.alert(&format!("inbox: {line}"));
-        } else {
-            tell(&format!("inbox: {line}"));
-        }
-    }
     let cfg = WorkerConfig {
         batch: args.batch,
         platform: args.platform.map(|p| p.as_str().to_string()),
@@ -146,15 +117,29 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         retention: ctx.settings.queue.retention.clone(),
         args: std::env::args().collect::<Vec<_>>().join(" "),
     };
-    let mut handler = IngestHandler {
-        db,
-        settings: &ctx.settings,
-        progress: ctx.out.progress_allowed(),
-    };
-    // The heartbeat thread's own connection to the same store.
-    let (location, opts) = (ctx.settings.db.clone(), ctx.open_options());
-    let open_hb = move || -> Result<Box<dyn crate::queue::JobStore + Send>> {
-        Ok(crate::store::open(&location, &opts)?.into_queue())
+    let mut announce = |fired: &[Fired], inbox: &[FileOutcome]| {
+        for f in fired {
+            tell(&format!(
+                "schedule `{}`: {} sync job {}{}",
+                f.name,
+                f.platform,
+                f.job_id,
+                if f.deduplicated {
+                    " (already pending)"
+                } else {
+                    " queued"
+                }
+            ));
+        }
+        for f in inbox {
+            let line = super::import::describe(f, super::import::Source::Inbox);
+            if f.status.needs_attention() {
+                // Recorded by content hash, so this alert is sent once per file content.
+                ctx.out.alert(&format!("inbox: {line}"));
+            } else {
+                tell(&format!("inbox: {line}"));
+            }
+        }
     };
     let interactive = Printer::stdout_is_tty();
     let out = ctx.out;
@@ -172,49 +157,26 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             out.info(&format!("job {} ({}): {}", j.id, j.platform, j.status));
         }
     };
-    let mut report = worker::run(db.queue(), &open_hb, &mut handler, &cfg, &mut on_job)?;
-    early_warnings.append(&mut report.warnings);
-    report.warnings = early_warnings;
+    let mut pass = ingest::run_pass(
+        db,
+        &ctx.settings,
+        &ctx.open_options(),
+        &cfg,
+        ctx.out.progress_allowed(),
+        &mut announce,
+        &mut on_job,
+    )?;
+    let run_view = ingest::views::run_view(&pass);
+    let ingest::Pass {
+        fired,
+        inbox,
+        report,
+    } = &mut pass;
     for w in &report.warnings {
         ctx.out.warn(w);
     }
     if ctx.out.json {
-        ctx.out.json(&RunView {
-            run_id: report.run_id,
-            started_at: rfc3339(report.started_at),
-            finished_at: rfc3339(report.finished_at),
-            claimed: report.counts.claimed,
-            completed: report.counts.completed,
-            retrying: report.counts.retrying,
-            failed: report.counts.failed,
-            rescued: report.counts.rescued,
-            jobs: report
-                .jobs
-                .iter()
-                .map(|j| RunJobView {
-                    id: j.id,
-                    platform: j.platform.clone(),
-                    status: j.status.to_string(),
-                    attempt: j.attempt,
-                    error: j.error.clone(),
-                    events: EventsView {
-                        inserted: j.events.inserted,
-                        updated: j.events.updated,
-                        removed: j.events.removed,
-                    },
-                })
-                .collect(),
-            scheduled: fired
-                .iter()
-                .map(|f| ScheduledView {
-                    name: f.name.clone(),
-                    platform: f.platform.as_str().to_string(),
-                    job_id: f.job_id,
-                    deduplicated: f.deduplicated,
-                })
-                .collect(),
-            inbox: inbox.iter().map(super::import::file_view).collect(),
-        });
+        ctx.out.json(&run_view);
     } else if report.jobs.is_empty() {
         // What is pending, so "nothing to do" is not mistaken for "nothing queued".
         let next = match db.next_due_job(cfg.platform.as_deref())? {
@@ -260,7 +222,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             report.run_id, c.claimed, c.completed, c.retrying, c.failed, c.rescued
         ));
     }
-    Ok((report.exit_code, ping_body(&report, &fired, &inbox)))
+    Ok((report.exit_code, ping_body(report, fired, inbox)))
 }
 
 /// The healthcheck ping body: one summary line, then one line per schedule, inbox file, job

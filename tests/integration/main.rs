@@ -12,6 +12,7 @@ mod pg;
 mod props;
 mod queue;
 mod reports;
+mod serve;
 mod smashwords;
 mod soak;
 mod storage;
