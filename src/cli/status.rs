@@ -8,7 +8,7 @@ use crate::output::{
     new_table, num_cell, rfc3339, rfc3339_opt, AttemptView, Fit, OverviewView, RoyaltyView,
     StatusView,
 };
-use crate::store::Store;
+use crate::store::{JobRow, Store};
 
 /// Show a job, or the overview.
 #[derive(Debug, clap::Args)]
@@ -47,7 +47,22 @@ fn job_status(db: &dyn Store, id: i64, ctx: &Ctx) -> Result<i32> {
             format!("no job with id {id}: see `salesingest jobs`"),
         ));
     };
-    let attempts = db.attempts(id)?;
+    let view = job_view(db, &job)?;
+    if ctx.out.json {
+        ctx.out.json(&view);
+        return Ok(0);
+    }
+    print_job(ctx, &view);
+    Ok(0)
+}
+
+/// The view of `status <id> --json`: the job with its decoded input, result and attempt
+/// history (also the dashboard's jobs list).
+///
+/// # Errors
+/// Database errors.
+pub fn job_view(db: &dyn Store, job: &JobRow) -> Result<StatusView> {
+    let attempts = db.attempts(job.id)?;
     let input = serde_json::from_str::<JobInput>(&job.input)
         .map(|i| super::enqueue::input_view(&i))
         .unwrap_or(serde_json::Value::Null);
@@ -55,7 +70,7 @@ fn job_status(db: &dyn Store, id: i64, ctx: &Ctx) -> Result<i32> {
         .result
         .as_deref()
         .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-    let view = StatusView {
+    Ok(StatusView {
         id: job.id,
         platform: job.platform.clone(),
         status: job.state.clone(),
@@ -80,13 +95,7 @@ fn job_status(db: &dyn Store, id: i64, ctx: &Ctx) -> Result<i32> {
                 worker: a.worker.clone(),
             })
             .collect(),
-    };
-    if ctx.out.json {
-        ctx.out.json(&view);
-        return Ok(0);
-    }
-    print_job(ctx, &view);
-    Ok(0)
+    })
 }
 
 /// The text view of `status <id>`: the facts of the JSON view, times in RFC 3339 UTC.
@@ -196,11 +205,15 @@ fn print_job(ctx: &Ctx, view: &StatusView) {
     }
 }
 
-fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
+/// The per-platform overview of `status --json` (also the dashboard's platform cards).
+///
+/// # Errors
+/// Database errors.
+pub fn overview_views(db: &dyn Store) -> Result<Vec<OverviewView>> {
     let names: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
     let rows = db.overview(&names)?;
     let totals = db.totals()?;
-    let views: Vec<OverviewView> = rows
+    let views = rows
         .into_iter()
         .map(|o| OverviewView {
             royalty: totals
@@ -229,6 +242,11 @@ fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             sync_cursor: o.sync_cursor,
         })
         .collect();
+    Ok(views)
+}
+
+fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
+    let views = overview_views(db)?;
     if ctx.out.json {
         ctx.out.json(&views);
         return Ok(0);
