@@ -91,6 +91,36 @@ pub struct Settings {
     /// Connections a PostgreSQL store keeps per process: `SALESINGEST_PG_POOL_SIZE`, else
     /// `[postgres] pool_size`, else 2.
     pub pg_pool_size: Option<u32>,
+    /// `[serve]`: the HTTP server (`salesingest serve`).
+    pub serve: ServeSettings,
+}
+
+/// `[serve]` settings, each overridable by a `SALESINGEST_SERVE_*` environment variable.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// `listen` / `SALESINGEST_SERVE_LISTEN` (default `127.0.0.1:8750`); `--listen` wins.
+    pub listen: String,
+    /// `token_file` / `SALESINGEST_SERVE_TOKEN_FILE`: the API bearer token, created 0600 on
+    /// first start (default `<data dir>/serve-token`).
+    pub token_file: PathBuf,
+    /// `hook_secret_file` / `SALESINGEST_SERVE_HOOK_SECRET_FILE`: the secret path segment of
+    /// the Gumroad Ping URL, created 0600 on first start (default `<data dir>/serve-hook-secret`).
+    pub hook_secret_file: PathBuf,
+    /// `max_upload` / `SALESINGEST_SERVE_MAX_UPLOAD`: bytes an upload may have (default 256 MiB;
+    /// `64MiB`, `1GB`, `500000` are understood).
+    pub max_upload: u64,
+    /// `allowed_hosts` / `SALESINGEST_SERVE_ALLOWED_HOSTS` (comma-separated): `Host` names
+    /// accepted besides `127.0.0.1`, `localhost` and `[::1]` (a proxy's or tunnel's name).
+    pub allowed_hosts: Vec<String>,
+    /// `header_timeout` / `SALESINGEST_SERVE_HEADER_TIMEOUT`: how long a client may take to
+    /// send its request head (default 5s).
+    pub header_timeout_ms: i64,
+    /// `request_timeout` / `SALESINGEST_SERVE_REQUEST_TIMEOUT`: how long one request may take,
+    /// uploads included (default 60s).
+    pub request_timeout_ms: i64,
+    /// `shutdown_timeout` / `SALESINGEST_SERVE_SHUTDOWN_TIMEOUT`: how long requests in flight
+    /// get after SIGTERM/SIGINT (default 10s).
+    pub shutdown_timeout_ms: i64,
 }
 
 /// One `[[schedule]]`: enqueue `platform`'s incremental sync every `every_ms`.
@@ -121,6 +151,21 @@ struct FileConfig {
     healthcheck: FileHealthcheck,
     #[serde(default)]
     postgres: FilePostgres,
+    #[serde(default)]
+    serve: FileServe,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServe {
+    listen: Option<String>,
+    token_file: Option<String>,
+    hook_secret_file: Option<String>,
+    max_upload: Option<toml::Value>,
+    allowed_hosts: Option<Vec<String>>,
+    header_timeout: Option<String>,
+    request_timeout: Option<String>,
+    shutdown_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,7 +359,12 @@ pub fn load(db: Option<&str>, config: Option<PathBuf>, no_color_flag: bool) -> R
     if let Some(u) = &ping_url {
         check_ping_url(u)?;
     }
+    let data_dir = inbox_dir
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let serve = serve_settings(&file_cfg.serve, &data_dir, config_dir)?;
     Ok(Settings {
+        serve,
         pg_pool_size: match env("SALESINGEST_PG_POOL_SIZE") {
             Some(v) => Some(
                 v.trim()
@@ -342,6 +392,112 @@ pub fn load(db: Option<&str>, config: Option<PathBuf>, no_color_flag: bool) -> R
         inbox_path,
         ping_url,
     })
+}
+
+fn serve_settings(
+    f: &FileServe,
+    data_dir: &Path,
+    config_dir: Option<&Path>,
+) -> Result<ServeSettings> {
+    let path = |env_name: &str, file: &Option<String>, default: &str| -> Result<PathBuf> {
+        match env(env_name).or_else(|| file.clone()) {
+            Some(p) => expand_path(&p, config_dir),
+            None => Ok(data_dir.join(default)),
+        }
+    };
+    let max_upload = match env("SALESINGEST_SERVE_MAX_UPLOAD") {
+        Some(v) => parse_size(&v).with_context(|| format!("SALESINGEST_SERVE_MAX_UPLOAD `{v}`"))?,
+        None => match &f.max_upload {
+            None => 256 * 1024 * 1024,
+            Some(toml::Value::Integer(n)) if *n > 0 => u64::try_from(*n).unwrap_or(u64::MAX),
+            Some(toml::Value::String(s)) => {
+                parse_size(s).with_context(|| format!("[serve] max_upload `{s}`"))?
+            }
+            Some(other) => bail!("[serve] max_upload must be a size such as \"256MiB\" or a whole number of bytes (found {other})"),
+        },
+    };
+    let allowed_hosts = match env("SALESINGEST_SERVE_ALLOWED_HOSTS") {
+        Some(v) => v
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect(),
+        None => f
+            .allowed_hosts
+            .iter()
+            .flatten()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect(),
+    };
+    let dur = |env_name: &str, file: &Option<String>, key: &str, default: i64| -> Result<i64> {
+        match env(env_name) {
+            Some(v) => parse_duration_ms(&v).with_context(|| format!("{env_name} `{v}`")),
+            None => Ok(opt_duration(file.as_deref(), key)?.unwrap_or(default)),
+        }
+    };
+    Ok(ServeSettings {
+        listen: env("SALESINGEST_SERVE_LISTEN")
+            .or_else(|| f.listen.clone())
+            .unwrap_or_else(|| "127.0.0.1:8750".to_string())
+            .trim()
+            .to_string(),
+        token_file: path("SALESINGEST_SERVE_TOKEN_FILE", &f.token_file, "serve-token")?,
+        hook_secret_file: path(
+            "SALESINGEST_SERVE_HOOK_SECRET_FILE",
+            &f.hook_secret_file,
+            "serve-hook-secret",
+        )?,
+        max_upload,
+        allowed_hosts,
+        header_timeout_ms: dur(
+            "SALESINGEST_SERVE_HEADER_TIMEOUT",
+            &f.header_timeout,
+            "serve.header_timeout",
+            5_000,
+        )?,
+        request_timeout_ms: dur(
+            "SALESINGEST_SERVE_REQUEST_TIMEOUT",
+            &f.request_timeout,
+            "serve.request_timeout",
+            60_000,
+        )?,
+        shutdown_timeout_ms: dur(
+            "SALESINGEST_SERVE_SHUTDOWN_TIMEOUT",
+            &f.shutdown_timeout,
+            "serve.shutdown_timeout",
+            10_000,
+        )?,
+    })
+}
+
+/// A size: bytes, or a number with `KiB`, `MiB`, `GiB` (1024s) or `KB`, `MB`, `GB` (1000s).
+///
+/// # Errors
+/// Anything else, or zero.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .ok()
+        .with_context(|| format!("`{t}` is not a size: use bytes or e.g. 64MiB, 1GB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => bail!("`{t}`: unknown unit `{other}` (use B, KiB, MiB, GiB, KB, MB, GB)"),
+    };
+    let v = n.saturating_mul(mult);
+    if v == 0 {
+        bail!("`{t}`: a size must be more than 0");
+    }
+    Ok(v)
 }
 
 /// Validate `[[schedule]]` entries: a known API platform, a positive duration, unique names.

@@ -14,4 +14,5 @@ pub mod output;
 pub mod platforms;
 pub mod queue;
 pub mod report;
+pub mod serve;
 pub mod store;

@@ -19,6 +19,7 @@ pub mod retry;
 pub mod run_worker;
 pub mod sales;
 pub mod schedules;
+pub mod serve;
 pub mod status;
 
 use std::ffi::OsStr;
@@ -214,6 +215,8 @@ pub enum Command {
     Man(man::Args),
     /// Sales reports: summaries, exports and charts (per month, platform, title, ...)
     Sales(sales::Args),
+    /// Serve the Gumroad Ping receiver, the JSON API and the dashboard over HTTP
+    Serve(serve::Args),
 }
 
 /// What every subcommand gets.
@@ -332,6 +335,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Backup(a) => backup::run(&a, &ctx),
         Command::Migrate(a) => migrate::run(&a, &ctx),
         Command::Sales(a) => sales::run(&a, &ctx),
+        Command::Serve(a) => serve::run(&a, &ctx),
         // Handled before the settings are loaded.
         Command::Completions(_) | Command::Man(_) | Command::Doctor(_) => Err(anyhow::anyhow!(
             "internal error: a command dispatched twice"

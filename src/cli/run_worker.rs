@@ -3,13 +3,13 @@
 use anyhow::Result;
 
 use super::{coded, Ctx};
-use crate::ingest::{self, FileOutcome, Fired, IngestHandler};
+use crate::ingest::{self, FileOutcome, Fired};
 use crate::model::Platform;
 use crate::notify::{PingKind, Pinger, PING_TIMEOUT};
 use crate::output::{
     new_table, num_cell, rfc3339, EventsView, Fit, Printer, RunJobView, RunView, ScheduledView,
 };
-use crate::queue::worker::{self, JobReport, RunReport, WorkerConfig};
+use crate::queue::worker::{JobReport, RunReport, WorkerConfig};
 use crate::queue::JobState;
 
 /// Process due jobs.
@@ -109,33 +109,6 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             ctx.out.info(text);
         }
     };
-    let fired = ingest::fire_schedules(db, &ctx.settings)?;
-    for f in &fired {
-        tell(&format!(
-            "schedule `{}`: {} sync job {}{}",
-            f.name,
-            f.platform,
-            f.job_id,
-            if f.deduplicated {
-                " (already pending)"
-            } else {
-                " queued"
-            }
-        ));
-    }
-    let (inbox, mut early_warnings) = match &ctx.settings.inbox_path {
-        Some(dir) => ingest::scan_inbox(db, &ctx.settings, dir)?,
-        None => (Vec::new(), Vec::new()),
-    };
-    for f in &inbox {
-        let line = super::import::describe(f, super::import::Source::Inbox);
-        if f.status.needs_attention() {
-            // Recorded by content hash, so this alert is sent once per file content.
-            ctx.out.alert(&format!("inbox: {line}"));
-        } else {
-            tell(&format!("inbox: {line}"));
-        }
-    }
     let cfg = WorkerConfig {
         batch: args.batch,
         platform: args.platform.map(|p| p.as_str().to_string()),
@@ -146,15 +119,29 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         retention: ctx.settings.queue.retention.clone(),
         args: std::env::args().collect::<Vec<_>>().join(" "),
     };
-    let mut handler = IngestHandler {
-        db,
-        settings: &ctx.settings,
-        progress: ctx.out.progress_allowed(),
-    };
-    // The heartbeat thread's own connection to the same store.
-    let (location, opts) = (ctx.settings.db.clone(), ctx.open_options());
-    let open_hb = move || -> Result<Box<dyn crate::queue::JobStore + Send>> {
-        Ok(crate::store::open(&location, &opts)?.into_queue())
+    let mut announce = |fired: &[Fired], inbox: &[FileOutcome]| {
+        for f in fired {
+            tell(&format!(
+                "schedule `{}`: {} sync job {}{}",
+                f.name,
+                f.platform,
+                f.job_id,
+                if f.deduplicated {
+                    " (already pending)"
+                } else {
+                    " queued"
+                }
+            ));
+        }
+        for f in inbox {
+            let line = super::import::describe(f, super::import::Source::Inbox);
+            if f.status.needs_attention() {
+                // Recorded by content hash, so this alert is sent once per file content.
+                ctx.out.alert(&format!("inbox: {line}"));
+            } else {
+                tell(&format!("inbox: {line}"));
+            }
+        }
     };
     let interactive = Printer::stdout_is_tty();
     let out = ctx.out;
@@ -172,9 +159,19 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             out.info(&format!("job {} ({}): {}", j.id, j.platform, j.status));
         }
     };
-    let mut report = worker::run(db.queue(), &open_hb, &mut handler, &cfg, &mut on_job)?;
-    early_warnings.append(&mut report.warnings);
-    report.warnings = early_warnings;
+    let ingest::Pass {
+        fired,
+        inbox,
+        report,
+    } = ingest::run_pass(
+        db,
+        &ctx.settings,
+        &ctx.open_options(),
+        &cfg,
+        ctx.out.progress_allowed(),
+        &mut announce,
+        &mut on_job,
+    )?;
     for w in &report.warnings {
         ctx.out.warn(w);
     }

@@ -15,6 +15,7 @@ mod check;
 mod enqueue;
 mod handler;
 mod inbox;
+mod pass;
 mod staging;
 
 pub use check::{
@@ -27,3 +28,4 @@ pub use enqueue::{
 };
 pub use handler::{classify, IngestHandler};
 pub use inbox::{collect_files, scan_inbox};
+pub use pass::{run_pass, Pass};

@@ -1,0 +1,190 @@
+//! `salesingest serve`: the Gumroad Ping receiver, the authenticated JSON API, and (merged in
+//! from `crate::dashboard`) the HTML dashboard, on axum over tokio.
+//!
+//! Owns: the HTTP server (accept loop with a header-read timeout, graceful shutdown), auth
+//! (bearer token, hook secret, browser sessions), routing. Must not: write SQL (it calls the
+//! store's traits) or format terminal output.
+//!
+//! # For page handlers (the dashboard)
+//!
+//! - [`AppState`] is the router's state (cheap to clone, an `Arc` inside). It gives
+//!   [`AppState::settings`] and [`AppState::with_store`], which runs a closure on a store
+//!   connection in `spawn_blocking` (the store is `Send`, not `Sync`: connections are pooled,
+//!   one closure at a time each).
+//! - [`auth::Session`] is an extractor: a handler taking `session: Session` only runs for a
+//!   browser logged in with the one-time URL (`GET /login/{one_time}` set the
+//!   `salesingest_session` cookie); without one it answers 401 with a short HTML page saying to
+//!   use the login URL `serve` printed. `session.csrf` is the token every state-changing form
+//!   must carry (hidden field `csrf`, or header `X-CSRF-Token` from JavaScript).
+//! - UI actions already here: `POST /ui/jobs/{id}/retry` (form field `csrf`; 303 to `/`) and
+//!   `POST /ui/files` (the upload, header `X-CSRF-Token`; answers as `POST /api/files`).
+//! - To add a page: write `async fn page(State(state): State<AppState>, session: Session) ->
+//!   impl IntoResponse` and route it in [`router`] at the line marked `DASHBOARD ROUTES`.
+//!   Everything routed there gets the Host check, the timeouts and the request log.
+
+pub mod auth;
+mod server;
+mod worker;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use axum::Router;
+
+use crate::config::{Secret, Settings};
+use crate::store::{OpenOptions, Store};
+
+pub use server::{run, ServeOptions};
+
+/// The router's state: settings, secrets, the store pool, the sessions.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[allow(dead_code)] // read by the routes added next
+struct Inner {
+    settings: Settings,
+    open: OpenOptions,
+    token: Secret,
+    hook_secret: Secret,
+    /// Names accepted in `Host` (lower case, without port).
+    allowed_hosts: Vec<String>,
+    pool: Mutex<Vec<Box<dyn Store>>>,
+    sessions: Mutex<auth::Sessions>,
+    /// True while a `POST /api/run` pass runs.
+    run_busy: AtomicBool,
+}
+
+impl AppState {
+    /// A state for these settings. `allowed_hosts` adds to 127.0.0.1, localhost and [::1].
+    pub fn new(
+        settings: Settings,
+        open: OpenOptions,
+        token: Secret,
+        hook_secret: Secret,
+        allowed_hosts: &[String],
+    ) -> AppState {
+        let mut hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
+        for h in allowed_hosts.iter().chain(&settings.serve.allowed_hosts) {
+            let h = auth::host_name(&h.to_ascii_lowercase()).to_string();
+            if !h.is_empty() && !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        AppState(Arc::new(Inner {
+            settings,
+            open,
+            token,
+            hook_secret,
+            allowed_hosts: hosts,
+            pool: Mutex::new(Vec::new()),
+            sessions: Mutex::new(auth::Sessions::default()),
+            run_busy: AtomicBool::new(false),
+        }))
+    }
+
+    /// A new one-time login token (kept until used).
+    ///
+    /// # Errors
+    /// When the system has no randomness to give.
+    pub fn new_login_token(&self) -> Result<String> {
+        let t = server::random_token()?;
+        if let Ok(mut s) = self.0.sessions.lock() {
+            s.one_time.push(t.clone());
+        }
+        Ok(t)
+    }
+
+    /// One worker pass of up to `batch` jobs (what `run-worker --batch` does, without the
+    /// schedules and the inbox); returns how many jobs it claimed.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn run_pass(&self, batch: u32) -> Result<u64> {
+        Ok(self
+            .pass(batch, "salesingest serve --worker")
+            .await?
+            .report
+            .counts
+            .claimed)
+    }
+
+    /// One worker pass (schedules, inbox, up to `batch` jobs), recorded as a run with `args`.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn pass(&self, batch: u32, args: &str) -> Result<crate::ingest::Pass> {
+        let settings = self.0.settings.clone();
+        let open = self.0.open.clone();
+        let args = args.to_string();
+        self.with_store(move |db| {
+            let cfg = crate::queue::worker::WorkerConfig {
+                batch,
+                platform: None,
+                lease_ms: settings.queue.lease_ms,
+                policy: settings.queue.retry.clone(),
+                retention: settings.queue.retention.clone(),
+                args,
+            };
+            crate::ingest::run_pass(
+                db,
+                &settings,
+                &open,
+                &cfg,
+                false,
+                &mut |_, _| {},
+                &mut |_| {},
+            )
+        })
+        .await
+    }
+
+    /// The settings `serve` was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// Run `f` on a store connection, off the async threads. Connections are opened on demand
+    /// and kept for the next request.
+    ///
+    /// # Errors
+    /// Opening the store, `f`'s error, or a panic inside `f` (as an error).
+    pub async fn with_store<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = state.0.pool.lock().ok().and_then(|mut p| p.pop());
+            let db = match taken {
+                Some(db) => db,
+                None => crate::store::open(&state.0.settings.db, &state.0.open)?,
+            };
+            let out = f(db.as_ref());
+            if let Ok(mut p) = state.0.pool.lock() {
+                if p.len() < 8 {
+                    p.push(db);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("internal error: a store task stopped: {e}"))?
+    }
+}
+
+/// Every route: the hook, the API, the login and UI actions, and the dashboard's pages.
+pub fn router(state: AppState) -> Router {
+    let app = Router::new();
+    // DASHBOARD ROUTES: `GET /` and `/assets/*` are merged here, e.g.
+    // `let app = app.merge(crate::dashboard::routes());` (a `Router<AppState>`).
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::check_host,
+    ))
+    .with_state(state)
+}
