@@ -166,13 +166,13 @@ fn month_key(d: NaiveDate) -> String {
 }
 
 /// The per-book rows: `sales summary --by title,platform[,currency]` (converted with `--in`).
-fn books_view(store: &dyn Store, rates: Option<&Rates>) -> Result<Vec<SummaryRowView>> {
+fn books_view(store: &dyn Store, rates: Option<&Rates>) -> Result<sales::SummaryData> {
     let by: &[Dim] = if rates.is_some() {
         &[Dim::Title, Dim::Platform]
     } else {
         &[Dim::Title, Dim::Platform, Dim::Currency]
     };
-    Ok(sales::summary_view(store, &ReportFilter::default(), by, rates)?.rows)
+    sales::summary_view(store, &ReportFilter::default(), by, rates)
 }
 
 /// An amount of a view (an exact decimal string) for reading: the currency's minor unit.
@@ -369,7 +369,13 @@ impl Page {
         );
     }
 
-    fn books(&mut self, rows: &[SummaryRowView], rates: Option<&RatesOption>, sort: Option<&str>) {
+    fn books(
+        &mut self,
+        data: &sales::SummaryData,
+        rates: Option<&RatesOption>,
+        sort: Option<&str>,
+    ) {
+        let rows = &data.rows;
         let (key, desc) = match sort {
             Some(s) => {
                 let (desc, k) = match s.strip_prefix('-') {
@@ -463,7 +469,18 @@ impl Page {
                 esc(&r.currency),
             );
         }
-        self.w("</tbody>\n</table></div>\n</section>\n");
+        self.w("</tbody>\n<tfoot>\n");
+        for t in &data.totals {
+            let _ = writeln!(
+                self.0,
+                "<tr class=\"total\"><th scope=\"row\" colspan=\"2\">Total {cur}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} {cur}</td></tr>",
+                t.units,
+                t.kenp_pages,
+                esc(&money(&t.royalty, &t.currency)),
+                cur = esc(&t.currency),
+            );
+        }
+        self.w("</tfoot>\n</table></div>\n</section>\n");
     }
 
     fn upload(&mut self, csrf: &str) {
