@@ -75,9 +75,9 @@ pub struct PageCtx<'a> {
 const SORT_KEYS: [(&str, &str); 5] = [
     ("title", "Title"),
     ("platform", "Platform"),
+    ("royalty", "Royalty"),
     ("units", "Units"),
     ("kenp", "KENP pages"),
-    ("royalty", "Royalty"),
 ];
 
 /// The whole page.
@@ -391,6 +391,14 @@ impl Page {
             None => ("royalty", true),
         };
         let mut rows: Vec<&SummaryRowView> = rows.iter().collect();
+        let rank = |currency: &str| -> (i64, std::cmp::Reverse<String>) {
+            let events = data
+                .totals
+                .iter()
+                .find(|t| t.currency == currency)
+                .map_or(0, |t| t.events);
+            (events, std::cmp::Reverse(currency.to_string()))
+        };
         let title = |r: &SummaryRowView| r.keys.get("title").cloned().unwrap_or_default();
         let platform = |r: &SummaryRowView| r.keys.get("platform").cloned().unwrap_or_default();
         rows.sort_by(|a, b| {
@@ -399,13 +407,22 @@ impl Page {
                 "platform" => platform(a).cmp(&platform(b)),
                 "units" => a.units.cmp(&b.units),
                 "kenp" => a.kenp_pages.cmp(&b.kenp_pages),
-                // Amounts of different currencies are never compared: currency first.
-                _ => a
-                    .currency
-                    .cmp(&b.currency)
-                    .then(micros(&a.royalty).cmp(&micros(&b.royalty))),
+                // Amounts of different currencies are never compared: the currency with the
+                // most sales first, then the amount.
+                _ => rank(&b.currency).cmp(&rank(&a.currency)).then_with(|| {
+                    let o = micros(&a.royalty).cmp(&micros(&b.royalty));
+                    if desc {
+                        o.reverse()
+                    } else {
+                        o
+                    }
+                }),
             };
-            let o = if desc { o.reverse() } else { o };
+            let o = if desc && key != "royalty" {
+                o.reverse()
+            } else {
+                o
+            };
             o.then_with(|| title(a).cmp(&title(b)))
                 .then_with(|| platform(a).cmp(&platform(b)))
         });
@@ -455,28 +472,28 @@ impl Page {
             let t = title(r);
             let _ = writeln!(
                 self.0,
-                "<tr><td class=\"title\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num{}\">{} {}</td></tr>",
+                "<tr><td class=\"title\">{}</td><td>{}</td><td class=\"num\"><span class=\"amt{}\">{} {}</span></td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 if t.is_empty() {
                     "<i>(no title)</i>".to_string()
                 } else {
                     esc(&t)
                 },
                 esc(&platform_label(&platform(r))),
-                r.units,
-                r.kenp_pages,
                 if r.is_final { "" } else { " est" },
                 esc(&money(&r.royalty, &r.currency)),
                 esc(&r.currency),
+                r.units,
+                r.kenp_pages,
             );
         }
         self.w("</tbody>\n<tfoot>\n");
         for t in &data.totals {
             let _ = writeln!(
                 self.0,
-                "<tr class=\"total\"><th scope=\"row\" colspan=\"2\">Total {cur}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} {cur}</td></tr>",
+                "<tr class=\"total\"><th scope=\"row\" colspan=\"2\">Total {cur}</th><td class=\"num\">{} {cur}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&money(&t.royalty, &t.currency)),
                 t.units,
                 t.kenp_pages,
-                esc(&money(&t.royalty, &t.currency)),
                 cur = esc(&t.currency),
             );
         }

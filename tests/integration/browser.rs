@@ -349,7 +349,7 @@ fn dashboard_in_a_real_browser() {
         assert_eq!(url.query(), Some("sort=-units"), "{url}");
         let first_units: Vec<i64> = {
             let rows = c
-                .find_all(Locator::Css("#books tbody tr td:nth-child(3)"))
+                .find_all(Locator::Css("#books tbody tr td:nth-child(4)"))
                 .await
                 .unwrap();
             let mut v = Vec::new();
