@@ -2,10 +2,9 @@
 //! dismiss a failed one.
 
 use anyhow::Result;
-use serde_json::json;
 
 use super::{coded, Ctx, EXIT_NOT_FOUND, EXIT_STATE};
-use crate::queue::{CancelOutcome, JobState};
+use crate::ingest::views::ActionError;
 
 /// Cancel a job, or dismiss a failed one.
 #[derive(Debug, clap::Args)]
@@ -32,41 +31,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_existing_db()?;
     let db = db.as_ref();
     let id = args.id;
-    let (status, msg) = match db.cancel(id)? {
-        CancelOutcome::Cancelled => ("cancelled", format!("job {id} cancelled")),
-        CancelOutcome::Dismissed => (
-            "cancelled",
-            format!(
-                "job {id} had failed: dismissed (now cancelled), so `status --check` no longer \
-                 reports it; `salesingest retry {id}` would still revive it"
-            ),
-        ),
-        CancelOutcome::AlreadyFinished(JobState::Cancelled) => {
-            ("cancelled", format!("job {id} is already cancelled"))
-        }
-        CancelOutcome::Requested => (
-            "processing",
-            format!("job {id} is running: it will stop and be cancelled at its next heartbeat"),
-        ),
-        CancelOutcome::NotFound => {
-            return Err(coded(
-                EXIT_NOT_FOUND,
-                format!("no job with id {id}: see `salesingest jobs`"),
-            ))
-        }
-        CancelOutcome::AlreadyFinished(s) => {
-            return Err(coded(
-                EXIT_STATE,
-                format!(
-                    "job {id} is already {s}: nothing to cancel (its imported sales stay; a newer \
-                     report of the same period replaces them)"
-                ),
-            ))
-        }
+    let (json, msg) = match crate::ingest::views::cancel(db, id)? {
+        Ok(done) => done,
+        Err(ActionError::NotFound(m)) => return Err(coded(EXIT_NOT_FOUND, m)),
+        Err(ActionError::State(m)) => return Err(coded(EXIT_STATE, m)),
     };
     if ctx.out.json {
-        ctx.out
-            .json(&json!({"id": id, "status": status, "cancel_requested": status == "processing"}));
+        ctx.out.json(&json);
     } else {
         ctx.out.line(&msg);
     }

@@ -4,13 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use serde_json::json;
 
 use super::{coded, Ctx, EXIT_REJECTED};
 use crate::ingest::{self, CheckError};
 use crate::model::{JobInput, Platform};
 use crate::output::{new_table, num_cell, rfc3339, EnqueueView, Fit};
-use crate::queue::NewJob;
 
 /// Queue an import.
 #[derive(Debug, clap::Args)]
@@ -137,52 +135,31 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     }
     let db = ctx.open_db()?;
     let db = db.as_ref();
-    let (job, input) = if let Some(ping) = &args.ping_file {
+    let opts = ingest::EnqueueOptions {
+        priority: args.priority,
+        run_at,
+        max_attempts,
+        force: args.force,
+    };
+    let (job, input, e) = if let Some(ping) = &args.ping_file {
         let (name, bytes) = read_ping(ping)?;
-        let parsed = crate::platforms::parse_ping(&bytes, &name)
-            .map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
-        for w in &parsed.warnings {
+        let p = match ingest::enqueue_ping(db, &name, &bytes, &opts) {
+            Ok(p) => p,
+            Err(CheckError::Rejected(msg)) => return Err(coded(EXIT_REJECTED, msg)),
+            Err(CheckError::Other(e)) => return Err(e),
+        };
+        for w in &p.warnings {
             ctx.out.warn(w);
         }
-        // Only the scrubbed body (no buyer e-mail, name, card, custom fields…) is kept.
-        let sha256 = db.put_blob_bytes(&parsed.scrubbed)?;
-        let input = JobInput::Ping {
-            file: name,
-            sha256: sha256.clone(),
-        };
-        let job = NewJob {
-            platform: args.platform.as_str().to_string(),
-            input: serde_json::to_string(&input)?,
-            priority: args.priority,
-            run_at,
-            max_attempts,
-            unique_key: Some(format!("ping:{sha256}")),
-        };
-        (job, input)
+        (p.job, p.input, p.enqueued)
     } else {
         // The same job `[[schedule]]` enqueues (ingest::sync_job).
         let (since, until) = sync_window(args)?;
-        let opts = ingest::EnqueueOptions {
-            priority: args.priority,
-            run_at,
-            max_attempts,
-            force: args.force,
-        };
-        ingest::sync_job(args.platform, since, until, &opts)?
+        let (job, input) = ingest::sync_job(args.platform, since, until, &opts)?;
+        let e = db.enqueue(&job)?;
+        (job, input, e)
     };
-    let e = db.enqueue(&job)?;
-    let (status, due) = status_of(db, e.id)?;
-    let view = EnqueueView {
-        id: e.id,
-        platform: job.platform.clone(),
-        status,
-        run_at: rfc3339(match due.or(run_at) {
-            Some(t) => t,
-            None => db.now()?,
-        }),
-        deduplicated: e.deduplicated,
-        input: input_view(&input),
-    };
+    let view = ingest::views::enqueue_view(db, &job.platform, &e, run_at, &input)?;
     print_views(ctx, &[view]);
     Ok(0)
 }
@@ -318,18 +295,13 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>)
                 });
             }
             ingest::FileEnqueue::Queued(e) => {
-                let (status, due) = status_of(db, e.id)?;
-                views.push(EnqueueView {
-                    id: e.id,
-                    platform: args.platform.as_str().to_string(),
-                    status,
-                    run_at: rfc3339(match due.or(run_at) {
-                        Some(t) => t,
-                        None => db.now()?,
-                    }),
-                    deduplicated: e.deduplicated,
-                    input: input_view(&c.input),
-                });
+                views.push(ingest::views::enqueue_view(
+                    db,
+                    args.platform.as_str(),
+                    &e,
+                    run_at,
+                    &c.input,
+                )?);
             }
         }
     }
@@ -339,10 +311,7 @@ fn enqueue_files(args: &Args, ctx: &Ctx, max_attempts: i64, run_at: Option<i64>)
 
 /// A job's state and due time (`completed` with no time when it is no longer stored).
 pub(crate) fn status_of(db: &dyn crate::store::Store, id: i64) -> Result<(String, Option<i64>)> {
-    Ok(db.job(id)?.map_or_else(
-        || ("completed".to_string(), None),
-        |j| (j.state, Some(j.run_at)),
-    ))
+    ingest::views::status_of(db, id)
 }
 
 fn file_name(input: &JobInput) -> String {
@@ -354,22 +323,7 @@ fn file_name(input: &JobInput) -> String {
 
 /// The `input` object shown to users: never a stored path or a secret.
 pub fn input_view(input: &JobInput) -> serde_json::Value {
-    match input {
-        JobInput::File {
-            file, sha256, size, ..
-        } => {
-            json!({"kind": "file", "file": file, "sha256": sha256, "size": size})
-        }
-        JobInput::Sync { since, until } => json!({
-            "kind": "sync",
-            "since": since.map(|d| d.to_string()),
-            "until": until.map(|d| d.to_string()),
-            "incremental": since.is_none() && until.is_none(),
-        }),
-        JobInput::Ping { file, sha256, .. } => {
-            json!({"kind": "ping", "file": file, "sha256": sha256})
-        }
-    }
+    ingest::views::input_view(input)
 }
 
 pub(crate) fn print_views(ctx: &Ctx, views: &[EnqueueView]) {

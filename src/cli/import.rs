@@ -152,18 +152,7 @@ fn unreadable(path: PathBuf, e: &anyhow::Error) -> FileOutcome {
 
 /// The JSON view of one file's outcome.
 pub(crate) fn file_view(o: &FileOutcome) -> FileView {
-    FileView {
-        file: o.path.display().to_string(),
-        sha256: o.sha256.clone(),
-        platform: o.platform.map(|p| p.as_str().to_string()),
-        layout: o.layout.clone(),
-        period_start: o.period.map(|(a, _)| a.to_string()),
-        period_end: o.period.map(|(_, b)| b.to_string()),
-        rows: o.rows,
-        status: o.status.as_str().to_string(),
-        job_id: o.job_id,
-        message: o.message.clone(),
-    }
+    ingest::views::file_view(o)
 }
 
 /// Which command handled a file, for the words of `describe`.

@@ -3,8 +3,8 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::model::{JobInput, Platform};
-use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, Fit, JobListView};
+use crate::model::Platform;
+use crate::output::{new_table, num_cell, Fit, JobListView};
 use crate::queue::JobState;
 
 /// List jobs.
@@ -35,28 +35,12 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_existing_db()?;
     let db = db.as_ref();
-    let rows = db.jobs(
+    let views: Vec<JobListView> = crate::ingest::views::job_list_view(
+        db,
         args.status.map(JobState::as_str),
         args.platform.map(Platform::as_str),
         i64::from(args.limit),
     )?;
-    let views: Vec<JobListView> = rows
-        .iter()
-        .map(|j| JobListView {
-            id: j.id,
-            platform: j.platform.clone(),
-            status: j.state.clone(),
-            attempts: j.attempts,
-            max_attempts: j.max_attempts,
-            created_at: rfc3339(j.created_at),
-            run_at: rfc3339(j.run_at),
-            finished_at: rfc3339_opt(j.finished_at),
-            last_error: j.last_error.clone(),
-            input: serde_json::from_str::<JobInput>(&j.input)
-                .map(|i| super::enqueue::input_view(&i))
-                .unwrap_or(serde_json::Value::Null),
-        })
-        .collect();
     if ctx.out.json {
         ctx.out.json(&views);
         return Ok(0);

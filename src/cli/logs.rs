@@ -3,8 +3,7 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::output::{new_table, num_cell, rfc3339, rfc3339_opt, Fit, LogView};
-use crate::queue::owner_is_dead;
+use crate::output::{new_table, num_cell, rfc3339, Fit, LogView};
 
 /// Show the run log.
 #[derive(Debug, clap::Args)]
@@ -30,36 +29,8 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_existing_db()?;
     let db = db.as_ref();
-    let host = crate::queue::hostname();
-    let views: Vec<LogView> = db
-        .runs(i64::from(args.limit), args.failed)?
-        .into_iter()
-        // `--failed` keeps killed runs, not those still running.
-        .filter(|r| !args.failed || r.finished_at.is_some() || owner_is_dead(&r.owner, &host))
-        .map(|r| {
-            let state = if r.finished_at.is_some() {
-                "finished"
-            } else if owner_is_dead(&r.owner, &host) {
-                "killed"
-            } else {
-                "running"
-            };
-            LogView {
-                id: r.id,
-                started_at: rfc3339(r.started_at),
-                finished_at: rfc3339_opt(r.finished_at),
-                host: r.host,
-                pid: r.pid,
-                claimed: r.claimed,
-                completed: r.completed,
-                retrying: r.retrying,
-                failed: r.failed,
-                rescued: r.rescued,
-                exit_code: r.exit_code,
-                state: state.to_string(),
-            }
-        })
-        .collect();
+    let views: Vec<LogView> =
+        crate::ingest::views::log_view(db, i64::from(args.limit), args.failed)?;
     if ctx.out.json {
         ctx.out.json(&views);
         return Ok(0);

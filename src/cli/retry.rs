@@ -1,10 +1,9 @@
 //! `salesingest retry <ID>`: revive a failed (or cancelled) job with fresh attempts.
 
 use anyhow::Result;
-use serde_json::json;
 
 use super::{coded, Ctx, EXIT_NOT_FOUND, EXIT_STATE};
-use crate::queue::RetryOutcome;
+use crate::ingest::views::ActionError;
 
 /// Revive a failed job.
 #[derive(Debug, clap::Args)]
@@ -26,10 +25,10 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let db = ctx.open_existing_db()?;
     let db = db.as_ref();
-    match db.revive(args.id, args.attempts)? {
-        RetryOutcome::Revived => {
+    match crate::ingest::views::retry(db, args.id, args.attempts)? {
+        Ok(json) => {
             if ctx.out.json {
-                ctx.out.json(&json!({"id": args.id, "status": "queued"}));
+                ctx.out.json(&json);
             } else {
                 ctx.out.line(&format!(
                     "job {} queued again; the next `salesingest run-worker` runs it",
@@ -38,23 +37,7 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             }
             Ok(0)
         }
-        RetryOutcome::NotFound => Err(coded(
-            EXIT_NOT_FOUND,
-            format!(
-                "no job with id {}: see `salesingest jobs --status failed`",
-                args.id
-            ),
-        )),
-        RetryOutcome::NotFailed(s) => Err(coded(
-            EXIT_STATE,
-            format!(
-                "job {} is {s}: only failed or cancelled jobs can be retried",
-                args.id
-            ),
-        )),
-        RetryOutcome::Duplicate(other) => Err(coded(
-            EXIT_STATE,
-            format!("job {other} already covers the same input and is pending: nothing to retry"),
-        )),
+        Err(ActionError::NotFound(m)) => Err(coded(EXIT_NOT_FOUND, m)),
+        Err(ActionError::State(m)) => Err(coded(EXIT_STATE, m)),
     }
 }

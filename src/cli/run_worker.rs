@@ -6,9 +6,7 @@ use super::{coded, Ctx};
 use crate::ingest::{self, FileOutcome, Fired};
 use crate::model::Platform;
 use crate::notify::{PingKind, Pinger, PING_TIMEOUT};
-use crate::output::{
-    new_table, num_cell, rfc3339, EventsView, Fit, Printer, RunJobView, RunView, ScheduledView,
-};
+use crate::output::{new_table, num_cell, rfc3339, Fit, Printer};
 use crate::queue::worker::{JobReport, RunReport, WorkerConfig};
 use crate::queue::JobState;
 
@@ -159,11 +157,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             out.info(&format!("job {} ({}): {}", j.id, j.platform, j.status));
         }
     };
-    let ingest::Pass {
-        fired,
-        inbox,
-        report,
-    } = ingest::run_pass(
+    let mut pass = ingest::run_pass(
         db,
         &ctx.settings,
         &ctx.open_options(),
@@ -172,46 +166,17 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         &mut announce,
         &mut on_job,
     )?;
+    let run_view = ingest::views::run_view(&pass);
+    let ingest::Pass {
+        fired,
+        inbox,
+        report,
+    } = &mut pass;
     for w in &report.warnings {
         ctx.out.warn(w);
     }
     if ctx.out.json {
-        ctx.out.json(&RunView {
-            run_id: report.run_id,
-            started_at: rfc3339(report.started_at),
-            finished_at: rfc3339(report.finished_at),
-            claimed: report.counts.claimed,
-            completed: report.counts.completed,
-            retrying: report.counts.retrying,
-            failed: report.counts.failed,
-            rescued: report.counts.rescued,
-            jobs: report
-                .jobs
-                .iter()
-                .map(|j| RunJobView {
-                    id: j.id,
-                    platform: j.platform.clone(),
-                    status: j.status.to_string(),
-                    attempt: j.attempt,
-                    error: j.error.clone(),
-                    events: EventsView {
-                        inserted: j.events.inserted,
-                        updated: j.events.updated,
-                        removed: j.events.removed,
-                    },
-                })
-                .collect(),
-            scheduled: fired
-                .iter()
-                .map(|f| ScheduledView {
-                    name: f.name.clone(),
-                    platform: f.platform.as_str().to_string(),
-                    job_id: f.job_id,
-                    deduplicated: f.deduplicated,
-                })
-                .collect(),
-            inbox: inbox.iter().map(super::import::file_view).collect(),
-        });
+        ctx.out.json(&run_view);
     } else if report.jobs.is_empty() {
         // What is pending, so "nothing to do" is not mistaken for "nothing queued".
         let next = match db.next_due_job(cfg.platform.as_deref())? {
@@ -257,7 +222,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
             report.run_id, c.claimed, c.completed, c.retrying, c.failed, c.rescued
         ));
     }
-    Ok((report.exit_code, ping_body(&report, &fired, &inbox)))
+    Ok((report.exit_code, ping_body(report, fired, inbox)))
 }
 
 /// The healthcheck ping body: one summary line, then one line per schedule, inbox file, job

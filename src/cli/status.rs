@@ -3,12 +3,8 @@
 use anyhow::Result;
 
 use super::{coded, Ctx, EXIT_NOT_FOUND};
-use crate::model::{format_micros, JobInput, Platform};
-use crate::output::{
-    new_table, num_cell, rfc3339, rfc3339_opt, AttemptView, Fit, OverviewView, RoyaltyView,
-    StatusView,
-};
-use crate::store::{JobRow, Store};
+use crate::output::{new_table, num_cell, Fit, OverviewView, StatusView};
+use crate::store::Store;
 
 /// Show a job, or the overview.
 #[derive(Debug, clap::Args)]
@@ -41,61 +37,18 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
 }
 
 fn job_status(db: &dyn Store, id: i64, ctx: &Ctx) -> Result<i32> {
-    let Some(job) = db.job(id)? else {
+    let Some(view) = crate::ingest::views::status_view(db, id)? else {
         return Err(coded(
             EXIT_NOT_FOUND,
             format!("no job with id {id}: see `salesingest jobs`"),
         ));
     };
-    let view = job_view(db, &job)?;
     if ctx.out.json {
         ctx.out.json(&view);
         return Ok(0);
     }
     print_job(ctx, &view);
     Ok(0)
-}
-
-/// The view of `status <id> --json`: the job with its decoded input, result and attempt
-/// history (also the dashboard's jobs list).
-///
-/// # Errors
-/// Database errors.
-pub fn job_view(db: &dyn Store, job: &JobRow) -> Result<StatusView> {
-    let attempts = db.attempts(job.id)?;
-    let input = serde_json::from_str::<JobInput>(&job.input)
-        .map(|i| super::enqueue::input_view(&i))
-        .unwrap_or(serde_json::Value::Null);
-    let result = job
-        .result
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-    Ok(StatusView {
-        id: job.id,
-        platform: job.platform.clone(),
-        status: job.state.clone(),
-        attempts: job.attempts,
-        max_attempts: job.max_attempts,
-        priority: job.priority,
-        created_at: rfc3339(job.created_at),
-        run_at: rfc3339(job.run_at),
-        finished_at: rfc3339_opt(job.finished_at),
-        last_error: job.last_error.clone(),
-        cancel_requested: job.cancel_requested,
-        input,
-        result,
-        attempt_history: attempts
-            .iter()
-            .map(|a| AttemptView {
-                attempt: a.attempt,
-                started_at: rfc3339(a.started_at),
-                finished_at: rfc3339_opt(a.finished_at),
-                outcome: a.outcome.clone(),
-                error: a.error.clone(),
-                worker: a.worker.clone(),
-            })
-            .collect(),
-    })
 }
 
 /// The text view of `status <id>`: the facts of the JSON view, times in RFC 3339 UTC.
@@ -205,48 +158,8 @@ fn print_job(ctx: &Ctx, view: &StatusView) {
     }
 }
 
-/// The per-platform overview of `status --json` (also the dashboard's platform cards).
-///
-/// # Errors
-/// Database errors.
-pub fn overview_views(db: &dyn Store) -> Result<Vec<OverviewView>> {
-    let names: Vec<&str> = Platform::ALL.iter().map(|p| p.as_str()).collect();
-    let rows = db.overview(&names)?;
-    let totals = db.totals()?;
-    let views = rows
-        .into_iter()
-        .map(|o| OverviewView {
-            royalty: totals
-                .iter()
-                .filter(|t| t.platform == o.platform)
-                .map(|t| RoyaltyView {
-                    currency: t.currency.clone(),
-                    royalty: format_micros(t.royalty_micros, &t.currency),
-                    units: t.units,
-                    kenp_pages: t.kenp_pages,
-                    events: t.events,
-                })
-                .collect(),
-            platform: o.platform,
-            events: o.events,
-            first_period: o.first_period,
-            last_period: o.last_period,
-            final_through: o.final_through,
-            estimated_through: o.estimated_through,
-            last_success_at: rfc3339_opt(o.last_success),
-            last_success_job: o.last_success_job,
-            queued: o.queued,
-            processing: o.processing,
-            retrying: o.retrying,
-            failed: o.failed,
-            sync_cursor: o.sync_cursor,
-        })
-        .collect();
-    Ok(views)
-}
-
 fn overview(db: &dyn Store, ctx: &Ctx) -> Result<i32> {
-    let views = overview_views(db)?;
+    let views: Vec<OverviewView> = crate::ingest::views::overview_view(db)?;
     if ctx.out.json {
         ctx.out.json(&views);
         return Ok(0);

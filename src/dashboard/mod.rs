@@ -1,16 +1,21 @@
 //! The dashboard `salesingest serve` shows at `GET /`: one server-rendered HTML page with what an
 //! author checks every morning, from the same functions the CLI prints (`status --check`,
-//! `status`, `status <id>`, `sales summary`, `sales chart --svg`).
+//! `status`, `status <id>`, `sales summary`, `sales chart --svg`: `ingest::views` and
+//! `cli::sales`).
 //!
 //! Owns: the page's HTML (every text from the store HTML-escaped: titles and errors come from
 //! report files), its stylesheet and script (embedded in the binary, served under `/assets/`).
-//! Must not: write SQL, sum amounts itself (the CLI's views do), or know about HTTP (the server
-//! calls [`render`] and [`asset`]).
+//! Must not: write SQL or sum amounts itself (the CLI's views do). [`render`] knows nothing of
+//! HTTP; `routes` (merged into `serve`'s router) serves it, the assets and the plain upload
+//! form.
 //!
 //! The page works without JavaScript (sorting is by links, retrying by a form, uploading by a
 //! plain multipart form); the script only adds the drag-and-drop zone.
 
 mod html;
+mod routes;
+
+pub use routes::routes;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -18,8 +23,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, Datelike, NaiveDate};
 
-use crate::cli::{check, sales, status};
+use crate::cli::sales;
 use crate::config::Settings;
+use crate::ingest::views;
 use crate::model::{parse_micros, Platform};
 use crate::output::{chart_svg, display_micros, OverviewView, StatusView, SummaryRowView};
 use crate::queue::Millis;
@@ -90,7 +96,7 @@ pub fn render(store: &dyn Store, ctx: &PageCtx) -> Result<String> {
         .map(|t| t.date_naive())
         .unwrap_or_default();
     let mut problems: Vec<(String, String, Option<i64>)> =
-        check::problems(store, ctx.settings, ctx.now)?
+        views::problems(store, ctx.settings, ctx.now)?
             .into_iter()
             .map(|p| (p.platform, p.message, p.job_id))
             .collect();
@@ -109,7 +115,7 @@ pub fn render(store: &dyn Store, ctx: &PageCtx) -> Result<String> {
             }
         },
     };
-    let overview = status::overview_views(store)?;
+    let overview = views::overview_view(store)?;
     let (this_month, last_month) = month_bounds(now_date);
     let recent = sales::summary_view(
         store,
@@ -131,7 +137,7 @@ pub fn render(store: &dyn Store, ctx: &PageCtx) -> Result<String> {
     let jobs = store
         .jobs(None, None, JOBS_SHOWN)?
         .iter()
-        .map(|j| status::job_view(store, j))
+        .filter_map(|j| views::status_view(store, j.id).transpose())
         .collect::<Result<Vec<_>>>()?;
 
     let mut p = Page::default();
@@ -509,7 +515,7 @@ impl Page {
 <p><b>Drop report files here</b> or <label class="pick">choose files<input type="file" id="dropzone-input" multiple hidden></label></p>
 <ul id="upload-results" aria-live="polite"></ul>
 </div>
-<form class="upload" method="post" action="/ui/files" enctype="multipart/form-data">
+<form class="upload" method="post" action="/ui/upload" enctype="multipart/form-data">
 <input type="hidden" name="csrf" value="{csrf}">
 <label>Report file <input type="file" name="file" required></label>
 <button type="submit">Upload</button>

@@ -80,6 +80,52 @@ pub fn enqueue_checked(
     Ok(FileEnqueue::Queued(db.enqueue(&job)?))
 }
 
+/// A Gumroad Ping queued: the job, its input, what the store did, the parser's warnings.
+#[derive(Debug)]
+pub struct PingEnqueue {
+    pub job: crate::queue::NewJob,
+    pub input: JobInput,
+    pub enqueued: crate::queue::Enqueued,
+    pub warnings: Vec<String>,
+}
+
+/// Check one Gumroad Ping body, keep its scrubbed form (no buyer e-mail, name, card, custom
+/// fields…) in the blob store, and queue its job, unique by the scrubbed body's hash (so a
+/// second delivery of the same Ping is the same job): `enqueue gumroad --ping-file` and
+/// `POST /hooks/gumroad/{secret}`. `name` is what the job records as the file.
+///
+/// # Errors
+/// `Rejected` with the parser's message for a body that is not a Ping; `Other` for store errors.
+pub fn enqueue_ping(
+    db: &dyn Store,
+    name: &str,
+    bytes: &[u8],
+    opts: &EnqueueOptions,
+) -> Result<PingEnqueue, super::CheckError> {
+    let parsed = crate::platforms::parse_ping(bytes, name)
+        .map_err(|e| super::CheckError::Rejected(e.to_string()))?;
+    let sha256 = db.put_blob_bytes(&parsed.scrubbed)?;
+    let input = JobInput::Ping {
+        file: name.to_string(),
+        sha256: sha256.clone(),
+    };
+    let job = crate::queue::NewJob {
+        platform: Platform::Gumroad.as_str().to_string(),
+        input: serde_json::to_string(&input).map_err(anyhow::Error::from)?,
+        priority: opts.priority,
+        run_at: opts.run_at,
+        max_attempts: opts.max_attempts,
+        unique_key: Some(format!("ping:{sha256}")),
+    };
+    let enqueued = db.enqueue(&job)?;
+    Ok(PingEnqueue {
+        job,
+        input,
+        enqueued,
+        warnings: parsed.warnings,
+    })
+}
+
 /// The job for an API sync (`enqueue gumroad` and `[[schedule]]`): a window, or incremental
 /// from the stored cursor when both bounds are `None`. Unique key `sync:incremental` (or
 /// `sync:<since>:<until>`), so a second pending incremental sync is never queued.

@@ -17,14 +17,15 @@ mod handler;
 mod inbox;
 mod pass;
 mod staging;
+pub mod views;
 
 pub use check::{
     check_detected, check_file, check_file_unless, sha256_file, CheckError, CheckedFile,
     DetectFailure,
 };
 pub use enqueue::{
-    enqueue_checked, fire_schedules, import_file, sync_job, EnqueueOptions, FileEnqueue,
-    FileOutcome, FileStatus, Fired,
+    enqueue_checked, enqueue_ping, fire_schedules, import_file, sync_job, EnqueueOptions,
+    FileEnqueue, FileOutcome, FileStatus, Fired, PingEnqueue,
 };
 pub use handler::{classify, IngestHandler};
 pub use inbox::{collect_files, scan_inbox};

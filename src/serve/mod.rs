@@ -22,8 +22,11 @@
 //!   impl IntoResponse` and route it in [`router`] at the line marked `DASHBOARD ROUTES`.
 //!   Everything routed there gets the Host check, the timeouts and the request log.
 
+pub mod api;
 pub mod auth;
+mod log;
 mod server;
+pub mod upload;
 mod worker;
 
 use std::sync::atomic::AtomicBool;
@@ -35,13 +38,15 @@ use axum::Router;
 use crate::config::{Secret, Settings};
 use crate::store::{OpenOptions, Store};
 
-pub use server::{run, ServeOptions};
+pub use server::{load_or_create_secret, random_token, run, ServeOptions};
+
+/// The body limit of the hook and the JSON routes (uploads have `[serve] max_upload`).
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// The router's state: settings, secrets, the store pool, the sessions.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
-#[allow(dead_code)] // read by the routes added next
 struct Inner {
     settings: Settings,
     open: OpenOptions,
@@ -179,12 +184,51 @@ impl AppState {
 
 /// Every route: the hook, the API, the login and UI actions, and the dashboard's pages.
 pub fn router(state: AppState) -> Router {
-    let app = Router::new();
-    // DASHBOARD ROUTES: `GET /` and `/assets/*` are merged here, e.g.
-    // `let app = app.merge(crate::dashboard::routes());` (a `Router<AppState>`).
-    app.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::check_host,
-    ))
-    .with_state(state)
+    use axum::extract::DefaultBodyLimit;
+    use axum::routing::{get, post};
+    let api = Router::new()
+        .route("/api/jobs", post(api::create_job).get(api::jobs))
+        .route("/api/jobs/{id}", get(api::job))
+        .route("/api/jobs/{id}/retry", post(api::retry))
+        .route("/api/jobs/{id}/cancel", post(api::cancel))
+        .route("/api/status", get(api::status))
+        .route("/api/check", get(api::check))
+        .route("/api/logs", get(api::logs))
+        .route("/api/run", post(api::run))
+        .route("/api/session", post(api::new_session))
+        .route(
+            "/api/files",
+            post(upload::files).layer(DefaultBodyLimit::disable()),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    let app = Router::new()
+        .merge(api)
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/hooks/gumroad/{secret}", post(api::gumroad_hook))
+        .route("/login/{one_time}", get(auth::login))
+        .route("/ui/jobs/{id}/retry", post(api::ui_retry))
+        .route(
+            "/ui/files",
+            post(api::ui_files).layer(DefaultBodyLimit::disable()),
+        );
+    // DASHBOARD ROUTES: `GET /`, `/assets/*` and the plain upload form `POST /ui/upload`.
+    let app = app.merge(crate::dashboard::routes());
+    let timeout = std::time::Duration::from_millis(
+        u64::try_from(state.settings().serve.request_timeout_ms).unwrap_or(60_000),
+    );
+    app.layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::check_host,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(log::request_log))
+        .with_state(state)
 }
