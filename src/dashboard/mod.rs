@@ -493,7 +493,9 @@ impl Page {
             );
         }
         self.w("</tbody>\n<tfoot>\n");
-        for t in &data.totals {
+        let mut totals: Vec<_> = data.totals.iter().collect();
+        totals.sort_by_key(|t| std::cmp::Reverse(rank(&t.currency)));
+        for t in totals {
             let _ = writeln!(
                 self.0,
                 "<tr class=\"total\"><th scope=\"row\" colspan=\"2\">Total {cur}</th><td class=\"num\">{} {cur}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
@@ -541,14 +543,21 @@ impl Page {
         self.w("<div class=\"scroll\"><table class=\"jobs\">\n<thead><tr><th scope=\"col\">Job</th><th scope=\"col\">Platform</th><th scope=\"col\">Status</th><th scope=\"col\">Input</th><th scope=\"col\">Created</th><th scope=\"col\">Attempts</th><th scope=\"col\"></th></tr></thead>\n<tbody>\n");
         for j in jobs {
             let input = job_input(&j.input);
+            // A file's name, its full path on hover.
+            let short = input
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(&input)
+                .to_string();
             let _ = write!(
                 self.0,
-                "<tr id=\"job-{id}\" class=\"job state-{st}\"><td>#{id}</td><td>{pl}</td><td><span class=\"badge {st}\">{sth}</span></td><td class=\"input\">{input}</td><td><time datetime=\"{c}\">{ch}</time></td><td>",
+                "<tr id=\"job-{id}\" class=\"job state-{st}\"><td>#{id}</td><td>{pl}</td><td><span class=\"badge {st}\">{sth}</span></td><td class=\"input\" title=\"{input_t}\">{input}</td><td><time datetime=\"{c}\">{ch}</time></td><td>",
                 id = j.id,
                 st = attr(&j.status),
                 sth = esc(&j.status),
                 pl = esc(&platform_label(&j.platform)),
-                input = esc(&input),
+                input = esc(&short),
+                input_t = attr(&input),
                 c = attr(&j.created_at),
                 ch = esc(&short_time(&j.created_at)),
             );

@@ -150,6 +150,16 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+async fn shot_at(c: &Client, name: &str, id: &str) {
+    c.execute(
+        "document.getElementById(arguments[0]).scrollIntoView();",
+        vec![serde_json::json!(id)],
+    )
+    .await
+    .unwrap();
+    shot(c, name).await;
+}
+
 async fn shot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
@@ -280,7 +290,7 @@ fn dashboard_in_a_real_browser() {
             .unwrap();
         let jobs = wait_text(&c, "#jobs", "kobo_sales_details.csv", false).await;
         assert!(jobs.contains("queued"), "{jobs}");
-        shot(&c, "after-upload.png").await;
+        shot_at(&c, "after-upload.png", "upload").await;
 
         // Retry the failed job with its form (CSRF field): queued again.
         c.find(Locator::Css(&format!("#job-{broken_id} form.retry button")))
@@ -301,7 +311,7 @@ fn dashboard_in_a_real_browser() {
             !problems.contains(&format!("job {broken_id}")),
             "{problems}"
         );
-        shot(&c, "after-retry.png").await;
+        shot_at(&c, "after-retry.png", "jobs").await;
 
         // A phone: 390 px wide, nothing wider than the screen but the tables' own scrollers.
         c.set_window_size(390, 1400).await.unwrap();
