@@ -434,9 +434,9 @@ impl Page {
         });
         self.w("<section id=\"books\">\n<h2>Books</h2>\n");
         if let Some(r) = rates {
-            let _ = write!(
+            let _ = writeln!(
                 self.0,
-                "<p class=\"note\">Royalties converted into {} at the rates of <code>{}</code>: each sale at the rate of its period's end (as <code>sales summary --in {} --rates FILE</code>).</p>\n",
+                "<p class=\"note\">Royalties converted into {} at the rates of <code>{}</code>: each sale at the rate of its period's end (as <code>sales summary --in {} --rates FILE</code>).</p>",
                 esc(&r.currency),
                 esc(&r.file.display().to_string()),
                 esc(&r.currency)
