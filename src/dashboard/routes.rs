@@ -13,7 +13,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::html::esc;
-use super::{asset, render, PageCtx};
+use super::{asset, render, PageCtx, RatesOption};
 use crate::ingest::{self, EnqueueOptions};
 use crate::serve::auth::Session;
 use crate::serve::AppState;
@@ -74,6 +74,11 @@ async fn page(
     Query(q): Query<PageQuery>,
 ) -> Response {
     let settings = state.settings().clone();
+    let rates = settings
+        .dashboard
+        .convert
+        .clone()
+        .map(|(file, currency)| RatesOption { file, currency });
     let rendered = state
         .with_store(move |db| {
             render(
@@ -81,7 +86,7 @@ async fn page(
                 &PageCtx {
                     csrf: &session.csrf,
                     settings: &settings,
-                    rates: None,
+                    rates: rates.as_ref(),
                     now: crate::queue::now_ms(),
                     sort: q.sort.as_deref(),
                 },

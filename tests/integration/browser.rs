@@ -335,13 +335,24 @@ fn dashboard_in_a_real_browser() {
     drop(rt);
     drop(serve);
 
-    // JavaScript off: a second serve (a new one-time login URL) on the same database.
+    // JavaScript off: a second serve (a new one-time login URL) on the same database, with the
+    // dashboard converting into EUR at the fixture rates (`[dashboard]`).
+    env.config(&format!(
+        "[dashboard]\ncurrency = \"EUR\"\nrates = \"{}\"\n",
+        fixture("rates/eur_reference_rates.csv").display()
+    ));
     let (_serve2, base2, login2) = start_serve(&env);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let c = browser(port, false).await;
         c.goto(&login2).await.unwrap();
         assert_eq!(c.current_url().await.unwrap().path(), "/");
+        let totals = text(&c, "#books tfoot").await;
+        assert_eq!(totals.matches("Total").count(), 1, "{totals}");
+        assert!(totals.contains("Total EUR"), "{totals}");
+        let note = text(&c, "#books .note").await;
+        assert!(note.contains("converted into EUR"), "{note}");
+        assert!(text(&c, "#chart h2").await.contains("Royalty per month"));
         let zone = c.find(Locator::Css("#dropzone")).await.unwrap();
         assert!(
             !zone.is_displayed().await.unwrap(),
