@@ -17,6 +17,9 @@
 //! that start their own server (a restart mid-run, TLS, PgBouncer) also need PostgreSQL's server
 //! programs (`initdb`, found under `/usr/lib/postgresql`) and `pgbouncer`.
 //!
+//! The dashboard's browser test needs `chromedriver` and `chromium` on `PATH`
+//! (`salesingest_test_browser`; `SALESINGEST_TEST_BROWSER=0` turns it off).
+//!
 //! `SALESINGEST_TEST_PRIVILEGED=0` turns the mount and immutable-flag tests off (a container
 //! whose seccomp profile refuses `mount` despite the capability); `=1` turns them on whatever
 //! the probe says (they then fail where they cannot run). Nothing of this reaches the binary.
@@ -31,6 +34,7 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=SALESINGEST_TEST_PRIVILEGED");
     println!("cargo::rerun-if-env-changed=SALESINGEST_TEST_PG");
+    println!("cargo::rerun-if-env-changed=SALESINGEST_TEST_BROWSER");
     for cfg in [
         "salesingest_test_mount",
         "salesingest_test_chattr",
@@ -38,8 +42,17 @@ fn main() {
         "salesingest_test_pg",
         "salesingest_test_pg_server",
         "salesingest_test_pgbouncer",
+        "salesingest_test_browser",
     ] {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
+    }
+    // The dashboard's browser test: chromedriver and chromium (Debian's `chromium-driver`
+    // and `chromium`; `.ci/run` installs them). `SALESINGEST_TEST_BROWSER=0` turns it off.
+    if std::env::var("SALESINGEST_TEST_BROWSER").as_deref() != Ok("0")
+        && on_path("chromedriver")
+        && (on_path("chromium") || on_path("chromium-browser") || on_path("google-chrome"))
+    {
+        println!("cargo::rustc-cfg=salesingest_test_browser");
     }
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     if !linux {

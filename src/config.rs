@@ -93,6 +93,17 @@ pub struct Settings {
     pub pg_pool_size: Option<u32>,
     /// `[serve]`: the HTTP server (`salesingest serve`).
     pub serve: ServeSettings,
+    /// `[dashboard]`: how `serve`'s dashboard converts amounts.
+    pub dashboard: DashboardSettings,
+}
+
+/// `[dashboard]` settings: `currency` and `rates` (both or neither) convert the dashboard's
+/// per-book table and chart as `sales --in CURRENCY --rates FILE` does;
+/// `SALESINGEST_DASHBOARD_CURRENCY` / `SALESINGEST_DASHBOARD_RATES` override them.
+#[derive(Debug, Clone, Default)]
+pub struct DashboardSettings {
+    /// (rates file, target currency), when configured.
+    pub convert: Option<(PathBuf, String)>,
 }
 
 /// `[serve]` settings, each overridable by a `SALESINGEST_SERVE_*` environment variable.
@@ -153,6 +164,31 @@ struct FileConfig {
     postgres: FilePostgres,
     #[serde(default)]
     serve: FileServe,
+    #[serde(default)]
+    dashboard: FileDashboard,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDashboard {
+    currency: Option<String>,
+    rates: Option<String>,
+}
+
+fn dashboard_settings(f: &FileDashboard, config_dir: Option<&Path>) -> Result<DashboardSettings> {
+    let currency = env("SALESINGEST_DASHBOARD_CURRENCY").or_else(|| f.currency.clone());
+    let rates = env("SALESINGEST_DASHBOARD_RATES").or_else(|| f.rates.clone());
+    let convert = match (currency, rates) {
+        (None, None) => None,
+        (Some(c), Some(r)) => Some((
+            expand_path(&r, config_dir)?,
+            crate::report::parse_currency(&c).map_err(|e| anyhow::anyhow!("[dashboard] currency: {e}"))?,
+        )),
+        _ => bail!(
+            "[dashboard] needs both `currency` (e.g. \"EUR\") and `rates` (a rates file, see `salesingest sales --help`), or neither"
+        ),
+    };
+    Ok(DashboardSettings { convert })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -363,8 +399,10 @@ pub fn load(db: Option<&str>, config: Option<PathBuf>, no_color_flag: bool) -> R
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let serve = serve_settings(&file_cfg.serve, &data_dir, config_dir)?;
+    let dashboard = dashboard_settings(&file_cfg.dashboard, config_dir)?;
     Ok(Settings {
         serve,
+        dashboard,
         pg_pool_size: match env("SALESINGEST_PG_POOL_SIZE") {
             Some(v) => Some(
                 v.trim()

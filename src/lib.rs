@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod ingest;
 pub mod model;
 pub mod notify;

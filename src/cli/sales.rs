@@ -229,6 +229,20 @@ fn load_rates(c: &ConvertArgs, db: &dyn Store, filter: &ReportFilter) -> Result<
     let (Some(target), Some(path)) = (&c.into, &c.rates) else {
         return Ok(None);
     };
+    load_rates_file(path, target, db, filter).map(Some)
+}
+
+/// Read and parse the rates file `path` for conversion into `target`, and check that every
+/// currency the filter keeps has a rate at its earliest period end (`--in` / `--rates`).
+///
+/// # Errors
+/// Exit 5 for an unreadable or bad rates file or a missing rate; database errors.
+pub fn load_rates_file(
+    path: &std::path::Path,
+    target: &str,
+    db: &dyn Store,
+    filter: &ReportFilter,
+) -> Result<Rates> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         coded(
@@ -244,7 +258,7 @@ fn load_rates(c: &ConvertArgs, db: &dyn Store, filter: &ReportFilter) -> Result<
             .rate(&currency, date)
             .map_err(|e| coded(EXIT_REJECTED, e.to_string()))?;
     }
-    Ok(Some(rates))
+    Ok(rates)
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate> {
@@ -314,15 +328,42 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
 fn summary(a: &SummaryArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
     let filter = a.filter.to_filter();
     let rates = load_rates(&a.convert, db, &filter)?;
+    let s = summary_view(db, &filter, &a.by, rates.as_ref())?;
+    let names: Vec<&str> = s.dims.iter().map(|d| d.name()).collect();
+    ctx.out.summary(&names, &s.rows, &s.totals);
+    Ok(0)
+}
+
+/// What `sales summary` shows: the grouping keys used, the rows and a total per currency.
+#[derive(Debug, Clone)]
+pub struct SummaryData {
+    /// The keys grouped by, in order, without duplicates (currency among them if requested).
+    pub dims: Vec<Dim>,
+    pub rows: Vec<SummaryRowView>,
+    pub totals: Vec<SummaryTotal>,
+}
+
+/// The rows and totals of `sales summary --by BY` over the events `filter` keeps, converted
+/// with `rates` when given (as `--in`); an empty `by` is the default grouping. Also the
+/// dashboard's tables.
+///
+/// # Errors
+/// Exit 5 for a missing rate; database errors.
+pub fn summary_view(
+    db: &dyn Store,
+    filter: &ReportFilter,
+    by: &[Dim],
+    rates: Option<&Rates>,
+) -> Result<SummaryData> {
     let mut dims: Vec<Dim> = Vec::new();
-    let requested = if a.by.is_empty() {
+    let requested = if by.is_empty() {
         if rates.is_some() {
             vec![Dim::Month, Dim::Platform]
         } else {
             vec![Dim::Month, Dim::Platform, Dim::Currency]
         }
     } else {
-        a.by.clone()
+        by.to_vec()
     };
     for d in requested {
         if !dims.contains(&d) {
@@ -350,9 +391,9 @@ fn summary(a: &SummaryArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
         e.kenp_pages += t.kenp_pages;
         e.royalty_micros += t.royalty_micros;
     };
-    match &rates {
+    match rates {
         None => {
-            for g in db.sales_groups(&filter, &dims)? {
+            for g in db.sales_groups(filter, &dims)? {
                 let t = Totals {
                     events: g.events,
                     units: g.units,
@@ -380,7 +421,7 @@ fn summary(a: &SummaryArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             let by_currency = dims.contains(&Dim::Currency);
             let mut groups: HashMap<(Vec<String>, Option<String>), Totals> = HashMap::new();
             let mut cache = RateCache::new(rates);
-            db.for_each_amount(&filter, &dims, &mut |e| {
+            db.for_each_amount(filter, &dims, &mut |e| {
                 let rate = cache.rate(&e.currency, &e.period_end)?;
                 let source = by_currency.then(|| e.currency.clone());
                 let group = match groups.get_mut(&(e.keys.clone(), source.clone())) {
@@ -432,9 +473,7 @@ fn summary(a: &SummaryArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             events: t.events,
         })
         .collect();
-    let names: Vec<&str> = dims.iter().map(|d| d.name()).collect();
-    ctx.out.summary(&names, &rows, &totals);
-    Ok(0)
+    Ok(SummaryData { dims, rows, totals })
 }
 
 fn export(a: &ExportArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
@@ -523,16 +562,75 @@ fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
     }
     let filter = a.filter.to_filter();
     let rates = load_rates(&a.convert, db, &filter)?;
+    let rates_file = a
+        .convert
+        .rates
+        .as_deref()
+        .unwrap_or(std::path::Path::new(""));
+    let view = chart_view(
+        db,
+        &filter,
+        rates.as_ref().map(|r| (r, rates_file)),
+        a.currency.as_deref(),
+    )?;
+    if view.months.is_empty() {
+        if ctx.out.json {
+            ctx.out.json(
+                &serde_json::json!({"currency": view.currency, "platforms": [], "months": []}),
+            );
+        } else {
+            ctx.out
+                .line(&format!("no sales in {} match", view.currency));
+        }
+        return Ok(0);
+    }
+    if let Some(path) = &a.svg {
+        use std::io::Write as _;
+        let svg = chart_svg(&view);
+        output::create_output_file(path, a.force)?
+            .write_all(svg.as_bytes())
+            .with_context(|| format!("cannot write the SVG file `{}`", path.display()))?;
+    }
+    if ctx.out.json {
+        ctx.out.chart_json(&view);
+    } else {
+        let width = a.width.map_or_else(output::terminal_width, usize::from);
+        ctx.out.chart(&render_chart(&view, width, ctx.out.color));
+        if let Some(path) = &a.svg {
+            ctx.out.done(&format!(
+                "wrote the chart ({} months in {}) to {}",
+                view.months.len(),
+                view.currency,
+                path.display()
+            ));
+        }
+    }
+    Ok(0)
+}
+
+/// The chart of `sales chart`: royalty per month stacked by platform, over the events `filter`
+/// keeps, in one currency: converted with `rates` (read from `rates_file`, named in the note)
+/// when given, else `currency` or the one with the most events. No months when nothing
+/// matches. Also the dashboard's chart.
+///
+/// # Errors
+/// Exit 5 for a missing rate; database errors.
+pub fn chart_view(
+    db: &dyn Store,
+    filter: &ReportFilter,
+    rates: Option<(&Rates, &std::path::Path)>,
+    currency_arg: Option<&str>,
+) -> Result<ChartView> {
     let dims = [Dim::Month, Dim::Platform];
     // (month, platform) -> micros, in one currency.
     let mut cells: BTreeMap<(String, String), i64> = BTreeMap::new();
     let currency;
     let mut note = None;
-    if let Some(rates) = &rates {
+    if let Some((rates, rates_file)) = rates {
         currency = rates.target().to_string();
         let mut sources = Vec::new();
         let mut cache = RateCache::new(rates);
-        db.for_each_amount(&filter, &dims, &mut |e| {
+        db.for_each_amount(filter, &dims, &mut |e| {
             let rate = cache.rate(&e.currency, &e.period_end)?;
             let micros = rate.map_or(e.royalty_micros, |r| {
                 report::convert_micros(e.royalty_micros, r.rate)
@@ -553,15 +651,11 @@ fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             note = Some(format!(
                 "{} converted at the rates of {} (each event at its period end's rate)",
                 sources.join(", "),
-                a.convert
-                    .rates
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""))
-                    .display()
+                rates_file.display()
             ));
         }
     } else {
-        let groups = db.sales_groups(&filter, &dims)?;
+        let groups = db.sales_groups(filter, &dims)?;
         // Amounts in different currencies cannot be compared without rates, so the default
         // currency is the one with the most events (then the most royalty, then by name).
         let mut per_currency: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
@@ -570,8 +664,8 @@ fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             e.0 += g.events;
             e.1 += g.royalty_micros;
         }
-        currency = match &a.currency {
-            Some(c) => c.clone(),
+        currency = match currency_arg {
+            Some(c) => c.to_string(),
             None => per_currency
                 .iter()
                 .max_by_key(|(c, v)| (**v, std::cmp::Reverse(**c)))
@@ -599,13 +693,12 @@ fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
         cells.keys().map(|k| &k.0).min().cloned(),
         cells.keys().map(|k| &k.0).max().cloned(),
     ) else {
-        if ctx.out.json {
-            ctx.out
-                .json(&serde_json::json!({"currency": currency, "platforms": [], "months": []}));
-        } else {
-            ctx.out.line(&format!("no sales in {currency} match"));
-        }
-        return Ok(0);
+        return Ok(ChartView {
+            currency,
+            platforms: Vec::new(),
+            months: Vec::new(),
+            note,
+        });
     };
     let platforms: Vec<String> = Platform::ALL
         .iter()
@@ -622,32 +715,10 @@ fn chart(a: &ChartArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
             month: m,
         })
         .collect();
-    let view = ChartView {
+    Ok(ChartView {
         currency,
         platforms,
         months,
         note,
-    };
-    if let Some(path) = &a.svg {
-        use std::io::Write as _;
-        let svg = chart_svg(&view);
-        output::create_output_file(path, a.force)?
-            .write_all(svg.as_bytes())
-            .with_context(|| format!("cannot write the SVG file `{}`", path.display()))?;
-    }
-    if ctx.out.json {
-        ctx.out.chart_json(&view);
-    } else {
-        let width = a.width.map_or_else(output::terminal_width, usize::from);
-        ctx.out.chart(&render_chart(&view, width, ctx.out.color));
-        if let Some(path) = &a.svg {
-            ctx.out.done(&format!(
-                "wrote the chart ({} months in {}) to {}",
-                view.months.len(),
-                view.currency,
-                path.display()
-            ));
-        }
-    }
-    Ok(0)
+    })
 }

@@ -474,6 +474,11 @@ fn platform_style(name: &str) -> (char, &'static str, &'static str) {
     }
 }
 
+/// The chart colour of a platform (the SVG chart's; the dashboard's platform cards match it).
+pub fn platform_color(name: &str) -> &'static str {
+    platform_style(name).2
+}
+
 /// The terminal chart: one line per month with a bar `width` columns wide in all, then a legend.
 /// Platforms differ by fill character (and by colour when `color`), so it reads without colour.
 pub fn render_chart(chart: &ChartView, width: usize, color: bool) -> String {

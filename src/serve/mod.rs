@@ -219,8 +219,8 @@ pub fn router(state: AppState) -> Router {
             "/ui/files",
             post(api::ui_files).layer(DefaultBodyLimit::disable()),
         );
-    // DASHBOARD ROUTES: `GET /` and `/assets/*` are merged here, e.g.
-    // `let app = app.merge(crate::dashboard::routes());` (a `Router<AppState>`).
+    // DASHBOARD ROUTES: `GET /`, `/assets/*` and the plain upload form `POST /ui/upload`.
+    let app = app.merge(crate::dashboard::routes());
     let timeout = std::time::Duration::from_millis(
         u64::try_from(state.settings().serve.request_timeout_ms).unwrap_or(60_000),
     );

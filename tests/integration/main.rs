@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `salesingest` binary on real-format fixture files, with a
 //! temporary database each.
 
+mod browser;
 mod cli;
 mod conformance;
 mod coverage;
