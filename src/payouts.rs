@@ -129,7 +129,7 @@ pub fn due_date(platform: Platform, month_end: NaiveDate) -> Option<NaiveDate> {
         Due::DaysAfterMonthEnd(n) => end.checked_add_signed(Duration::days(n)),
         Due::DayOfMonth { months, day } => month_after(end, months, Some(day)),
         Due::AfterQuarter { day } => {
-            let to_quarter_end = (3 - end.month0() % 3) % 3;
+            let to_quarter_end = 2 - end.month0() % 3;
             month_after(end, to_quarter_end + 1, Some(day))
         }
     }
