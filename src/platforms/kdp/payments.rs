@@ -146,7 +146,7 @@ impl Reader {
         }
         parse_micros(t)
             .map(Some)
-            .map_err(|e| self.reject(line, i, format!("{e} (found `{t}`)")))
+            .map_err(|e| self.reject(line, i, e.to_string()))
     }
 
     fn required_money(&self, line: u64, cells: &[String], i: usize) -> Result<i64, PlatformError> {
