@@ -469,7 +469,7 @@ impl PayoutFilter {
     /// Whether `row` passes (the backends filter by platform in SQL and by date here, so the
     /// two agree to the byte).
     pub fn keeps(&self, row: &PayoutRow) -> bool {
-        (self.platforms.is_empty() || self.platforms.iter().any(|p| *p == row.platform))
+        (self.platforms.is_empty() || self.platforms.contains(&row.platform))
             && self.since.as_ref().is_none_or(|s| row.paid_on >= *s)
             && self.until.as_ref().is_none_or(|u| row.paid_on <= *u)
     }

@@ -135,7 +135,7 @@ impl Reader {
         })
     }
 
-    fn cell<'a>(cells: &'a [String], i: usize) -> &'a str {
+    fn cell(cells: &[String], i: usize) -> &str {
         cells.get(i).map_or("", |c| c.trim())
     }
 
