@@ -364,3 +364,33 @@ fn migrate_copies_payouts() {
         String::from_utf8_lossy(&b.stdout)
     );
 }
+
+on_both! {
+    /// A newer download of the same payment date (here a CSV copy of the Payments sheet)
+    /// replaces the payouts of that date: a payment it restates is updated in place, one it
+    /// no longer lists is removed, and the month that payment paid is unpaid again.
+    fn a_newer_payments_download_replaces_by_payment_date(backend) {
+        let env = Env::on(backend);
+        import(&env, &[ROYALTIES, JULY_PAYMENTS], false);
+        let com_id = env.scalar("SELECT id FROM payouts WHERE marketplace = 'Amazon.com'");
+        import(&env, &["kdp/kdp_payments_2025-07_restated.csv"], false);
+        assert_eq!(env.scalar("SELECT count(*) FROM payouts"), 4);
+        assert_eq!(env.scalar("SELECT id FROM payouts WHERE marketplace = 'Amazon.com'"), com_id);
+        let report = env.json(&["sales", "payouts"]);
+        let kdp = platform(&report, "amazon_kdp");
+        let com = kdp["payouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["marketplace"] == "Amazon.com")
+            .unwrap();
+        assert_eq!(com["net"], "116.08");
+        assert_eq!(com["withholding"], "-3.00");
+        assert_eq!(cents(com["difference"].as_str().unwrap()), 11608 - july_royalty_by_marketplace()["Amazon.com"]);
+        let unpaid = kdp["unpaid"].as_array().unwrap();
+        assert_eq!(unpaid.len(), 1, "{kdp}");
+        assert_eq!(unpaid[0]["marketplace"], "Amazon.ca");
+        assert_eq!(unpaid[0]["earned"], "4.37");
+        assert_eq!(check(&env).0, 6);
+    }
+}
