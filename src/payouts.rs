@@ -12,9 +12,10 @@
 //!   (KDP pays per marketplace). Difference = what was paid before conversion (KDP `Net
 //!   Earnings`) − earned: withholding, adjustments, and sales the store does not hold.
 //! - Unpaid: per month (× marketplace for KDP) and currency, final royalty > 0 that no payout's
-//!   period covers. It is overdue once its due date has passed, but only for a platform with
-//!   at least one payout stored and a month on or after the first period its payouts cover (a
-//!   platform whose payments are never imported is never flagged), and not while the
+//!   period covers. It is overdue once its due date has passed, but only where payouts are
+//!   tracked: for a platform with at least one payout stored (in that currency, unless one
+//!   report lists all the platform's payments as KDP's does) and a month on or after the first
+//!   period those payouts cover (payments never imported are never flagged), and not while the
 //!   platform's unpaid total in the minimum's currency is below its minimum payment.
 
 use std::collections::BTreeMap;
@@ -311,16 +312,15 @@ pub fn reconcile(
                 .or_insert(0);
             *e = e.saturating_add(g.royalty_micros);
         }
-        let tracked_from: Option<String> = if rows.is_empty() {
-            None
-        } else {
-            Some(
-                spans
-                    .iter()
-                    .map(|(s, _, _)| s.clone().unwrap_or_default())
-                    .min()
-                    .unwrap_or_default(),
-            )
+        // From when payouts are tracked: per platform when one report lists every payment
+        // (KDP's Payments report, all marketplaces), else per currency (Google Play writes one
+        // earnings report per payment profile).
+        let tracked_from = |currency: &str| -> Option<String> {
+            rows.iter()
+                .zip(&spans)
+                .filter(|(p, _)| sched.per_marketplace || p.royalty_currency == currency)
+                .map(|(_, (s, _, _))| s.clone().unwrap_or_default())
+                .min()
         };
         let mut unpaid = Vec::new();
         for ((month, market, currency), micros) in earned {
@@ -345,7 +345,7 @@ pub fn reconcile(
             }
             let due = due_date(platform, last);
             let overdue = due.is_some_and(|d| d < today)
-                && tracked_from.as_ref().is_some_and(|t| last_s >= *t);
+                && tracked_from(&currency).is_some_and(|t| last_s >= t);
             unpaid.push(UnpaidView {
                 month,
                 marketplace: market,

@@ -88,8 +88,9 @@ paid is in the payout currency (KDP converts at `fx_rate`).
 Unpaid: per platform, the final royalty of each month (and KDP marketplace) and currency that
 no payout covers, with the date the platform's published schedule says it is due (KDP 60 days
 after the month, Kobo the 15th two months on, IngramSpark 90 days, ...). `overdue` is true once
-that date has passed, for a platform with payouts imported and a month they cover or follow;
-`salesingest status --check` reports it (exit 6).
+that date has passed, for a platform with payouts imported (in that currency, except KDP, whose
+Payments report lists every marketplace) and a month they cover or follow; `salesingest status
+--check` reports it (exit 6).
 
 Dates: --since and --until keep payouts paid in [since, until], and unpaid months whose last
 day falls in it. YYYY-MM-DD, or YYYY-MM.
