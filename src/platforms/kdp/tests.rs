@@ -615,6 +615,29 @@ fn payments_workbook_gives_payouts_not_events() {
     );
 }
 
+/// A CSV copy of the Payments sheet reads the same way (headers by position, detail rows).
+#[test]
+fn payments_csv_copy_gives_payouts() {
+    let (ev, summary) = ok("kdp/kdp_payments_2025-07_restated.csv");
+    assert!(ev.is_empty());
+    assert_eq!(summary.layout, "KDP Payments report (CSV copy)");
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    let got: Vec<(&str, i64, Option<i64>)> = summary
+        .payouts
+        .iter()
+        .map(|p| (p.marketplace.as_str(), p.net_micros, p.withholding_micros))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Amazon.com", 116_080_000, Some(-3_000_000)),
+            ("Amazon.co.uk", 11_910_000, Some(0)),
+            ("Amazon.de", 32_730_000, Some(0)),
+            ("Amazon.co.jp", 754_000_000, Some(0)),
+        ]
+    );
+}
+
 #[test]
 fn legacy_block_report_is_rejected() {
     let e = err("kdp/kdp_legacy_monthly_2013.csv");
