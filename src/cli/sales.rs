@@ -406,7 +406,10 @@ fn payouts(a: &PayoutsArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
                     output::num_cell(format!("{} {}", v.difference, v.royalty_currency)),
                 ]);
             }
-            ctx.out.table(&t);
+            // Amounts and dates never split; narrow terminals lose the net, the reference and
+            // the marketplace first (all in --json).
+            let fits = [output::Fit::Whole; 8];
+            ctx.out.fitted_table(t, &fits, &[5, 1, 2, 4]);
         }
         if !p.unpaid.is_empty() {
             let mut t =
@@ -420,7 +423,7 @@ fn payouts(a: &PayoutsArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
                     comfy_table::Cell::new(if u.overdue { "OVERDUE" } else { "" }),
                 ]);
             }
-            ctx.out.table(&t);
+            ctx.out.fitted_table(t, &[output::Fit::Whole; 5], &[1]);
         }
     }
     Ok(0)
