@@ -130,6 +130,9 @@ _salesingest() {
             salesingest__subcmd__help__subcmd__sales,export)
                 cmd="salesingest__subcmd__help__subcmd__sales__subcmd__export"
                 ;;
+            salesingest__subcmd__help__subcmd__sales,payouts)
+                cmd="salesingest__subcmd__help__subcmd__sales__subcmd__payouts"
+                ;;
             salesingest__subcmd__help__subcmd__sales,summary)
                 cmd="salesingest__subcmd__help__subcmd__sales__subcmd__summary"
                 ;;
@@ -142,6 +145,9 @@ _salesingest() {
             salesingest__subcmd__sales,help)
                 cmd="salesingest__subcmd__sales__subcmd__help"
                 ;;
+            salesingest__subcmd__sales,payouts)
+                cmd="salesingest__subcmd__sales__subcmd__payouts"
+                ;;
             salesingest__subcmd__sales,summary)
                 cmd="salesingest__subcmd__sales__subcmd__summary"
                 ;;
@@ -153,6 +159,9 @@ _salesingest() {
                 ;;
             salesingest__subcmd__sales__subcmd__help,help)
                 cmd="salesingest__subcmd__sales__subcmd__help__subcmd__help"
+                ;;
+            salesingest__subcmd__sales__subcmd__help,payouts)
+                cmd="salesingest__subcmd__sales__subcmd__help__subcmd__payouts"
                 ;;
             salesingest__subcmd__sales__subcmd__help,summary)
                 cmd="salesingest__subcmd__sales__subcmd__help__subcmd__summary"
@@ -538,7 +547,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help__subcmd__sales)
-            opts="summary export chart"
+            opts="summary export chart payouts"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -566,6 +575,20 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help__subcmd__sales__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__sales__subcmd__payouts)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -864,7 +887,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__sales)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version summary export chart help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version summary export chart payouts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -998,7 +1021,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__sales__subcmd__help)
-            opts="summary export chart help"
+            opts="summary export chart payouts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1053,6 +1076,20 @@ _salesingest() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        salesingest__subcmd__sales__subcmd__help__subcmd__payouts)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         salesingest__subcmd__sales__subcmd__help__subcmd__summary)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1060,6 +1097,40 @@ _salesingest() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__sales__subcmd__payouts)
+            opts="-q -v -h -V --since --until --platform --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --platform)
+                    COMPREPLY=($(compgen -W "amazon_kdp apple_books barnes_noble draft2digital google_play gumroad ingramspark kobo smashwords streetlib" -- "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

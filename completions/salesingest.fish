@@ -90,7 +90,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s h
 complete -c salesingest -n "__fish_salesingest_using_subcommand run-worker" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
-complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l check -d 'Exit 6 with one line per problem when data is stale (a scheduled sync overdue, failed jobs not retried, a KDP month without its final report after the 20th of the next month); print nothing and exit 0 when healthy. With --json: an array of problems'
+complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l check -d 'Exit 6 with one line per problem when data is stale (a scheduled sync overdue, failed jobs not retried, a KDP month without its final report after the 20th of the next month, royalty not paid by the date the platform\'s payment schedule gives, for a platform whose payouts are imported); print nothing and exit 0 when healthy. With --json: an array of problems'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -l json -d 'Machine-readable JSON on stdout'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s q -l quiet -d 'Print nothing but errors'
 complete -c salesingest -n "__fish_salesingest_using_subcommand status" -s v -l verbose -d 'Say more on stderr (repeatable)'
@@ -220,18 +220,19 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s v -l ver
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_using_subcommand man" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l json -d 'Machine-readable JSON on stdout'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s q -l quiet -d 'Print nothing but errors'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s v -l verbose -d 'Say more on stderr (repeatable)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "summary" -d 'Totals of units, KENP pages and royalty, grouped by month, platform, title, ...'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -f -a "summary" -d 'Totals of units, KENP pages and royalty, grouped by month, platform, title, ...'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -f -a "payouts" -d 'What was paid against what was earned: each payout, the sales periods it pays, their final royalty and the difference; and the royalty not yet paid, with its due date'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and not __fish_seen_subcommand_from summary export chart payouts help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from summary" -l by -d 'Group by these keys, comma-separated [default: month,platform,currency; with --in: month,platform]' -r -f -a "month\t''
 platform\t''
 title\t''
@@ -320,9 +321,30 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from chart" -s V -l version -d 'Print version'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -l since -d 'Only payouts paid (and unpaid months ending) on or after DATE (YYYY-MM-DD or YYYY-MM)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -l until -d 'Only payouts paid (and unpaid months ending) on or before DATE (YYYY-MM-DD or YYYY-MM)' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -l platform -d 'Only this platform (repeatable)' -r -f -a "amazon_kdp\t''
+apple_books\t''
+barnes_noble\t''
+draft2digital\t''
+google_play\t''
+gumroad\t''
+ingramspark\t''
+kobo\t''
+smashwords\t''
+streetlib\t''"
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -l db -d 'The database: a SQLite file, or a postgres:// URL for workers on several hosts [default: <XDG data dir>/salesingest/salesingest.db]' -r
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -l config -d 'The TOML config file [default: <XDG config dir>/salesingest/config.toml]' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -l json -d 'Machine-readable JSON on stdout'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -s q -l quiet -d 'Print nothing but errors'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -s v -l verbose -d 'Say more on stderr (repeatable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from payouts" -s V -l version -d 'Print version'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "summary" -d 'Totals of units, KENP pages and royalty, grouped by month, platform, title, ...'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "payouts" -d 'What was paid against what was earned: each payout, the sales periods it pays, their final royalty and the difference; and the royalty not yet paid, with its due date'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand serve" -l listen -d 'The address to listen on, e.g. 127.0.0.1:8750 (port 0: any free port) [default: [serve] listen, else 127.0.0.1:8750]' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand serve" -l batch -d 'Jobs one worker pass takes (with --worker)' -r
@@ -358,3 +380,4 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and __fish_seen_subcommand_from sales" -f -a "summary" -d 'Totals of units, KENP pages and royalty, grouped by month, platform, title, ...'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and __fish_seen_subcommand_from sales" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and __fish_seen_subcommand_from sales" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and __fish_seen_subcommand_from sales" -f -a "payouts" -d 'What was paid against what was earned: each payout, the sales periods it pays, their final royalty and the difference; and the royalty not yet paid, with its due date'

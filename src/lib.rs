@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod model;
 pub mod notify;
 pub mod output;
+pub mod payouts;
 pub mod platforms;
 pub mod queue;
 pub mod report;

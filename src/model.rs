@@ -305,21 +305,78 @@ pub struct SaleEvent {
     pub line: u64,
 }
 
-/// Money a platform paid out of the author's balance (a Smashwords `payment` row): not a sale,
-/// never counted as royalty. Kept typed so that a payouts table can store it later.
+/// Money a platform paid out (a KDP payment, a Smashwords `payment` row, the payment a Google
+/// Play earnings report states): not a sale, never counted as royalty. Kept in the payouts
+/// table, one row per (platform, source, reference, date, currency) (DESIGN §11).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payout {
     pub platform: Platform,
-    /// The platform's reference for the payment (Smashwords: the row's `id`).
+    /// The report it comes from: `kdp.payments`, `smashwords.payment`, `google_play.earnings`,
+    /// `streetlib.billing`.
+    pub source: String,
+    /// The platform's reference for the payment (KDP: `Payment Number`; Smashwords: the row's
+    /// `id`; a stated payment without one: its date).
     pub reference: String,
-    /// When the balance went down (Smashwords: `balanceAdjusted`, else `date`).
+    /// When it was paid (Smashwords: `balanceAdjusted`, else `date`; KDP: `Date`).
     pub date: NaiveDate,
     /// What was paid out, in micro-units of `currency` (positive for a payment).
     pub amount_micros: i64,
-    /// ISO 4217, upper case.
+    /// ISO 4217, upper case: the currency paid in.
     pub currency: String,
-    /// 1-based line in the source file.
+    /// The sales periods it pays (first and last day), when the report says.
+    pub period: Option<(NaiveDate, NaiveDate)>,
+    /// The storefront it pays for (KDP: `Amazon.de`), empty when it pays for all.
+    pub marketplace: String,
+    /// The currency the royalty was earned in (KDP: the first `Currency`), else `currency`.
+    pub royalty_currency: String,
+    /// The royalty the platform says accrued over `period`, in `royalty_currency`.
+    pub accrued_micros: Option<i64>,
+    /// Tax withheld, in `royalty_currency`, as the report writes it.
+    pub withholding_micros: Option<i64>,
+    /// Adjustments, in `royalty_currency`, as the report writes it.
+    pub adjustments_micros: Option<i64>,
+    /// What was paid before conversion, in `royalty_currency` (KDP: `Net Earnings`); equal to
+    /// `amount_micros` when nothing was converted.
+    pub net_micros: i64,
+    /// The conversion rate as written (KDP `FX Rate`), when there was one.
+    pub fx_rate: Option<String>,
+    /// `Paid`, or what the report says (KDP `Payment Status`); `stated` for a payment a sales
+    /// report states for its own rows.
+    pub status: String,
+    /// 1-based line (or sheet row) in the source file.
     pub line: u64,
+}
+
+impl Payout {
+    /// A payout in one currency, nothing converted, withheld or adjusted.
+    pub fn simple(
+        platform: Platform,
+        source: &str,
+        reference: String,
+        date: NaiveDate,
+        amount_micros: i64,
+        currency: String,
+        line: u64,
+    ) -> Payout {
+        Payout {
+            platform,
+            source: source.to_string(),
+            reference,
+            date,
+            amount_micros,
+            royalty_currency: currency.clone(),
+            currency,
+            period: None,
+            marketplace: String::new(),
+            accrued_micros: None,
+            withholding_micros: None,
+            adjustments_micros: None,
+            net_micros: amount_micros,
+            fx_rate: None,
+            status: "paid".to_string(),
+            line,
+        }
+    }
 }
 
 /// A period a report file gives figures for in one replace-by-coverage family, stated by the

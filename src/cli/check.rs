@@ -1,4 +1,5 @@
-//! `salesingest status --check`: data-freshness problems for cron or a monitoring system.
+//! `salesingest status --check`: data-freshness problems (and payouts overdue by the
+//! platforms' schedules) for cron or a monitoring system.
 
 use anyhow::Result;
 

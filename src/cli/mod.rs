@@ -48,7 +48,7 @@ pub const EXIT_CODE_TABLE: [(i32, &str); 8] = [
     ),
     (
         6,
-        "unhealthy: status --check found stale data or failed jobs; doctor found a problem",
+        "unhealthy: status --check found stale data, failed jobs or an overdue payout; doctor found a problem",
     ),
     (
         7,

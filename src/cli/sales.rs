@@ -67,6 +67,50 @@ pub enum SalesCommand {
     /// Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)
     #[command(after_long_help = SALES_HELP)]
     Chart(ChartArgs),
+    /// What was paid against what was earned: each payout, the sales periods it pays, their
+    /// final royalty and the difference; and the royalty not yet paid, with its due date
+    #[command(after_long_help = PAYOUTS_HELP)]
+    Payouts(PayoutsArgs),
+}
+
+const PAYOUTS_HELP: &str = "\
+Payouts are what platforms paid: the KDP Payments workbook, the `payment` rows of a Smashwords
+Sales & Payment Report, and the payment a Google Play earnings report or a StreetLib invoice
+states for a date. They are imported like any report (`salesingest import FILE`) and kept apart
+from sales: never counted as royalty.
+
+Each payout is listed with the sales periods it pays (the report's own, or for a Smashwords
+payment the days since the previous one), the final royalty the store holds for them (in the
+royalty currency, of its marketplace for KDP), and the difference: what was paid before
+conversion minus that royalty (withholding tax, adjustments, sales not imported). The amount
+paid is in the payout currency (KDP converts at `fx_rate`).
+
+Unpaid: per platform, the final royalty of each month (and KDP marketplace) and currency that
+no payout covers, with the date the platform's published schedule says it is due (KDP 60 days
+after the month, Kobo the 15th two months on, IngramSpark 90 days, ...). `overdue` is true once
+that date has passed, for a platform with payouts imported (in that currency, except KDP, whose
+Payments report lists every marketplace) and a month they cover or follow; `salesingest status
+--check` reports it (exit 6).
+
+Dates: --since and --until keep payouts paid in [since, until], and unpaid months whose last
+day falls in it. YYYY-MM-DD, or YYYY-MM.
+
+Exit codes: 0 success, 1 database error (also: no database yet), 2 usage error.";
+
+/// `sales payouts`.
+#[derive(Debug, clap::Args)]
+pub struct PayoutsArgs {
+    /// Only payouts paid (and unpaid months ending) on or after DATE (YYYY-MM-DD or YYYY-MM)
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub since: Option<NaiveDate>,
+
+    /// Only payouts paid (and unpaid months ending) on or before DATE (YYYY-MM-DD or YYYY-MM)
+    #[arg(long, value_name = "DATE", value_parser = parse_until)]
+    pub until: Option<NaiveDate>,
+
+    /// Only this platform (repeatable)
+    #[arg(long = "platform", value_name = "PLATFORM", value_parser = super::platform_arg())]
+    pub platforms: Vec<Platform>,
 }
 
 /// Which events a report covers.
@@ -322,7 +366,81 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
         SalesCommand::Summary(a) => summary(a, db, ctx),
         SalesCommand::Export(a) => export(a, db, ctx),
         SalesCommand::Chart(a) => chart(a, db, ctx),
+        SalesCommand::Payouts(a) => payouts(a, db, ctx),
     }
+}
+
+fn payouts(a: &PayoutsArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
+    let filter = crate::store::PayoutFilter {
+        platforms: a.platforms.iter().map(|p| p.as_str().to_string()).collect(),
+        since: a.since.map(crate::model::iso_date),
+        until: a.until.map(crate::model::iso_date),
+    };
+    let today = chrono::DateTime::from_timestamp_millis(crate::queue::now_ms())
+        .map(|t| t.date_naive())
+        .unwrap_or_default();
+    let report = crate::payouts::reconcile(db, &filter, today)?;
+    if ctx.out.json {
+        ctx.out.json(&report);
+        return Ok(0);
+    }
+    if report.is_empty() {
+        ctx.out
+            .line("no payouts and no final royalty: import a KDP Payments workbook or a report with payment rows (`salesingest import FILE`)");
+        return Ok(0);
+    }
+    for p in &report {
+        ctx.out
+            .line(&format!("{} — paid {}", p.platform, p.schedule));
+        if !p.payouts.is_empty() {
+            let mut t = output::new_table(&[
+                "paid on",
+                "reference",
+                "marketplace",
+                "amount",
+                "pays",
+                "net",
+                "earned",
+                "difference",
+            ]);
+            for v in &p.payouts {
+                let pays = format!(
+                    "{}..{}",
+                    v.period_start.as_deref().unwrap_or(""),
+                    v.period_end.as_deref().unwrap_or("")
+                );
+                t.add_row(vec![
+                    comfy_table::Cell::new(&v.paid_on),
+                    comfy_table::Cell::new(&v.reference),
+                    comfy_table::Cell::new(&v.marketplace),
+                    output::num_cell(format!("{} {}", v.amount, v.currency)),
+                    comfy_table::Cell::new(pays),
+                    output::num_cell(format!("{} {}", v.net, v.royalty_currency)),
+                    output::num_cell(format!("{} {}", v.earned, v.royalty_currency)),
+                    output::num_cell(format!("{} {}", v.difference, v.royalty_currency)),
+                ]);
+            }
+            // Amounts and dates never split; narrow terminals lose the net, the reference and
+            // the marketplace first (all in --json).
+            let fits = [output::Fit::Whole; 8];
+            ctx.out.fitted_table(t, &fits, &[5, 1, 2, 4]);
+        }
+        if !p.unpaid.is_empty() {
+            let mut t =
+                output::new_table(&["unpaid month", "marketplace", "earned", "due on", "overdue"]);
+            for u in &p.unpaid {
+                t.add_row(vec![
+                    comfy_table::Cell::new(&u.month),
+                    comfy_table::Cell::new(&u.marketplace),
+                    output::num_cell(format!("{} {}", u.earned, u.currency)),
+                    comfy_table::Cell::new(u.due_on.as_deref().unwrap_or("no schedule")),
+                    comfy_table::Cell::new(if u.overdue { "OVERDUE" } else { "" }),
+                ]);
+            }
+            ctx.out.fitted_table(t, &[output::Fit::Whole; 5], &[1]);
+        }
+    }
+    Ok(0)
 }
 
 fn summary(a: &SummaryArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {

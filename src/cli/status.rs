@@ -15,7 +15,9 @@ pub struct Args {
 
     /// Exit 6 with one line per problem when data is stale (a scheduled sync overdue, failed
     /// jobs not retried, a KDP month without its final report after the 20th of the next
-    /// month); print nothing and exit 0 when healthy. With --json: an array of problems
+    /// month, royalty not paid by the date the platform's payment schedule gives, for a
+    /// platform whose payouts are imported); print nothing and exit 0 when healthy. With
+    /// --json: an array of problems
     #[arg(long, conflicts_with = "id")]
     pub check: bool,
 }

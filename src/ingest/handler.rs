@@ -86,6 +86,7 @@ impl IngestHandler<'_> {
         progress.finish();
         match (parsed, import.import_id()) {
             (Ok(summary), Some(import_id)) => {
+                let payouts = payouts_of(platform, &summary);
                 let result = JobResult {
                     events: EventCounts {
                         inserted: import.staged(),
@@ -100,6 +101,7 @@ impl IngestHandler<'_> {
                     result,
                     Effects {
                         import_id: Some(import_id),
+                        payouts,
                     },
                 ))
             }
@@ -254,4 +256,29 @@ pub fn classify(e: PlatformError) -> JobError {
         },
         PlatformError::Sink(e) => JobError::Transient(format!("{e}")),
     }
+}
+
+/// The payouts a parsed file hands to the store with its import: the ones it records row by
+/// row (KDP Payments, Smashwords `payment` rows), and the payments its payment columns state
+/// for a date (Google Play's `Earnings Date`, StreetLib's `Billing date`), as `stated` payouts.
+/// A statement without a date (Apple's, IngramSpark's, Kobo's `Summary`) says what is owed,
+/// not what was paid: it is not a payout.
+fn payouts_of(platform: Platform, summary: &platforms::ParseSummary) -> Vec<crate::model::Payout> {
+    let mut out = summary.payouts.clone();
+    for p in &summary.payments {
+        let Some(date) = p.date else { continue };
+        let mut payout = crate::model::Payout::simple(
+            platform,
+            &p.source,
+            crate::model::iso_date(date),
+            date,
+            p.amount_micros,
+            p.currency.clone(),
+            0,
+        );
+        payout.period = p.period;
+        payout.status = "stated".to_string();
+        out.push(payout);
+    }
+    out
 }

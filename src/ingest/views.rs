@@ -432,6 +432,32 @@ pub fn problems(db: &dyn Store, settings: &Settings, now: Millis) -> Result<Vec<
             }
         }
     }
+    // Royalty a platform's published schedule says should have been paid by now, for the
+    // platforms whose payouts are imported (src/payouts.rs).
+    for p in crate::payouts::reconcile(db, &crate::store::PayoutFilter::default(), today)? {
+        for u in p.unpaid.iter().filter(|u| u.overdue) {
+            let market = if u.marketplace.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", u.marketplace)
+            };
+            out.push(ProblemView {
+                kind: "payout_overdue".into(),
+                platform: p.platform.clone(),
+                message: format!(
+                    "{} {} earned in {}{market} is not paid although it was due by {} ({}): import the platform's latest payment report, or ask the platform; see `salesingest sales payouts --platform {}`",
+                    u.earned,
+                    u.currency,
+                    u.month,
+                    u.due_on.as_deref().unwrap_or(""),
+                    p.schedule,
+                    p.platform
+                ),
+                job_id: None,
+                month: Some(u.month.clone()),
+            });
+        }
+    }
     Ok(out)
 }
 

@@ -603,10 +603,15 @@ mod detect_tests {
                 let rel = format!("{dir}/{name}");
                 let (p, what, detail) = outcome(&rel);
                 assert_eq!(p, Some(platform), "{rel}: {what} {detail}");
-                // KDP's Payments report is payouts only; a Smashwords report with payment rows
-                // is still a sales report.
-                if name.contains("legacy") || (dir == "kdp" && name.contains("payments")) {
+                // KDP's Payments report is payouts only (no events); a Smashwords report with
+                // payment rows is still a sales report.
+                if name.contains("legacy") {
                     assert_eq!(what, "invalid", "{rel}: {detail}");
+                } else if dir == "kdp" && name.contains("payments") {
+                    assert_eq!(what, "ok", "{rel}: {detail}");
+                    let d = detect(&fixture(&rel), &rel).unwrap();
+                    assert_eq!(d.events, 0, "{rel}");
+                    assert!(!d.summary.payouts.is_empty(), "{rel}");
                 } else {
                     assert_eq!(what, "ok", "{rel}: {detail}");
                     let d = detect(&fixture(&rel), &rel).unwrap();

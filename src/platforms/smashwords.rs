@@ -9,7 +9,8 @@
 //! Row `type` is `sale` (the Smashwords store), `retailer sale` (distribution) or `payment` (a
 //! payout of the author's balance, FORMATS §13: title `Payment`, negative `net`, empty `qty` and
 //! `isbn`). Payments are not sales: they give no event (so they never count, and never widen the
-//! period the file replaces), are returned in `ParseSummary::payouts` and named in a warning.
+//! period the file replaces), are returned in `ParseSummary::payouts` (stored in the payouts
+//! table with the import) and named in a warning.
 //! Any other type rejects the file, naming the line and the value.
 
 use std::path::Path;
@@ -134,14 +135,15 @@ fn payment(
     let amount = net
         .checked_neg()
         .ok_or_else(|| reject("net", format!("the amount `{}` is too large", get(c.net))))?;
-    Ok(Payout {
-        platform: Platform::Smashwords,
-        reference: get(c.id).to_string(),
+    Ok(Payout::simple(
+        Platform::Smashwords,
+        "smashwords.payment",
+        get(c.id).to_string(),
         date,
-        amount_micros: amount,
+        amount,
         currency,
         line,
-    })
+    ))
 }
 
 /// `usd` → `USD`; anything but three ASCII letters → `None`.
@@ -150,7 +152,8 @@ fn three_letter_currency(text: &str) -> Option<String> {
     (c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic())).then_some(c)
 }
 
-/// What the job says about the payment rows it skipped: how many and their total per currency.
+/// What the job says about the payment rows it kept as payouts: how many and their total per
+/// currency.
 fn payouts_warning(display_name: &str, payouts: &[Payout]) -> Option<String> {
     if payouts.is_empty() {
         return None;
@@ -168,7 +171,7 @@ fn payouts_warning(display_name: &str, payouts: &[Payout]) -> Option<String> {
     let n = payouts.len();
     let rows = if n == 1 { "row" } else { "rows" };
     Some(format!(
-        "`{display_name}`: skipped {n} `payment` {rows} (payouts from Smashwords totalling {total}, not sales: never counted as royalty)"
+        "`{display_name}`: kept {n} `payment` {rows} as payouts (Smashwords paid {total}; not sales: never counted as royalty; see `salesingest sales payouts`)"
     ))
 }
 
@@ -605,18 +608,19 @@ mod tests {
         assert_eq!(summary.rows, 8);
         assert_eq!(
             summary.payouts,
-            vec![Payout {
-                platform: Platform::Smashwords,
-                reference: "88412".into(),
-                date: NaiveDate::from_ymd_opt(2025, 8, 15).unwrap(),
-                amount_micros: 9_460_000,
-                currency: "USD".into(),
-                line: 9,
-            }]
+            vec![Payout::simple(
+                Platform::Smashwords,
+                "smashwords.payment",
+                "88412".into(),
+                NaiveDate::from_ymd_opt(2025, 8, 15).unwrap(),
+                9_460_000,
+                "USD".into(),
+                9,
+            )]
         );
         assert_eq!(
             summary.warnings,
-            ["`payments.tsv`: skipped 1 `payment` row (payouts from Smashwords totalling 9.46 USD, not sales: never counted as royalty)"]
+            ["`payments.tsv`: kept 1 `payment` row as payouts (Smashwords paid 9.46 USD; not sales: never counted as royalty; see `salesingest sales payouts`)"]
         );
     }
 
@@ -671,7 +675,7 @@ mod tests {
         assert_eq!(
             summary.warnings,
             [
-                "`r.xls`: skipped 3 `payment` rows (payouts from Smashwords totalling 5.00 EUR + 32.31 USD, not sales: never counted as royalty)",
+                "`r.xls`: kept 3 `payment` rows as payouts (Smashwords paid 5.00 EUR + 32.31 USD; not sales: never counted as royalty; see `salesingest sales payouts`)",
                 "`r.xls` has a header but no sales rows",
             ]
         );

@@ -214,6 +214,9 @@ pub struct JobResult {
 pub struct Effects {
     /// A staged import to publish (replace-by-coverage happens then).
     pub import_id: Option<i64>,
+    /// Payouts the imported file records (opaque to the queue): written to the payouts table
+    /// in the same transaction.
+    pub payouts: Vec<crate::model::Payout>,
 }
 
 /// How a failed attempt failed, as the handler classifies it.

@@ -258,6 +258,41 @@ pub trait ReportStore {
     ) -> Result<u64>;
 }
 
+/// Payouts: what platforms paid, kept in a table of their own (never mixed with sales). They
+/// are written only by the fenced completion that publishes their file's import
+/// (`Effects::payouts`): per platform and source, the payouts dated inside the range of the
+/// file's payouts are replaced by the file's, and a payout is keyed by (platform, source,
+/// reference, date, currency), so a re-import changes nothing.
+pub trait PayoutStore {
+    /// The stored payouts the filter keeps, by platform, date, reference and currency.
+    ///
+    /// # Errors
+    /// Database errors.
+    fn payouts(&self, filter: &PayoutFilter) -> Result<Vec<PayoutRow>>;
+}
+
+/// Per (platform, source): the first and last payment date of the file's payouts, the range
+/// whose stored payouts the file replaces.
+pub(crate) fn payouts_coverage(
+    payouts: &[crate::model::Payout],
+) -> std::collections::BTreeMap<(String, String), (String, String)> {
+    let mut out: std::collections::BTreeMap<(String, String), (String, String)> =
+        std::collections::BTreeMap::new();
+    for p in payouts {
+        let d = crate::model::iso_date(p.date);
+        let e = out
+            .entry((p.platform.as_str().to_string(), p.source.clone()))
+            .or_insert_with(|| (d.clone(), d.clone()));
+        if d < e.0 {
+            e.0 = d.clone();
+        }
+        if d > e.1 {
+            e.1 = d;
+        }
+    }
+    out
+}
+
 /// One finding of a backend's own health checks (`doctor`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -467,7 +502,9 @@ pub trait BlobStore {
 }
 
 /// The whole store, as the CLI and the ingest code use it.
-pub trait Store: JobStore + SalesStore + ReportStore + UpkeepStore + BlobStore + Send {
+pub trait Store:
+    JobStore + SalesStore + ReportStore + PayoutStore + UpkeepStore + BlobStore + Send
+{
     /// The queue concern on its own (what the worker loop takes).
     fn queue(&self) -> &dyn JobStore;
 
@@ -475,8 +512,16 @@ pub trait Store: JobStore + SalesStore + ReportStore + UpkeepStore + BlobStore +
     fn into_queue(self: Box<Self>) -> Box<dyn JobStore + Send>;
 }
 
-impl<T: JobStore + SalesStore + ReportStore + UpkeepStore + BlobStore + Send + 'static> Store
-    for T
+impl<
+        T: JobStore
+            + SalesStore
+            + ReportStore
+            + PayoutStore
+            + UpkeepStore
+            + BlobStore
+            + Send
+            + 'static,
+    > Store for T
 {
     fn queue(&self) -> &dyn JobStore {
         self

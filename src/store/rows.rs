@@ -431,3 +431,46 @@ pub(crate) fn rollup_of(
     }
     sums
 }
+
+/// One stored payout (the payouts table, never mixed with sales). Dates are ISO 8601 text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutRow {
+    pub platform: String,
+    pub source: String,
+    pub reference: String,
+    pub paid_on: String,
+    pub amount_micros: i64,
+    pub currency: String,
+    pub period_start: Option<String>,
+    pub period_end: Option<String>,
+    pub marketplace: String,
+    pub royalty_currency: String,
+    pub accrued_micros: Option<i64>,
+    pub withholding_micros: Option<i64>,
+    pub adjustments_micros: Option<i64>,
+    pub net_micros: i64,
+    pub fx_rate: Option<String>,
+    pub status: String,
+    /// The import that last wrote it.
+    pub import_id: Option<i64>,
+}
+
+/// Which payouts to read: by platform (empty: all) and payment date.
+#[derive(Debug, Clone, Default)]
+pub struct PayoutFilter {
+    pub platforms: Vec<String>,
+    /// Keep payouts paid on or after this ISO date.
+    pub since: Option<String>,
+    /// Keep payouts paid on or before this ISO date.
+    pub until: Option<String>,
+}
+
+impl PayoutFilter {
+    /// Whether `row` passes (the backends filter by platform in SQL and by date here, so the
+    /// two agree to the byte).
+    pub fn keeps(&self, row: &PayoutRow) -> bool {
+        (self.platforms.is_empty() || self.platforms.contains(&row.platform))
+            && self.since.as_ref().is_none_or(|s| row.paid_on >= *s)
+            && self.until.as_ref().is_none_or(|u| row.paid_on <= *u)
+    }
+}

@@ -131,7 +131,6 @@ fn kdp_and_smashwords_bad_files_are_rejected_with_locations() {
             "bad/kdp_royalties_estimator_truncated.xlsx",
             &["not a valid XLSX"][..],
         ),
-        ("kdp", "kdp/kdp_payments.xlsx", &["payouts"][..]),
         ("kdp", "kdp/kdp_legacy_monthly_2013.csv", &["2011"][..]),
         (
             "smashwords",

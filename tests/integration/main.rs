@@ -9,6 +9,7 @@ mod d2d;
 mod fuzz_smoke;
 mod gumroad;
 mod kdp;
+mod payouts;
 mod pg;
 mod props;
 mod queue;

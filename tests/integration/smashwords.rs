@@ -6,7 +6,7 @@ use crate::util::{fixture, Env};
 
 const PAYMENTS: &str = "smashwords/smashwords_salesReport_payments.tsv";
 
-const WARNING: &str = "skipped 1 `payment` row (payouts from Smashwords totalling 9.46 USD, not sales: never counted as royalty)";
+const WARNING: &str = "kept 1 `payment` row as payouts (Smashwords paid 9.46 USD; not sales: never counted as royalty; see `salesingest sales payouts`)";
 
 fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
     v.sort();

@@ -23,6 +23,7 @@
 //! no other sheet carries. Rows have no ids: identical rows are separate sales and are all kept.
 
 mod lang;
+mod payments;
 mod summary;
 mod text;
 mod xlsx;

@@ -539,14 +539,102 @@ fn csv_text_with_xlsx_name_is_parsed_as_csv() {
 
 // ---------------------------------------------------------------- rejected input
 
+/// The Payments workbook gives payouts, never events (FORMATS §2.4): one per summary row,
+/// its detail rows folded in, the two `Currency` columns read by position.
 #[test]
-fn payments_workbook_is_rejected() {
-    let e = err("kdp/kdp_payments.xlsx");
-    assert!(e.contains("`kdp_payments.xlsx`"), "{e}");
-    assert!(e.contains("sheet `Payments`"), "{e}");
-    assert!(
-        e.contains("a KDP Payments report lists payouts, not sales"),
-        "{e}"
+fn payments_workbook_gives_payouts_not_events() {
+    let (ev, summary) = ok("kdp/kdp_payments.xlsx");
+    assert!(ev.is_empty());
+    assert_eq!(summary.layout, "KDP Payments report");
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    assert_eq!(summary.rows, 12);
+    let got: Vec<(String, String, i64, String, i64, String)> = summary
+        .payouts
+        .iter()
+        .map(|p| {
+            (
+                p.reference.clone(),
+                p.marketplace.clone(),
+                p.net_micros,
+                p.royalty_currency.clone(),
+                p.amount_micros,
+                p.currency.clone(),
+            )
+        })
+        .collect();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        got,
+        [
+            (
+                s("341000001"),
+                s("Amazon.com"),
+                131_180_000,
+                s("USD"),
+                131_180_000,
+                s("USD")
+            ),
+            (
+                s("341000002"),
+                s("Amazon.co.uk"),
+                21_400_000,
+                s("GBP"),
+                28_700_000,
+                s("USD")
+            ),
+            (
+                s("341000003"),
+                s("Amazon.co.jp"),
+                2_365_000_000,
+                s("JPY"),
+                16_080_000,
+                s("USD")
+            ),
+            (
+                s("341000004"),
+                s("Amazon.de"),
+                56_920_000,
+                s("EUR"),
+                64_460_000,
+                s("USD")
+            ),
+        ]
+    );
+    let de = &summary.payouts[3];
+    assert_eq!(de.accrued_micros, Some(58_120_000));
+    assert_eq!(de.adjustments_micros, Some(-1_200_000));
+    assert_eq!(de.fx_rate.as_deref(), Some("1.1325"));
+    assert_eq!(de.status, "paid");
+    assert_eq!(de.date, NaiveDate::from_ymd_opt(2025, 7, 29).unwrap());
+    assert_eq!(
+        de.period,
+        Some((
+            NaiveDate::from_ymd_opt(2025, 5, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 5, 31).unwrap()
+        ))
+    );
+}
+
+/// A CSV copy of the Payments sheet reads the same way (headers by position, detail rows).
+#[test]
+fn payments_csv_copy_gives_payouts() {
+    let (ev, summary) = ok("kdp/kdp_payments_2025-07_restated.csv");
+    assert!(ev.is_empty());
+    assert_eq!(summary.layout, "KDP Payments report (CSV copy)");
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    let got: Vec<(&str, i64, Option<i64>)> = summary
+        .payouts
+        .iter()
+        .map(|p| (p.marketplace.as_str(), p.net_micros, p.withholding_micros))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Amazon.com", 116_080_000, Some(-3_000_000)),
+            ("Amazon.co.uk", 11_910_000, Some(0)),
+            ("Amazon.de", 32_730_000, Some(0)),
+            ("Amazon.co.jp", 754_000_000, Some(0)),
+        ]
     );
 }
 

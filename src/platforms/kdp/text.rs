@@ -128,6 +128,31 @@ pub(super) fn parse(
         .collect();
     let kind = match classify(&headers) {
         Class::Sales(kind) => kind,
+        Class::Payments if period.is_none() => {
+            if !super::payments::is_header(&shown) {
+                return Err(PlatformError::Rejected(InputError::at(
+                    display_name,
+                    header_line,
+                    None,
+                    super::payments::header_problem(&shown),
+                )));
+            }
+            let mut reader = super::payments::Reader::new(display_name, None);
+            let mut cells: Vec<String> = Vec::new();
+            while report.next_record(&mut rec)? {
+                cells.clear();
+                cells.extend(rec.iter().map(str::to_string));
+                reader.row(report.line, &cells)?;
+            }
+            let (payouts, warnings, rows) = reader.finish();
+            return Ok(ParseSummary {
+                layout: "KDP Payments report (CSV copy)".to_string(),
+                rows,
+                warnings,
+                payouts,
+                ..ParseSummary::default()
+            });
+        }
         Class::Unknown => {
             let cells: Vec<&str> = shown.iter().map(String::as_str).collect();
             let class = lang::foreign(&cells).map_or(Class::Unknown, Class::Foreign);

@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate};
 
 use super::lang::{self, Lang};
 use super::{
-    class_error, classify, family, month_of, non_sales_sheet_name, parse_day_or_month,
+    class_error, classify, family, month_of, non_sales_sheet_name, parse_day_or_month, payments,
     period_label, summary, Class, DateShapes, Sheet, SheetKind, KENP_ROYALTY_FAMILY,
 };
 use crate::model::{Coverage, Format};
@@ -444,6 +444,49 @@ fn read_summary(
     Ok(layout.map(|l| (l, rows)))
 }
 
+/// A KDP Payments workbook's `Payments` sheet: payouts, never events (FORMATS §2.4).
+fn read_payments(wb: &mut Workbook, file: &str, name: &str) -> Result<ParseSummary, PlatformError> {
+    let sheet = name.trim();
+    let mut reader = payments::Reader::new(file, Some(sheet));
+    let mut header = false;
+    for_each_row(wb, file, name, |line, cells| {
+        if header {
+            reader.row(line, cells)?;
+        } else if !cells.iter().all(|c| c.trim().is_empty()) {
+            if !payments::is_header(cells) {
+                return Err(PlatformError::Rejected(InputError {
+                    file: file.to_string(),
+                    sheet: Some(sheet.to_string()),
+                    line: Some(line),
+                    column: None,
+                    message: payments::header_problem(cells),
+                }));
+            }
+            header = true;
+        }
+        Ok(true)
+    })?;
+    if !header {
+        return Err(PlatformError::Rejected(InputError {
+            file: file.to_string(),
+            sheet: Some(sheet.to_string()),
+            line: None,
+            column: None,
+            message:
+                "the Payments sheet is empty: download the Payments report again from KDP Reports"
+                    .to_string(),
+        }));
+    }
+    let (payouts, warnings, rows) = reader.finish();
+    Ok(ParseSummary {
+        layout: "KDP Payments report".to_string(),
+        rows,
+        warnings,
+        payouts,
+        ..ParseSummary::default()
+    })
+}
+
 /// Declare `formats` of a report over `range` (rounded out to whole months for month totals).
 fn declare(
     out: &mut Vec<Coverage>,
@@ -565,10 +608,15 @@ pub(super) fn parse(
                 &[],
             )));
         }
-        let pick = skipped
-            .iter()
-            .find(|(_, c)| *c == Class::Payments)
-            .or_else(|| skipped.first());
+        if let Some((sheet, _)) = skipped.iter().find(|(_, c)| *c == Class::Payments) {
+            let name = names
+                .iter()
+                .find(|n| n.trim() == sheet)
+                .cloned()
+                .unwrap_or_else(|| sheet.clone());
+            return read_payments(&mut wb, display_name, &name);
+        }
+        let pick = skipped.first();
         if let Some((name, class)) = pick {
             return Err(PlatformError::Rejected(class_error(
                 display_name,

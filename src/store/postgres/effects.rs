@@ -15,10 +15,12 @@ pub(super) const FENCE: &str =
 /// Publish an attempt's effects (the caller holds the job row locked under its fence). Returns
 /// the number of events its import replaced.
 pub(super) fn publish(tx: &mut Transaction<'_>, fx: &Effects) -> Result<u64> {
-    match fx.import_id {
-        Some(import_id) => sales::publish_import(tx, import_id),
-        None => Ok(0),
-    }
+    let removed = match fx.import_id {
+        Some(import_id) => sales::publish_import(tx, import_id)?,
+        None => 0,
+    };
+    super::payouts::publish(tx, fx.import_id, &fx.payouts)?;
+    Ok(removed)
 }
 
 /// Throw away what the attempts of `job_id` staged but never published.

@@ -1,6 +1,6 @@
 //! `salesingest migrate --from SQLITE_PATH --to postgres://…`: an author's SQLite store copied
 //! whole into an empty PostgreSQL database (jobs with their attempt history, cron runs, sales
-//! events and their imports, coverage and raw headers, the rollup, cursors, schedules, the
+//! events and their imports, coverage and raw headers, the rollup, payouts, cursors, schedules, the
 //! inbox scan's records, and the kept report files and Ping bodies as blobs), in one
 //! transaction (a failed copy leaves the destination empty), then verified: row counts per
 //! table, and sales totals per platform × currency × month from both stores.
@@ -169,6 +169,31 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("units", Kind::Int),
             ("kenp_pages", Kind::Int),
             ("royalty_micros", Kind::Int),
+        ],
+    ),
+    (
+        "payouts",
+        &[
+            ("id", Kind::Int),
+            ("platform", Kind::Text),
+            ("source", Kind::Text),
+            ("reference", Kind::Text),
+            ("paid_on", Kind::Date),
+            ("amount_micros", Kind::Int),
+            ("currency", Kind::Text),
+            ("period_start", Kind::Date),
+            ("period_end", Kind::Date),
+            ("marketplace", Kind::Text),
+            ("royalty_currency", Kind::Text),
+            ("accrued_micros", Kind::Int),
+            ("withholding_micros", Kind::Int),
+            ("adjustments_micros", Kind::Int),
+            ("net_micros", Kind::Int),
+            ("fx_rate", Kind::Text),
+            ("status", Kind::Text),
+            ("import_id", Kind::Int),
+            ("line", Kind::Int),
+            ("updated_at", Kind::Time),
         ],
     ),
     (
@@ -422,7 +447,14 @@ pub fn from_sqlite(src: &Db, dst: &PgStore) -> Result<MigrateReport> {
             tables.push((table.to_string(), source, copied));
         }
         // New ids continue after the copied ones.
-        for table in ["jobs", "cron_runs", "imports", "raw_layouts", "sales_events"] {
+        for table in [
+            "jobs",
+            "cron_runs",
+            "imports",
+            "raw_layouts",
+            "sales_events",
+            "payouts",
+        ] {
             tx.execute_typed(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'),

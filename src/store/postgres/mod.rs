@@ -17,6 +17,7 @@ mod conn;
 mod effects;
 mod jobs;
 pub mod migrate;
+mod payouts;
 mod reports;
 mod sales;
 mod tls;
@@ -33,7 +34,10 @@ pub use conn::PgStore;
 use crate::queue::Millis;
 
 /// Append-only migrations; `salesingest_schema.version` is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_init.sql"),
+    include_str!("migrations/002_payouts.sql"),
+];
 
 /// The schema version this salesingest writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

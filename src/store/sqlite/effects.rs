@@ -1,5 +1,5 @@
 //! Where the queue and the sales tables meet, and nowhere else: the fence every write of an
-//! attempt checks, and the attempt's effects (its staged import) published with its fenced
+//! attempt checks, and the attempt's effects (its staged import and its file's payouts) published with its fenced
 //! completion or discarded with its failure. `jobs.rs` (the queue) and `sales.rs` (the events)
 //! both use this module and never each other, so that "completed" and "counted" stay one fact
 //! in one transaction without the two concerns knowing each other's tables.
@@ -28,10 +28,12 @@ pub(super) fn holds(c: &Connection, lease: &Lease) -> Result<bool> {
 /// Make an attempt's effects visible, inside its fenced completion's transaction (the caller
 /// has checked the fence). Returns the number of events its import replaced.
 pub(super) fn publish(c: &Connection, effects: &Effects, now: Millis) -> Result<u64> {
-    match effects.import_id {
-        Some(import_id) => sales::publish_import(c, import_id, now),
-        None => Ok(0),
-    }
+    let removed = match effects.import_id {
+        Some(import_id) => sales::publish_import(c, import_id, now)?,
+        None => 0,
+    };
+    super::payouts::publish(c, effects.import_id, &effects.payouts, now)?;
+    Ok(removed)
 }
 
 /// Throw away what the attempts of `job_id` staged but never published (the attempt failed or

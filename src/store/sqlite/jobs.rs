@@ -768,7 +768,10 @@ mod tests {
                     &a.lease,
                     6_000,
                     &JobResult::default(),
-                    &Effects { import_id },
+                    &Effects {
+                        import_id,
+                        ..Effects::default()
+                    },
                 )
                 .unwrap();
             assert!(stale.is_none(), "{import_id:?}");
@@ -785,6 +788,7 @@ mod tests {
                 &JobResult::default(),
                 &Effects {
                     import_id: b_import.id,
+                    ..Effects::default()
                 },
             )
             .unwrap();

@@ -8,6 +8,7 @@
 mod blobs;
 mod effects;
 mod jobs;
+mod payouts;
 mod reports;
 pub(crate) mod sales;
 mod upkeep;
@@ -34,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     GUMROAD_BUYER_DATA,
     include_str!("migrations/009_one_rollup_mechanism.sql"),
     include_str!("migrations/010_ingramspark_sales_report_gives_way.sql"),
+    include_str!("migrations/011_payouts.sql"),
 ];
 
 /// Migration 008: scrubs Gumroad buyers' personal data from `raw` (see `migrate`).
