@@ -32,7 +32,7 @@ complete -c salesingest -n "__fish_salesingest_needs_command" -s v -l verbose -d
 complete -c salesingest -n "__fish_salesingest_needs_command" -l no-color -d 'Never use colour (also: the NO_COLOR environment variable)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -s h -l help -d 'Print help'
 complete -c salesingest -n "__fish_salesingest_needs_command" -s V -l version -d 'Print version'
-complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "enqueue" -d 'Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital), a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "enqueue" -d 'Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital, Gumroad\'s Sales CSV…), a sync for Gumroad'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "logs" -d 'The run-worker log, newest first'
@@ -49,7 +49,7 @@ complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "doctor" -d 
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "sales" -d 'Sales reports: summaries, exports and charts (per month, platform, title, ...)'
 complete -c salesingest -n "__fish_salesingest_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l file -d 'A report file to import (repeatable; each file becomes one job, which records the file\'s absolute path)' -r -F
+complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l file -d 'A report file to import (repeatable; each file becomes one job, which records the file\'s absolute path); for gumroad, the dashboard\'s Sales CSV export' -r -F
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l since -d 'API platforms: sync sales from this date (YYYY-MM-DD)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l until -d 'API platforms: sync sales up to and including this date (YYYY-MM-DD)' -r
 complete -c salesingest -n "__fish_salesingest_using_subcommand enqueue" -l payload -d 'API platforms: the sync window as JSON, e.g. \'{"since":"2025-01-01"}\'' -r
@@ -323,7 +323,7 @@ complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fis
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "export" -d 'Every effective event with every normalised field, as CSV, JSON or NDJSON (streamed)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "chart" -d 'Royalty per month, stacked by platform, as a terminal bar chart (and optionally SVG)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand sales; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help" -f -a "enqueue" -d 'Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital), a sync for Gumroad'
+complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help" -f -a "enqueue" -d 'Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital, Gumroad\'s Sales CSV…), a sync for Gumroad'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help" -f -a "run-worker" -d 'Process up to N due jobs, then exit (what cron runs every 5 minutes)'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help" -f -a "status" -d 'One job with its attempt history; without an id, the per-platform overview'
 complete -c salesingest -n "__fish_salesingest_using_subcommand help; and not __fish_seen_subcommand_from enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help" -f -a "logs" -d 'The run-worker log, newest first'
