@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 secs="${1:-150}"
-for t in d2d_csv kdp_xlsx kdp_csv smashwords kobo streetlib google_play apple_books barnes_noble ingramspark gumroad_page gumroad_ping; do
+for t in d2d_csv kdp_xlsx kdp_csv smashwords kobo streetlib google_play apple_books barnes_noble ingramspark gumroad_csv gumroad_page gumroad_ping; do
   mkdir -p "corpus/$t"
   echo "== $t (${secs}s)"
   RUSTC_BOOTSTRAP=1 cargo fuzz run "$t" "corpus/$t" "seeds/$t" ${CARGO_TARGET_DIR:+--target-dir "$CARGO_TARGET_DIR"} \

@@ -23,6 +23,7 @@ Examples:
   salesingest enqueue kobo --file sales_invoice_PUB_2025-07.xlsx
   salesingest enqueue google_play --file GoogleEarnings_2025-07.csv
   salesingest enqueue gumroad                      # incremental sync from the stored cursor
+  salesingest enqueue gumroad --file Sales.csv     # the dashboard's Sales CSV export
   salesingest enqueue gumroad --since 2025-01-01 --until 2025-06-30"
 )]
 pub struct Args {
@@ -31,7 +32,7 @@ pub struct Args {
     pub platform: Platform,
 
     /// A report file to import (repeatable; each file becomes one job, which records the
-    /// file's absolute path)
+    /// file's absolute path); for gumroad, the dashboard's Sales CSV export
     #[arg(long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
 
@@ -96,7 +97,8 @@ fn parse_timestamp(s: &str) -> Result<i64, String> {
 pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     let max_attempts = args.max_attempts.unwrap_or(ctx.settings.queue.max_attempts);
     let run_at = args.run_at;
-    if args.platform.is_file_platform() {
+    // Gumroad takes its dashboard's Sales CSV export as well as API syncs and Pings.
+    if args.platform.is_file_platform() || !args.files.is_empty() {
         if args.files.is_empty() {
             return Err(coded(
                 2,
@@ -112,17 +114,11 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
             || args.ping_file.is_some()
         {
             return Err(coded(2, format!(
-                "--since, --until, --payload and --ping-file are for API platforms; {} takes --file",
+                "--since, --until, --payload and --ping-file are for API syncs and Pings; {} --file imports report files (one or the other)",
                 args.platform
             )));
         }
         return enqueue_files(args, ctx, max_attempts, run_at);
-    }
-    if !args.files.is_empty() {
-        return Err(coded(2, format!(
-            "{} has no report files: run `salesingest enqueue {}` to sync, or --ping-file for a Ping",
-            args.platform, args.platform
-        )));
     }
     // A sync that would run now without a token can only fail: say so now, with the
     // worker's words. One set for later may find the token configured by then.

@@ -182,7 +182,7 @@ where
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital), a sync for Gumroad
+    /// Queue an import: report files (KDP, Kobo, Google Play, StreetLib, Smashwords, Draft2Digital, Gumroad's Sales CSV…), a sync for Gumroad
     Enqueue(enqueue::Args),
     /// Process up to N due jobs, then exit (what cron runs every 5 minutes)
     RunWorker(run_worker::Args),

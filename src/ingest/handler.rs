@@ -10,7 +10,7 @@ use crate::output::Progress;
 use crate::platforms::{self, gumroad, PlatformError, SinkError};
 use crate::queue::worker::{Handler, JobControl};
 use crate::queue::{ClaimedJob, Effects, EventCounts, JobError, JobResult};
-use crate::store::{LocalBlob, Store};
+use crate::store::{ImportStaging, LocalBlob, StagingDone, Store};
 
 /// The job handler `run-worker` uses.
 pub struct IngestHandler<'a> {
@@ -80,19 +80,34 @@ impl IngestHandler<'_> {
         } else {
             Progress::hidden()
         };
-        let parsed = stage_parsed(import.as_mut(), ctl, &progress, |sink| {
+        let parse = |sink: &mut dyn platforms::EventSink| {
             platforms::parse_file(platform, stored, file, sink)
-        });
+        };
+        // Gumroad's Sales CSV export holds sales the API also gives, keyed by sale id: they are
+        // upserted with the API's (each sale once, whichever comes first), and the import only
+        // records the file (no coverage, so it replaces nothing).
+        let (parsed, counts) = if platform == Platform::Gumroad {
+            let mut upsert = UpsertStaging {
+                db: self.db,
+                job_id: job.id,
+                inner: import.as_mut(),
+                counts: EventCounts::default(),
+            };
+            let parsed = stage_parsed(&mut upsert, ctl, &progress, parse);
+            (parsed, Some(upsert.counts))
+        } else {
+            (stage_parsed(import.as_mut(), ctl, &progress, parse), None)
+        };
         progress.finish();
         match (parsed, import.import_id()) {
             (Ok(summary), Some(import_id)) => {
                 let payouts = payouts_of(platform, &summary);
                 let result = JobResult {
-                    events: EventCounts {
+                    events: counts.unwrap_or(EventCounts {
                         inserted: import.staged(),
                         updated: 0,
                         removed: 0,
-                    },
+                    }),
                     layout: Some(summary.layout),
                     rows: summary.rows,
                     warnings: summary.warnings,
@@ -202,6 +217,47 @@ impl IngestHandler<'_> {
             },
             Effects::default(),
         ))
+    }
+}
+
+/// The staging of a Gumroad Sales CSV export: every chunk upserted by sale id as the API's
+/// pages are (`upsert_events`), and an import with no events and no coverage recorded with the
+/// last chunk, so that the same file is "already imported" and its job's import turns live.
+struct UpsertStaging<'a, 'b> {
+    db: &'a dyn Store,
+    job_id: i64,
+    inner: &'b mut (dyn ImportStaging + 'a),
+    counts: EventCounts,
+}
+
+impl ImportStaging for UpsertStaging<'_, '_> {
+    fn stage(&mut self, events: &[SaleEvent], done: Option<StagingDone<'_>>) -> anyhow::Result<()> {
+        if !events.is_empty() {
+            let (inserted, updated) =
+                self.db
+                    .upsert_events(Platform::Gumroad.as_str(), self.job_id, events, None)?;
+            self.counts.inserted += inserted;
+            self.counts.updated += updated;
+        }
+        match done {
+            Some(done) => self.inner.stage(
+                &[],
+                Some(StagingDone {
+                    layout: done.layout,
+                    rows: done.rows,
+                    coverage: &[],
+                }),
+            ),
+            None => Ok(()),
+        }
+    }
+
+    fn import_id(&self) -> Option<i64> {
+        self.inner.import_id()
+    }
+
+    fn staged(&self) -> u64 {
+        self.counts.inserted + self.counts.updated
     }
 }
 

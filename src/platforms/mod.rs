@@ -265,10 +265,8 @@ pub fn parse_file(
         Platform::AppleBooks => apple_books::parse_file(path, display_name, sink),
         Platform::BarnesNoble => barnes_noble::parse_file(path, display_name, sink),
         Platform::Ingramspark => ingramspark::parse_file(path, display_name, sink),
-        Platform::Gumroad => Err(PlatformError::Rejected(InputError::file(
-            display_name,
-            "gumroad has no report files: use `salesingest enqueue gumroad` (API sync) or `--ping-file`",
-        ))),
+        // The dashboard's Sales CSV export; API sales and Pings come in through the queue.
+        Platform::Gumroad => gumroad::web_csv::parse_file(path, display_name, sink),
     }
 }
 
@@ -343,7 +341,7 @@ impl EventSink for RangeSink {
 }
 
 /// The file platforms `detect` tries, in order of preference when several accept a file.
-const DETECT_ORDER: [Platform; 9] = [
+const DETECT_ORDER: [Platform; 10] = [
     Platform::AmazonKdp,
     Platform::Draft2digital,
     Platform::Smashwords,
@@ -353,6 +351,7 @@ const DETECT_ORDER: [Platform; 9] = [
     Platform::AppleBooks,
     Platform::BarnesNoble,
     Platform::Ingramspark,
+    Platform::Gumroad,
 ];
 
 /// Recognise a report file by its content alone (magic bytes, sheet names, header sets; never
@@ -429,8 +428,6 @@ pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> 
                 "the file is empty".to_string()
             } else if header.starts_with(['{', '[']) {
                 "it holds JSON, not a report".to_string()
-            } else if let Some(hint) = foreign_export_hint(&header) {
-                hint.to_string()
             } else {
                 format!("found header: {header}")
             };
@@ -453,17 +450,19 @@ pub fn detect(path: &Path, display_name: &str) -> Result<Detected, DetectError> 
 }
 
 /// What salesingest reads, for "not a report" messages: the report files of `DETECT_ORDER`'s
-/// platforms, and how each API platform's sales come in (from `Platform::ALL`, so a new
+/// platforms, and how each API platform's sales also come in (from `Platform::ALL`, so a new
 /// platform is named here once it is added there and to `DETECT_ORDER`).
 fn what_is_read() -> String {
     let files: Vec<&str> = DETECT_ORDER.iter().map(|p| p.as_str()).collect();
     let mut out = format!("it reads report files of {}", join_and(&files));
-    for p in Platform::ALL
-        .iter()
-        .filter(|p| !DETECT_ORDER.contains(p) && !p.is_file_platform())
-    {
+    for p in Platform::ALL.iter().filter(|p| !p.is_file_platform()) {
+        let how = if DETECT_ORDER.contains(p) {
+            "also come"
+        } else {
+            "come"
+        };
         out.push_str(&format!(
-            "; {p} sales come through its API (`salesingest enqueue {p}`)"
+            "; {p} sales {how} through its API (`salesingest enqueue {p}`, or `--ping-file` for a Ping)"
         ));
     }
     out
@@ -475,21 +474,6 @@ fn join_and(names: &[&str]) -> String {
         [one] => (*one).to_string(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
-}
-
-/// A known export of a platform that salesingest takes another way, recognised by its header,
-/// with how that platform's sales come in. Once a reader for such a file is added to
-/// `DETECT_ORDER`, detection accepts the file before this hint is reached: delete its entry.
-fn foreign_export_hint(header: &str) -> Option<&'static str> {
-    let has = |col: &str| header.split(',').any(|c| c.trim() == col);
-    if has("Purchase ID") && has("Item Name") && (has("Net Total ($)") || has("Fees ($)")) {
-        return Some(
-            "it looks like Gumroad's sales CSV export, which is not read: Gumroad sales come in \
-             through its API (`salesingest enqueue gumroad` with an access token, or a \
-             [[schedule]]) or as Gumroad Pings (`salesingest enqueue gumroad --ping-file FILE`)",
-        );
-    }
-    None
 }
 
 /// Why `import` does not read a binary Excel 97–2003 file (OLE2), and what to do, without
@@ -872,26 +856,57 @@ mod detect_tests {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("payhip.json");
         std::fs::write(&json, "{\"type\": \"paid\"}\n").unwrap();
-        let gumroad = dir.path().join("g.csv");
+        let m = detect(&json, "f").unwrap_err().to_string();
+        assert!(
+            m.contains("it holds JSON") && !m.contains("found header"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "amazon_kdp, draft2digital, smashwords, kobo, streetlib, google_play, \
+                 apple_books, barnes_noble, ingramspark and gumroad"
+            ) && m
+                .contains("gumroad sales also come through its API (`salesingest enqueue gumroad`"),
+            "{m}"
+        );
+        assert!(!m.contains("inbox"), "{m}");
+    }
+
+    /// Gumroad's Sales CSV export is read (FORMATS §14.7): both samples are recognised by
+    /// content, and an export missing columns names Gumroad and what is missing instead of
+    /// calling it unknown.
+    #[test]
+    fn gumroad_sales_exports_are_recognised_by_content() {
+        for rel in [
+            "gumroad/gumroad_sales_export.csv",
+            "gumroad/gumroad_sales_export_tax_type.csv",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            // Named like another platform's report: the content decides.
+            let p = dir.path().join("KDP_Orders.xlsx.csv");
+            std::fs::copy(fixture(rel), &p).unwrap();
+            let d = detect(&p, rel).unwrap();
+            assert_eq!(d.platform, Platform::Gumroad, "{rel}");
+            assert_eq!(d.summary.layout, gumroad::web_csv::LAYOUT);
+            assert!(d.events > 0 && d.period.is_some(), "{rel}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cut = dir.path().join("g.csv");
         std::fs::write(
-            &gumroad,
+            &cut,
             "Purchase ID,Item Name,Buyer Name,Purchase Date,Sale Price ($),Fees ($),Net Total ($)\nx,y,z,2025-01-01,1,0.1,0.9\n",
         )
         .unwrap();
-        for (p, needle, not) in [
-            (&json, "it holds JSON", "found header"),
-            (&gumroad, "Gumroad's sales CSV export", "found header"),
-        ] {
-            let m = detect(p, "f").unwrap_err().to_string();
-            assert!(m.contains(needle) && !m.contains(not), "{m}");
-            assert!(
-                m.contains(
-                    "amazon_kdp, draft2digital, smashwords, kobo, streetlib, google_play, \
-                     apple_books, barnes_noble and ingramspark"
-                ) && m.contains("`salesingest enqueue gumroad`"),
-                "{m}"
-            );
-            assert!(!m.contains("inbox"), "{m}");
+        match detect(&cut, "g.csv") {
+            Err(DetectError::Invalid { platform, error }) => {
+                assert_eq!(platform, Platform::Gumroad, "{error}");
+                let m = error.to_string();
+                assert!(
+                    m.contains("missing columns") && m.contains("`Quantity`"),
+                    "{m}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -753,10 +753,6 @@ fn unsupported_files_say_what_is_read_in_the_words_of_the_command() {
             "other/payhip_sales_export.csv",
             "found header: Date,Country",
         ),
-        (
-            "other/gumroad_sales_export.csv",
-            "Gumroad's sales CSV export",
-        ),
     ] {
         let out = env.cmd().arg("import").arg(fixture(file)).output().unwrap();
         let err = stderr_of(&out);
@@ -769,17 +765,15 @@ fn unsupported_files_say_what_is_read_in_the_words_of_the_command() {
         assert!(
             err.contains(
                 "amazon_kdp, draft2digital, smashwords, kobo, streetlib, google_play, apple_books, \
-                 barnes_noble and ingramspark"
+                 barnes_noble, ingramspark and gumroad"
             ),
             "{file}: {err}"
         );
         assert!(!err.contains("found header: {"), "{file}: {err}");
-        if file.contains("gumroad") {
-            assert!(
-                err.contains("`salesingest enqueue gumroad`") && err.contains("--ping-file"),
-                "{err}"
-            );
-        }
+        assert!(
+            err.contains("`salesingest enqueue gumroad`") && err.contains("--ping-file"),
+            "{err}"
+        );
     }
     // The inbox scan says where the file stays.
     let inbox = env.path("drop");

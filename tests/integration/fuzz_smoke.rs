@@ -88,6 +88,8 @@ fn file_parsers_never_panic_on_mutated_fixtures() {
         (Platform::AppleBooks, "bad"),
         (Platform::BarnesNoble, "bad"),
         (Platform::Ingramspark, "bad"),
+        (Platform::Gumroad, "gumroad"),
+        (Platform::Gumroad, "bad"),
     ];
     let mut runs = 0;
     for (platform, dir) in sets {

@@ -8,6 +8,7 @@ mod coverage;
 mod d2d;
 mod fuzz_smoke;
 mod gumroad;
+mod gumroad_csv;
 mod kdp;
 mod payouts;
 mod pg;

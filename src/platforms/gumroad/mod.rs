@@ -1,4 +1,5 @@
-//! Gumroad: the HTTP API v2 sales sync (`api`) and the Ping (webhook) parser (`ping`).
+//! Gumroad: the HTTP API v2 sales sync (`api`), the Ping (webhook) parser (`ping`) and the
+//! dashboard's Sales CSV export (`web_csv`), all three giving the same event for a sale.
 //!
 //! `price` and `gumroad_fee` are USD cents whatever the product currency; royalty =
 //! `price - gumroad_fee` in USD; units = `quantity`. Refunds are state, not rows: a sale that is
@@ -22,6 +23,7 @@
 mod api;
 mod ping;
 pub mod privacy;
+pub mod web_csv;
 
 pub use api::{
     parse_page, retry_after, sync, Client, Page, PageSink, SyncSummary, MAX_SYNC_WARNINGS,

@@ -60,6 +60,42 @@ pub const PING_FIELDS: [&str; 21] = [
     "test",
 ];
 
+/// Columns of the web Sales CSV export that are kept in `raw` (FORMATS §3.6, §14.7): ids,
+/// product, money, flags, dates and the buyer's country as Gumroad names it. Names, e-mails,
+/// addresses, referrer, discount code, custom fields (and their columns), gift and affiliate
+/// e-mails, reviews, license keys, transaction ids and UTM tags are not.
+pub const CSV_FIELDS: [&str; 29] = [
+    "Purchase ID",
+    "Item Name",
+    "Purchase Date",
+    "Purchase Time (UTC timezone)",
+    "Subtotal ($)",
+    "Taxes ($)",
+    "Tax Type",
+    "Shipping ($)",
+    "Sale Price ($)",
+    "Fees ($)",
+    "Net Total ($)",
+    "Tip ($)",
+    "Tax Included in Price?",
+    "Country",
+    "Refunded?",
+    "Partial Refund ($)",
+    "Fully Refunded?",
+    "Disputed?",
+    "Dispute Won?",
+    "Recurring Charge?",
+    "Free trial purchase?",
+    "Pre-order authorization?",
+    "Product ID",
+    "Order Number",
+    "Item Price ($)",
+    "Variants Price ($)",
+    "Quantity",
+    "Recurrence",
+    "Affiliate commission ($)",
+];
+
 /// The sale object with only the allow-listed fields (values unchanged).
 pub fn api_sale(obj: &Map<String, Value>) -> Map<String, Value> {
     obj.iter()
