@@ -229,6 +229,24 @@ pub fn reconcile(
     filter: &PayoutFilter,
     today: NaiveDate,
 ) -> Result<Vec<PlatformPayouts>> {
+    reconcile_with(db, filter, today, false)
+}
+
+/// What `status --check` needs: the report of the platforms with payouts only (no other can
+/// be overdue), so that a store without payouts costs one query.
+///
+/// # Errors
+/// Database errors.
+pub fn overdue(db: &dyn Store, today: NaiveDate) -> Result<Vec<PlatformPayouts>> {
+    reconcile_with(db, &PayoutFilter::default(), today, true)
+}
+
+fn reconcile_with(
+    db: &dyn Store,
+    filter: &PayoutFilter,
+    today: NaiveDate,
+    tracked_only: bool,
+) -> Result<Vec<PlatformPayouts>> {
     // Every payout of the platform is needed to derive periods and cover months; the filter
     // only decides which are listed.
     let all = db.payouts(&PayoutFilter {
@@ -245,12 +263,23 @@ pub fn reconcile(
         let name = platform.as_str();
         let sched = schedule(platform);
         let rows: Vec<PayoutRow> = all.iter().filter(|r| r.platform == name).cloned().collect();
+        if tracked_only && rows.is_empty() {
+            continue;
+        }
         let spans = periods(&rows);
         let mut views = Vec::new();
         for (row, (start, end, stated)) in rows.iter().zip(&spans) {
-            if !filter.keeps(row) {
+            // `status --check` needs the unpaid months only.
+            if tracked_only || !filter.keeps(row) {
                 continue;
             }
+            // By marketplace only when the payout names one: the rollup (platform, month,
+            // currency) answers the rest without reading events.
+            let dim = if row.marketplace.is_empty() {
+                Dim::Platform
+            } else {
+                Dim::Marketplace
+            };
             let groups = db.sales_groups(
                 &ReportFilter {
                     since: start.clone(),
@@ -258,12 +287,12 @@ pub fn reconcile(
                     platforms: vec![name.to_string()],
                     final_only: true,
                 },
-                &[Dim::Marketplace],
+                &[dim],
             )?;
             let earned: i64 = groups
                 .iter()
                 .filter(|g| g.currency == row.royalty_currency)
-                .filter(|g| row.marketplace.is_empty() || g.keys[0] == row.marketplace)
+                .filter(|g| dim == Dim::Platform || g.keys[0] == row.marketplace)
                 .map(|g| g.royalty_micros)
                 .fold(0i64, i64::saturating_add);
             let difference = row.net_micros.saturating_sub(earned);
@@ -298,7 +327,11 @@ pub fn reconcile(
                 platforms: vec![name.to_string()],
                 final_only: true,
             },
-            &[Dim::Month, Dim::Marketplace],
+            if sched.per_marketplace {
+                &[Dim::Month, Dim::Marketplace]
+            } else {
+                &[Dim::Month]
+            },
         )?;
         let mut earned: BTreeMap<(String, String, String), i64> = BTreeMap::new();
         for g in &groups {

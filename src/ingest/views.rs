@@ -434,7 +434,7 @@ pub fn problems(db: &dyn Store, settings: &Settings, now: Millis) -> Result<Vec<
     }
     // Royalty a platform's published schedule says should have been paid by now, for the
     // platforms whose payouts are imported (src/payouts.rs).
-    for p in crate::payouts::reconcile(db, &crate::store::PayoutFilter::default(), today)? {
+    for p in crate::payouts::overdue(db, today)? {
         for u in p.unpaid.iter().filter(|u| u.overdue) {
             let market = if u.marketplace.is_empty() {
                 String::new()

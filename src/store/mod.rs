@@ -271,17 +271,25 @@ pub trait PayoutStore {
     fn payouts(&self, filter: &PayoutFilter) -> Result<Vec<PayoutRow>>;
 }
 
-/// Per (platform, source): the first and last payment date of the file's payouts, the range
-/// whose stored payouts the file replaces.
+/// Per (platform, source, currency scope): the first and last payment date of the file's
+/// payouts, the range whose stored payouts the file replaces. The scope is the currency for a
+/// payment a report states (one report per payment profile: Google Play's USD and EUR reports
+/// of one date never replace each other), empty for a payments report, which lists every
+/// payment of its dates (a KDP download no longer listing a payment removes it).
 pub(crate) fn payouts_coverage(
     payouts: &[crate::model::Payout],
-) -> std::collections::BTreeMap<(String, String), (String, String)> {
-    let mut out: std::collections::BTreeMap<(String, String), (String, String)> =
+) -> std::collections::BTreeMap<(String, String, String), (String, String)> {
+    let mut out: std::collections::BTreeMap<(String, String, String), (String, String)> =
         std::collections::BTreeMap::new();
     for p in payouts {
         let d = crate::model::iso_date(p.date);
+        let scope = if p.status == "stated" {
+            p.currency.clone()
+        } else {
+            String::new()
+        };
         let e = out
-            .entry((p.platform.as_str().to_string(), p.source.clone()))
+            .entry((p.platform.as_str().to_string(), p.source.clone(), scope))
             .or_insert_with(|| (d.clone(), d.clone()));
         if d < e.0 {
             e.0 = d.clone();

@@ -394,3 +394,55 @@ on_both! {
         assert_eq!(check(&env).0, 6);
     }
 }
+
+on_both! {
+    /// The payments a Google Play earnings report (`Earnings Date`) and a StreetLib invoice
+    /// (`Billing date`) state for their rows are stored as `stated` payouts: they pay exactly
+    /// the rows they sum (difference 0), are never sales, and a re-import changes nothing. The
+    /// USD and EUR earnings reports of one payment date (one per payment profile) never
+    /// replace each other's payment.
+    fn stated_payments_of_the_new_reports_are_payouts(backend) {
+        let env = Env::on(backend);
+        let files = [
+            "streetlib/streetlib_billing_report.xlsx",
+            "google_play/google_play_earnings_USD_2025-07.csv",
+            "google_play/google_play_earnings_EUR_2025-07.csv",
+        ];
+        import(&env, &files, false);
+        let report = env.json(&["sales", "payouts"]);
+        let mut got = Vec::new();
+        for p in report.as_array().unwrap() {
+            for v in p["payouts"].as_array().unwrap() {
+                assert_eq!(v["status"], "stated", "{v}");
+                assert_eq!(v["period_stated"], true, "{v}");
+                assert_eq!(cents(v["difference"].as_str().unwrap()), 0, "{v}");
+                got.push(format!(
+                    "{} {} {} {}",
+                    p["platform"].as_str().unwrap(),
+                    v["paid_on"].as_str().unwrap(),
+                    v["amount"].as_str().unwrap(),
+                    v["currency"].as_str().unwrap()
+                ));
+            }
+        }
+        assert_eq!(
+            got,
+            [
+                "google_play 2025-07-31 5.78 EUR",
+                "google_play 2025-07-31 8.22 USD",
+                "streetlib 2025-07-05 8.23 EUR",
+                "streetlib 2025-07-05 1.37 GBP",
+                "streetlib 2025-07-05 1.97 USD",
+            ]
+        );
+        let gp = platform(&report, "google_play");
+        assert_eq!(gp["unpaid"], serde_json::json!([]), "{gp}");
+        assert_eq!(check(&env).0, 0, "{}", check(&env).1);
+        import(&env, &files, true);
+        assert_eq!(env.scalar("SELECT count(*) FROM payouts"), 5);
+        assert_eq!(env.json(&["sales", "payouts"]), report);
+        // Imported again in the other order: the same payouts.
+        import(&env, &[files[2], files[1]], true);
+        assert_eq!(env.json(&["sales", "payouts"]), report);
+    }
+}

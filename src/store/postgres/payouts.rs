@@ -41,13 +41,14 @@ pub(super) fn publish(
     }
     let keep: BTreeSet<Key> = payouts.iter().map(key).collect();
     let mut removed = 0;
-    for ((platform, source), (lo, hi)) in payouts_coverage(payouts) {
+    for ((platform, source, scope), (lo, hi)) in payouts_coverage(payouts) {
         let (lo, hi) = (date(&lo)?, date(&hi)?);
         let stored = tx.query_typed(
             "SELECT id, platform, source, reference, paid_on, currency FROM payouts
               WHERE platform = $1 AND source = $2 AND paid_on >= $3 AND paid_on <= $4
+                AND ($5 = '' OR currency = $5)
               FOR UPDATE",
-            args![platform, source, lo, hi],
+            args![platform, source, lo, hi, scope],
         )?;
         for r in stored {
             let k: Key = (

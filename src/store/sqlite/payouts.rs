@@ -24,8 +24,9 @@ fn key(p: &Payout) -> Key {
     )
 }
 
-/// Write a file's payouts (inside the completion's transaction): per platform and source, the
-/// stored payouts dated inside the range of the file's are replaced by the file's; a payout
+/// Write a file's payouts (inside the completion's transaction): per platform and source (and
+/// currency, for stated payments: `payouts_coverage`), the stored payouts dated inside the
+/// range of the file's are replaced by the file's; a payout
 /// with the same key is updated in place (its id kept), so a re-import changes nothing.
 /// Returns the number of stored payouts the file removed.
 pub(super) fn publish(
@@ -39,13 +40,14 @@ pub(super) fn publish(
     }
     let keep: BTreeSet<Key> = payouts.iter().map(key).collect();
     let mut removed = 0;
-    for ((platform, source), (lo, hi)) in payouts_coverage(payouts) {
+    for ((platform, source, scope), (lo, hi)) in payouts_coverage(payouts) {
         let stored: Vec<(i64, Key)> = {
             let mut stmt = c.prepare_cached(
                 "SELECT id, platform, source, reference, paid_on, currency FROM payouts
-                  WHERE platform = ?1 AND source = ?2 AND paid_on >= ?3 AND paid_on <= ?4",
+                  WHERE platform = ?1 AND source = ?2 AND paid_on >= ?3 AND paid_on <= ?4
+                    AND (?5 = '' OR currency = ?5)",
             )?;
-            let rows = stmt.query_map(params![platform, source, lo, hi], |r| {
+            let rows = stmt.query_map(params![platform, source, lo, hi, scope], |r| {
                 Ok((
                     r.get(0)?,
                     (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
