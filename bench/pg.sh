@@ -10,7 +10,7 @@
 #
 # Sizes and settings (environment):
 #   PG_URL=postgres://postgres@127.0.0.1:5432   server (trust auth; needs CREATE DATABASE)
-#   PG_JOBS=20000          no-op jobs per round
+#   PG_JOBS=5000           no-op jobs per round
 #   PG_COUNTS=1,2,4,8      worker processes / pgbench clients / graphile job slots
 #   PG_ROUNDS=3            rounds per point (medians reported)
 #   PG_FLOOR_SECS=5        seconds of pgbench per round
@@ -32,7 +32,7 @@ fi
 exec > >(tee bench/latest-pg.md)
 timeout "${PG_TIMEOUT:-3600}" "$target/release/examples/bench_pg" "${1:-all}" \
   --pg "${PG_URL:-postgres://postgres@127.0.0.1:5432}" \
-  --jobs "${PG_JOBS:-20000}" --counts "${PG_COUNTS:-1,2,4,8}" --rounds "${PG_ROUNDS:-3}" \
+  --jobs "${PG_JOBS:-5000}" --counts "${PG_COUNTS:-1,2,4,8}" --rounds "${PG_ROUNDS:-3}" \
   --floor-secs "${PG_FLOOR_SECS:-5}" --history "${PG_HISTORY:-0,100000,1000000}" \
   --rows "${PG_ROWS:-1000000}" --events "${PG_EVENTS:-10000000}" --gw "${PG_GW:-on}" \
   --gw-dir "$gw"
