@@ -518,7 +518,7 @@ fn bench_queue(dir: &Path, o: &Opts) -> Result<()> {
 // ---------------------------------------------------------------------------------------------
 // Running the real binary
 
-fn salesingest_bin() -> Result<PathBuf> {
+pub fn salesingest_bin() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()
@@ -534,14 +534,14 @@ fn salesingest_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-struct Measured {
-    secs: f64,
-    max_rss_kb: u64,
-    stdout: String,
+pub struct Measured {
+    pub secs: f64,
+    pub max_rss_kb: u64,
+    pub stdout: String,
 }
 
 /// Run the binary under `/usr/bin/time -v` against `db`, failing on a non-zero exit.
-fn run_bin(dir: &Path, db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Result<Measured> {
+pub fn run_bin(dir: &Path, db: &Path, args: &[&str], envs: &[(&str, &str)]) -> Result<Measured> {
     let bin = salesingest_bin()?;
     let home = dir.join("home");
     std::fs::create_dir_all(&home)?;
@@ -590,7 +590,7 @@ fn sqlite3(db: &Path, sql_or_dot: &[&str]) -> Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-fn mb(kb: u64) -> String {
+pub fn mb(kb: u64) -> String {
     format!("{:.1}", kb as f64 / 1024.0)
 }
 
@@ -601,6 +601,12 @@ const D2D_HEADER: &str = "Start Date,End Date,Publisher,Title ID,Ebook ISBN,Titl
 
 /// A D2D ebook sales CSV with `rows` rows over 2020–2025, deterministic.
 pub fn write_d2d(path: &Path, rows: u64) -> Result<u64> {
+    write_d2d_window(path, rows, 0, 2190)
+}
+
+/// The same rows dated within `days` days from 2020-01-01 + `first_day` (files with disjoint
+/// windows do not replace each other by coverage: `examples/bench_pg.rs` stacks them).
+pub fn write_d2d_window(path: &Path, rows: u64, first_day: u64, days: u64) -> Result<u64> {
     let titles = [
         (
             "1203344",
@@ -632,7 +638,7 @@ pub fn write_d2d(path: &Path, rows: u64) -> Result<u64> {
         let (tid, isbn, title) = titles[rng.usize(..titles.len())];
         let (dist, vendor, retailer) = stores[rng.usize(..stores.len())];
         let (country, cur) = countries[rng.usize(..countries.len())];
-        let d = start + chrono::Days::new(rng.u64(0..2190));
+        let d = start + chrono::Days::new(first_day + rng.u64(0..days));
         let sold = rng.i64(0..9);
         let ret = if rng.u8(..) < 10 { 1 } else { 0 };
         let net = sold - ret;
@@ -1003,7 +1009,7 @@ SELECT id, finished_at FROM jobs WHERE platform = 'draft2digital' AND state = 'c
 SELECT platform, state, count(*) FROM jobs GROUP BY platform, state;
 SELECT cursor FROM sync_cursors;";
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
