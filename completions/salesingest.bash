@@ -64,6 +64,9 @@ _salesingest() {
             salesingest,schedules)
                 cmd="salesingest__subcmd__schedules"
                 ;;
+            salesingest,serve)
+                cmd="salesingest__subcmd__serve"
+                ;;
             salesingest,status)
                 cmd="salesingest__subcmd__status"
                 ;;
@@ -115,6 +118,9 @@ _salesingest() {
             salesingest__subcmd__help,schedules)
                 cmd="salesingest__subcmd__help__subcmd__schedules"
                 ;;
+            salesingest__subcmd__help,serve)
+                cmd="salesingest__subcmd__help__subcmd__serve"
+                ;;
             salesingest__subcmd__help,status)
                 cmd="salesingest__subcmd__help__subcmd__status"
                 ;;
@@ -158,7 +164,7 @@ _salesingest() {
 
     case "${cmd}" in
         salesingest)
-            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help"
+            opts="-q -v -h -V --db --config --json --quiet --verbose --no-color --help --version enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -322,7 +328,7 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help)
-            opts="enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales help"
+            opts="enqueue run-worker status logs jobs retry cancel completions import schedules prune backup migrate doctor man sales serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -588,6 +594,20 @@ _salesingest() {
             return 0
             ;;
         salesingest__subcmd__help__subcmd__schedules)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1100,6 +1120,40 @@ _salesingest() {
                 return 0
             fi
             case "${prev}" in
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        salesingest__subcmd__serve)
+            opts="-q -v -h -V --listen --worker --batch --allowed-host --show-hook-url --db --config --json --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --batch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allowed-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --db)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
