@@ -9,8 +9,8 @@
 //!
 //! - [`AppState`] is the router's state (cheap to clone, an `Arc` inside). It gives
 //!   [`AppState::settings`] and [`AppState::with_store`], which runs a closure on a store
-//!   connection in `spawn_blocking` (the store is `Send`, not `Sync`: connections are pooled,
-//!   one closure at a time each).
+//!   connection in `spawn_blocking` (the store is `Send`, not `Sync`: PostgreSQL connections are
+//!   pooled, one closure at a time each; SQLite is opened per call).
 //! - [`auth::Session`] is an extractor: a handler taking `session: Session` only runs for a
 //!   browser logged in with the one-time URL (`GET /login/{one_time}` set the
 //!   `salesingest_session` cookie); without one it answers 401 with a short HTML page saying to
@@ -170,9 +170,14 @@ impl AppState {
                 None => crate::store::open(&state.0.settings.db, &state.0.open)?,
             };
             let out = f(db.as_ref());
-            if let Ok(mut p) = state.0.pool.lock() {
-                if p.len() < 8 {
-                    p.push(db);
+            // Only PostgreSQL connections are kept: a SQLite handle that sat in the pool was
+            // seen reading an old snapshot (a job queued since stayed invisible to its claim),
+            // and opening a SQLite file costs little.
+            if matches!(state.0.settings.db, crate::store::Location::Postgres(_)) {
+                if let Ok(mut p) = state.0.pool.lock() {
+                    if p.len() < 8 {
+                        p.push(db);
+                    }
                 }
             }
             out
@@ -231,4 +236,110 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(log::request_log))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The router in-process (`tower::ServiceExt::oneshot`), no socket.
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn state(dir: &std::path::Path) -> AppState {
+        let cfg = dir.join("config.toml");
+        std::fs::write(&cfg, "").unwrap();
+        let db = dir.join("data/s.db");
+        let settings = crate::config::load(Some(db.to_str().unwrap()), Some(cfg), true).unwrap();
+        AppState::new(
+            settings,
+            OpenOptions::default(),
+            Secret::new("t".repeat(32)),
+            Secret::new("h".repeat(32)),
+            &["sales.example.org".to_string()],
+        )
+    }
+
+    async fn send(app: &Router, req: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let res = app.clone().oneshot(req).await.unwrap();
+        let code = res.status();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (code, body.to_vec())
+    }
+
+    fn get(path: &str, host: &str, token: Option<&str>) -> Request<Body> {
+        let mut b = Request::get(path).header("host", host);
+        if let Some(t) = token {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn routes_in_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(state(dir.path()));
+        let token = "t".repeat(32);
+        let (code, _) = send(&app, get("/api/status", "127.0.0.1:8750", None)).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        let (code, _) = send(&app, get("/api/status", "127.0.0.1:8750", Some("x"))).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
+        let (code, body) = send(&app, get("/api/status", "localhost:8750", Some(&token))).await;
+        assert_eq!(code, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v.as_array().is_some_and(|a| !a.is_empty()));
+        // Host allow-list: configured names pass, others are 421.
+        let (code, _) = send(&app, get("/api/status", "sales.example.org", Some(&token))).await;
+        assert_eq!(code, StatusCode::OK);
+        let (code, _) = send(&app, get("/api/status", "evil.example", Some(&token))).await;
+        assert_eq!(code, StatusCode::MISDIRECTED_REQUEST);
+        // The dashboard's `/` is not ours.
+        let (code, _) = send(&app, get("/", "127.0.0.1", None)).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        // The hook: wrong secret 404, too big 413, right secret 200.
+        let ping = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/gumroad/gumroad_ping.txt"
+        ))
+        .unwrap();
+        let post = |path: &str, body: Vec<u8>| {
+            Request::post(path)
+                .header("host", "127.0.0.1")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let (code, _) = send(&app, post("/hooks/gumroad/wrong", ping.clone())).await;
+        assert_eq!(code, StatusCode::NOT_FOUND);
+        let hook = format!("/hooks/gumroad/{}", "h".repeat(32));
+        let (code, _) = send(&app, post(&hook, vec![b'x'; BODY_LIMIT + 1])).await;
+        assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+        let (code, body) = send(&app, post(&hook, ping)).await;
+        assert_eq!(code, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["input"]["kind"], "ping");
+        // The served OpenAPI document is the committed one.
+        let (code, body) = send(&app, get("/api/openapi.json", "127.0.0.1", None)).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(body, api::OPENAPI.as_bytes());
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+    }
+
+    #[test]
+    fn masks_secrets_in_logged_paths() {
+        assert_eq!(log::masked_path("/hooks/gumroad/abc"), "/hooks/gumroad/***");
+        assert_eq!(log::masked_path("/login/abc"), "/login/***");
+        assert_eq!(log::masked_path("/api/jobs/3"), "/api/jobs/3");
+    }
+
+    #[test]
+    fn host_names() {
+        assert_eq!(auth::host_name("example.org:8750"), "example.org");
+        assert_eq!(auth::host_name("[::1]:80"), "[::1]");
+        assert_eq!(auth::host_name("localhost"), "localhost");
+    }
 }

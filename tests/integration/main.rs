@@ -13,6 +13,7 @@ mod pg;
 mod props;
 mod queue;
 mod reports;
+mod serve;
 mod smashwords;
 mod soak;
 mod storage;
