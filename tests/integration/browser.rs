@@ -4,7 +4,8 @@
 //!
 //! It logs in with the one-time URL `serve --json` prints, reads the known figures off the page
 //! (those of `reports.rs`, computed independently by `tests/fixtures/gen/report_expected.py`),
-//! uploads a report through the drop zone's file picker (JavaScript, `X-CSRF-Token`) and one
+//! uploads a report through the drop zone's file picker and one by a dropped file (JavaScript,
+//! `X-CSRF-Token`) and one
 //! through the plain form (no JavaScript), sees their jobs appear, retries a job that failed at
 //! run time (its kept copy removed before the worker ran) and sees it queued, then completed,
 //! checks that a phone-width window needs no horizontal scrolling and that the page works with
@@ -290,6 +291,20 @@ fn dashboard_in_a_real_browser() {
             .unwrap();
         let jobs = wait_text(&c, "#jobs", "kobo_sales_details.csv", false).await;
         assert!(jobs.contains("queued"), "{jobs}");
+        // A real drop on the zone: a DragEvent carrying a file (the fixture's bytes).
+        let dropped = std::fs::read(fixture("google_play/google_play_earnings_EUR_2025-07.csv")).unwrap();
+        c.execute(
+            "const dt = new DataTransfer();
+             dt.items.add(new File([new Uint8Array(arguments[0])], 'google_play_earnings_EUR_2025-07.csv', {type: 'text/csv'}));
+             const zone = document.getElementById('dropzone');
+             zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+             zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+            vec![serde_json::json!(dropped)],
+        )
+        .await
+        .unwrap();
+        let jobs = wait_text(&c, "#jobs", "google_play_earnings_EUR_2025-07.csv", false).await;
+        assert!(jobs.contains("Google Play"), "{jobs}");
         shot_at(&c, "after-upload.png", "upload").await;
 
         // Retry the failed job with its form (CSRF field): queued again.
