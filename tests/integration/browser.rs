@@ -5,8 +5,8 @@
 //! It logs in with the one-time URL `serve --json` prints, reads the known figures off the page
 //! (those of `reports.rs`, computed independently by `tests/fixtures/gen/report_expected.py`),
 //! uploads a report through the drop zone's file picker and one by a dropped file (JavaScript,
-//! `X-CSRF-Token`) and one
-//! through the plain form (no JavaScript), sees their jobs appear, retries a job that failed at
+//! `X-CSRF-Token`) and one through the plain form (no JavaScript), sees their jobs appear,
+//! retries a job that failed at
 //! run time (its kept copy removed before the worker ran) and sees it queued, then completed,
 //! checks that a phone-width window needs no horizontal scrolling and that the page works with
 //! JavaScript off. Screenshots go to `target/browser-screenshots/` (desktop, phone, after the
