@@ -351,6 +351,25 @@ on_both! {
         let (code, v) = s.api("GET", "/api/status", b"");
         assert_eq!(code, 200);
         assert_eq!(v, env.json(&["status"]));
+        let (code, v) = s.api("GET", "/api/sales/summary", b"");
+        assert_eq!(code, 200);
+        assert!(!v.as_array().unwrap().is_empty(), "{v}");
+        assert_eq!(v, env.json(&["sales", "summary"]));
+        let (code, v) = s.api("GET", "/api/sales/summary?by=title,platform&since=2025-07&platform=d2d", b"");
+        assert_eq!(code, 200);
+        assert_eq!(v, env.json(&["sales", "summary", "--by", "title,platform", "--since", "2025-07", "--platform", "d2d"]));
+        let (code, _) = s.api("GET", "/api/sales/summary?by=nonsense", b"");
+        assert_eq!(code, 422);
+        for format in ["csv", "ndjson"] {
+            let (code, head, body) = s.req("GET", &format!("/api/sales/export?format={format}"), &[("Authorization", &auth)], b"");
+            assert_eq!(code, 200);
+            assert!(head.contains("transfer-encoding: chunked"), "streamed: {head}");
+            let cli = env.cmd().args(["sales", "export", "--format", format]).output().unwrap();
+            assert!(cli.status.success());
+            assert_eq!(String::from_utf8_lossy(&body), String::from_utf8_lossy(&cli.stdout), "{format}");
+        }
+        let (code, _) = s.api("GET", "/api/sales/export?format=xml", b"");
+        assert_eq!(code, 422);
         let (code, v) = s.api("GET", "/api/check", b"");
         assert_eq!(code, 200, "{v}");
         assert_eq!(v, serde_json::json!([]));
