@@ -484,6 +484,12 @@ pub fn export_record(e: &crate::store::EventRow) -> crate::output::ExportRecord<
     }
 }
 
+/// The rows of a summary and each row's (currency, totals).
+pub type SummaryGroups = (
+    Vec<crate::output::SummaryRowView>,
+    Vec<(String, crate::report::Totals)>,
+);
+
 /// `sales summary --json` without conversion: one row per group of `dims` (with the currency,
 /// always), and the totals per currency.
 ///
@@ -493,10 +499,7 @@ pub fn summary_groups(
     db: &dyn Store,
     filter: &crate::store::ReportFilter,
     dims: &[crate::store::Dim],
-) -> Result<(
-    Vec<crate::output::SummaryRowView>,
-    Vec<(String, crate::report::Totals)>,
-)> {
+) -> Result<SummaryGroups> {
     use crate::store::Dim;
     let key_dims: Vec<Dim> = dims
         .iter()

@@ -49,6 +49,28 @@ fn action(e: views::ActionError) -> ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// `Query`, but a malformed query string is a JSON 400 like every other error.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Q<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Q(q))
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))
+    }
+}
+
 // ----- the Gumroad Ping receiver -----
 
 /// `POST /hooks/gumroad/{secret}`: keep the Ping and queue its job; 200 at once. A wrong
@@ -216,7 +238,7 @@ pub struct JobsQuery {
 }
 
 /// `GET /api/jobs` (= `jobs --json`).
-pub async fn jobs(State(state): State<AppState>, Query(q): Query<JobsQuery>) -> ApiResult {
+pub async fn jobs(State(state): State<AppState>, Q(q): Q<JobsQuery>) -> ApiResult {
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(crate::queue::JobState::parse(s).ok_or_else(|| {
@@ -295,7 +317,7 @@ pub struct LogsQuery {
 }
 
 /// `GET /api/logs` (= `logs --json`).
-pub async fn logs(State(state): State<AppState>, Query(q): Query<LogsQuery>) -> ApiResult {
+pub async fn logs(State(state): State<AppState>, Q(q): Q<LogsQuery>) -> ApiResult {
     let limit = i64::from(q.limit.unwrap_or(20));
     let failed = q.failed.unwrap_or(false);
     Ok(Json(
@@ -403,7 +425,7 @@ fn serde_urlencoded_form(body: &[u8]) -> CsrfForm {
 pub async fn ui_files(
     state: State<AppState>,
     session: Session,
-    query: Query<super::upload::FilesQuery>,
+    query: Q<super::upload::FilesQuery>,
     req: axum::extract::Request,
 ) -> ApiResult {
     if !session.csrf_ok(Session::csrf_header(req.headers())) {
@@ -496,10 +518,7 @@ impl SalesQuery {
 
 /// `GET /api/sales/summary?by=&since=&until=&platform=&final_only=` (= `sales summary --json`,
 /// without `--in` conversion).
-pub async fn sales_summary(
-    State(state): State<AppState>,
-    Query(q): Query<SalesQuery>,
-) -> ApiResult {
+pub async fn sales_summary(State(state): State<AppState>, Q(q): Q<SalesQuery>) -> ApiResult {
     use crate::store::Dim;
     let filter = q.filter()?;
     let mut dims: Vec<Dim> = Vec::new();
@@ -568,7 +587,7 @@ impl Drop for ChannelWriter {
 }
 
 /// `GET /api/sales/export?format=csv|ndjson|json&…` (= `sales export --format …`), streamed.
-pub async fn sales_export(State(state): State<AppState>, Query(q): Query<SalesQuery>) -> ApiResult {
+pub async fn sales_export(State(state): State<AppState>, Q(q): Q<SalesQuery>) -> ApiResult {
     use crate::output::{ExportFormat, ExportWriter};
     let filter = q.filter()?;
     let (format, ct) = match q.format.as_deref().unwrap_or("csv") {

@@ -544,3 +544,24 @@ fn show_hook_url() {
     let secret = std::fs::read_to_string(env.path("data/serve-hook-secret")).unwrap();
     assert_eq!(v["hook_path"], format!("/hooks/gumroad/{}", secret.trim()));
 }
+
+/// A Ping that cannot be recorded is answered 503 (Gumroad then retries), and nothing is
+/// half-stored: once the store is back, the same delivery is queued.
+#[test]
+fn hook_answers_503_when_the_job_cannot_be_recorded() {
+    let env = Env::new();
+    let s = Server::start(&env, &[], &[]);
+    let db = env.db_path();
+    let aside = env.path("data/aside.db");
+    std::fs::rename(&db, &aside).unwrap();
+    std::fs::create_dir(&db).unwrap();
+    let ping = ping_with_sale("U1");
+    let (code, v) = s.hook(&ping);
+    assert_eq!(code, 503, "{v}");
+    std::fs::remove_dir(&db).unwrap();
+    std::fs::rename(&aside, &db).unwrap();
+    let (code, v) = s.hook(&ping);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["deduplicated"], false);
+    assert_eq!(job_count(&env), 1);
+}
