@@ -194,6 +194,10 @@ The Gumroad API base URL (default https://api.gumroad.com).
 \fBSALESINGEST_PING_URL\fR
 The healthcheck ping URL, when \fBrun\-worker \-\-ping\-url\fR is not given.
 .TP
+\fBSALESINGEST_DASHBOARD_CURRENCY\fR, \fBSALESINGEST_DASHBOARD_RATES\fR
+The currency and rates file the dashboard of \fBserve\fR converts its book table and chart with
+(instead of \fB[dashboard] currency\fR and \fBrates\fR; both or neither).
+.TP
 \fBNO_COLOR\fR
 Set to anything non\-empty: no colour, as with \fB\-\-no\-color\fR (usage errors included).
 .TP
@@ -253,6 +257,10 @@ path = "~/salesingest\-inbox"
 
 [healthcheck]
 ping_url = "https://hc\-ping.com/<uuid>"
+
+[dashboard]             # serve's dashboard: book table and chart in one currency
+currency = "EUR"        # as sales \-\-in EUR \-\-rates FILE (both or neither)
+rates = "~/sales/eur\-rates.csv"
 .fi
 .RE
 "#;

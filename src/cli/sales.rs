@@ -10,8 +10,8 @@ use clap::{Subcommand, ValueEnum};
 use super::{coded, Ctx, EXIT_REJECTED};
 use crate::model::{format_micros, Platform};
 use crate::output::{
-    self, chart_svg, render_chart, ChartView, ExportFormat, ExportRecord, ExportWriter, RateView,
-    SummaryRowView, SummaryTotal,
+    self, chart_svg, render_chart, ChartView, ExportFormat, ExportWriter, RateView, SummaryRowView,
+    SummaryTotal,
 };
 use crate::report::{self, EventGroup, MonthTotals, Rates, Totals};
 use crate::store::Store;
@@ -511,27 +511,10 @@ pub fn summary_view(
     };
     match rates {
         None => {
-            for g in db.sales_groups(filter, &dims)? {
-                let t = Totals {
-                    events: g.events,
-                    units: g.units,
-                    kenp_pages: g.kenp_pages,
-                    royalty_micros: g.royalty_micros,
-                    all_final: g.all_final,
-                    rates: Vec::new(),
-                };
-                add_total(&mut totals, &g.currency, &t);
-                rows.push(SummaryRowView {
-                    keys: keys_of(&g.keys),
-                    royalty: format_micros(g.royalty_micros, &g.currency),
-                    currency: g.currency,
-                    source_currency: None,
-                    units: g.units,
-                    kenp_pages: g.kenp_pages,
-                    events: g.events,
-                    is_final: g.all_final,
-                    rates: None,
-                });
+            let (r, t) = crate::ingest::views::summary_groups(db, filter, &dims)?;
+            rows = r;
+            for (cur, t) in t {
+                add_total(&mut totals, &cur, &t);
             }
         }
         Some(rates) => {
@@ -611,32 +594,7 @@ fn export(a: &ExportArgs, db: &dyn Store, ctx: &Ctx) -> Result<i32> {
         None => ExportWriter::stdout(format, converting)?,
     };
     db.for_each_sale(&filter, &mut |e| {
-        let mut rec = ExportRecord {
-            platform: &e.platform,
-            source: &e.source,
-            period_start: &e.period_start,
-            period_end: &e.period_end,
-            month: &e.month,
-            title: &e.title,
-            product_id: &e.product_id,
-            format: &e.format,
-            marketplace: &e.marketplace,
-            retailer: &e.retailer,
-            country: &e.country,
-            units: e.units,
-            kenp_pages: e.kenp_pages,
-            list_price: e.list_price_micros.map(|m| format_micros(m, &e.currency)),
-            royalty: format_micros(e.royalty_micros, &e.currency),
-            currency: &e.currency,
-            is_final: e.is_final,
-            status: &e.status,
-            job_id: e.job_id,
-            raw: &e.raw,
-            converted_royalty: None,
-            converted_currency: None,
-            rate: None,
-            rate_date: None,
-        };
+        let mut rec = crate::ingest::views::export_record(e);
         if let Some(rates) = &rates {
             let rate = rate_of(rates, &e.currency, &e.period_end)?;
             let micros = rate.map_or(e.royalty_micros, |r| {

@@ -127,12 +127,20 @@ pub fn render(store: &dyn Store, ctx: &PageCtx) -> Result<String> {
         &[Dim::Platform, Dim::Month, Dim::Currency],
         None,
     )?;
-    let chart = sales::chart_view(
+    let mut chart = sales::chart_view(
         store,
         &all,
         rates.as_ref().map(|(r, o)| (r, o.file.as_path())),
         None,
     )?;
+    // The CLI's hint names its flags; the page's way to convert is the config.
+    if let Some(n) = &mut chart.note {
+        if let Some((shown, _)) = n.split_once(" (pick one with --currency") {
+            *n = format!(
+                "{shown} (to chart every currency in one, set [dashboard] currency and rates)"
+            );
+        }
+    }
     let books = books_view(store, rates.as_ref().map(|(r, _)| r))?;
     let jobs = store
         .jobs(None, None, JOBS_SHOWN)?

@@ -479,3 +479,86 @@ pub(crate) fn final_deadline(month: &str) -> Option<NaiveDate> {
 pub fn check_view(db: &dyn Store, settings: &Settings) -> Result<Vec<ProblemView>> {
     problems(db, settings, now_ms())
 }
+
+/// One exported event, unconverted (`sales export`).
+pub fn export_record(e: &crate::store::EventRow) -> crate::output::ExportRecord<'_> {
+    crate::output::ExportRecord {
+        platform: &e.platform,
+        source: &e.source,
+        period_start: &e.period_start,
+        period_end: &e.period_end,
+        month: &e.month,
+        title: &e.title,
+        product_id: &e.product_id,
+        format: &e.format,
+        marketplace: &e.marketplace,
+        retailer: &e.retailer,
+        country: &e.country,
+        units: e.units,
+        kenp_pages: e.kenp_pages,
+        list_price: e.list_price_micros.map(|m| format_micros(m, &e.currency)),
+        royalty: format_micros(e.royalty_micros, &e.currency),
+        currency: &e.currency,
+        is_final: e.is_final,
+        status: &e.status,
+        job_id: e.job_id,
+        raw: &e.raw,
+        converted_royalty: None,
+        converted_currency: None,
+        rate: None,
+        rate_date: None,
+    }
+}
+
+/// The rows of a summary and each row's (currency, totals).
+pub type SummaryGroups = (
+    Vec<crate::output::SummaryRowView>,
+    Vec<(String, crate::report::Totals)>,
+);
+
+/// `sales summary --json` without conversion: one row per group of `dims` (with the currency,
+/// always), and the totals per currency.
+///
+/// # Errors
+/// Database errors.
+pub fn summary_groups(
+    db: &dyn Store,
+    filter: &crate::store::ReportFilter,
+    dims: &[crate::store::Dim],
+) -> Result<SummaryGroups> {
+    use crate::store::Dim;
+    let key_dims: Vec<Dim> = dims
+        .iter()
+        .copied()
+        .filter(|d| *d != Dim::Currency)
+        .collect();
+    let mut rows = Vec::new();
+    let mut totals = Vec::new();
+    for g in db.sales_groups(filter, dims)? {
+        let t = crate::report::Totals {
+            events: g.events,
+            units: g.units,
+            kenp_pages: g.kenp_pages,
+            royalty_micros: g.royalty_micros,
+            all_final: g.all_final,
+            rates: Vec::new(),
+        };
+        totals.push((g.currency.clone(), t));
+        rows.push(crate::output::SummaryRowView {
+            keys: key_dims
+                .iter()
+                .zip(&g.keys)
+                .map(|(d, v)| (d.name().to_string(), v.clone()))
+                .collect(),
+            royalty: format_micros(g.royalty_micros, &g.currency),
+            currency: g.currency,
+            source_currency: None,
+            units: g.units,
+            kenp_pages: g.kenp_pages,
+            events: g.events,
+            is_final: g.all_final,
+            rates: None,
+        });
+    }
+    Ok((rows, totals))
+}

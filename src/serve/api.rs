@@ -49,6 +49,28 @@ fn action(e: views::ActionError) -> ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// `Query`, but a malformed query string is a JSON 400 like every other error.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Q<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Q(q))
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))
+    }
+}
+
 // ----- the Gumroad Ping receiver -----
 
 /// `POST /hooks/gumroad/{secret}`: keep the Ping and queue its job; 200 at once. A wrong
@@ -216,7 +238,7 @@ pub struct JobsQuery {
 }
 
 /// `GET /api/jobs` (= `jobs --json`).
-pub async fn jobs(State(state): State<AppState>, Query(q): Query<JobsQuery>) -> ApiResult {
+pub async fn jobs(State(state): State<AppState>, Q(q): Q<JobsQuery>) -> ApiResult {
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(crate::queue::JobState::parse(s).ok_or_else(|| {
@@ -295,7 +317,7 @@ pub struct LogsQuery {
 }
 
 /// `GET /api/logs` (= `logs --json`).
-pub async fn logs(State(state): State<AppState>, Query(q): Query<LogsQuery>) -> ApiResult {
+pub async fn logs(State(state): State<AppState>, Q(q): Q<LogsQuery>) -> ApiResult {
     let limit = i64::from(q.limit.unwrap_or(20));
     let failed = q.failed.unwrap_or(false);
     Ok(Json(
@@ -403,7 +425,7 @@ fn serde_urlencoded_form(body: &[u8]) -> CsrfForm {
 pub async fn ui_files(
     state: State<AppState>,
     session: Session,
-    query: Query<super::upload::FilesQuery>,
+    query: Q<super::upload::FilesQuery>,
     req: axum::extract::Request,
 ) -> ApiResult {
     if !session.csrf_ok(Session::csrf_header(req.headers())) {
@@ -423,3 +445,197 @@ pub async fn openapi() -> Response {
 
 /// The OpenAPI document, as committed in `docs/openapi.json`.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+// ----- sales -----
+
+/// `GET /api/sales/summary` and `/api/sales/export` filters (as `sales` takes them; lists
+/// comma-separated).
+#[derive(Debug, Deserialize, Default)]
+pub struct SalesQuery {
+    by: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    platform: Option<String>,
+    final_only: Option<bool>,
+    format: Option<String>,
+}
+
+fn day_or_month(s: &str, end_of_month: bool) -> Result<chrono::NaiveDate, ApiError> {
+    use chrono::{Datelike, NaiveDate};
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d);
+    }
+    let first = NaiveDate::parse_from_str(&format!("{s}-01"), "%Y-%m-%d").map_err(|_| {
+        bad(format!(
+            "`{s}` is not a date: expected YYYY-MM-DD or YYYY-MM"
+        ))
+    })?;
+    if !end_of_month {
+        return Ok(first);
+    }
+    let next = if first.month() == 12 {
+        NaiveDate::from_ymd_opt(first.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(first.year(), first.month() + 1, 1)
+    };
+    next.and_then(|n| n.pred_opt())
+        .ok_or_else(|| bad(format!("`{s}` is out of range")))
+}
+
+impl SalesQuery {
+    fn filter(&self) -> Result<crate::store::ReportFilter, ApiError> {
+        let mut platforms = Vec::new();
+        for p in self.platform.iter().flat_map(|p| p.split(',')) {
+            let p = p.trim();
+            if p.is_empty() {
+                continue;
+            }
+            let parsed =
+                Platform::parse(p).ok_or_else(|| bad(format!("unknown platform `{p}`")))?;
+            platforms.push(parsed.to_string());
+        }
+        platforms.sort();
+        platforms.dedup();
+        Ok(crate::store::ReportFilter {
+            since: self
+                .since
+                .as_deref()
+                .map(|s| day_or_month(s, false))
+                .transpose()?
+                .map(|d| d.to_string()),
+            until: self
+                .until
+                .as_deref()
+                .map(|s| day_or_month(s, true))
+                .transpose()?
+                .map(|d| d.to_string()),
+            platforms,
+            final_only: self.final_only.unwrap_or(false),
+        })
+    }
+}
+
+/// `GET /api/sales/summary?by=&since=&until=&platform=&final_only=` (= `sales summary --json`,
+/// without `--in` conversion).
+pub async fn sales_summary(State(state): State<AppState>, Q(q): Q<SalesQuery>) -> ApiResult {
+    use crate::store::Dim;
+    let filter = q.filter()?;
+    let mut dims: Vec<Dim> = Vec::new();
+    match q.by.as_deref().filter(|b| !b.trim().is_empty()) {
+        None => dims.extend([Dim::Month, Dim::Platform, Dim::Currency]),
+        Some(by) => {
+            for k in by.split(',') {
+                let d = Dim::parse(k.trim()).ok_or_else(|| {
+                    bad(format!(
+                        "unknown key `{k}` for by (one of: {})",
+                        Dim::ALL
+                            .iter()
+                            .map(|d| d.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+                if !dims.contains(&d) {
+                    dims.push(d);
+                }
+            }
+        }
+    }
+    let (rows, _) = state
+        .with_store(move |db| views::summary_groups(db, &filter, &dims))
+        .await?;
+    Ok(Json(rows).into_response())
+}
+
+/// A `Write` that hands its bytes to an async body, 64 KiB at a time.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= 64 * 1024 {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+/// `GET /api/sales/export?format=csv|ndjson|json&…` (= `sales export --format …`), streamed.
+pub async fn sales_export(State(state): State<AppState>, Q(q): Q<SalesQuery>) -> ApiResult {
+    use crate::output::{ExportFormat, ExportWriter};
+    let filter = q.filter()?;
+    let (format, ct) = match q.format.as_deref().unwrap_or("csv") {
+        "csv" => (ExportFormat::Csv, "text/csv; charset=utf-8"),
+        "ndjson" => (ExportFormat::Ndjson, "application/x-ndjson"),
+        "json" => (ExportFormat::Json, "application/json"),
+        other => {
+            return Err(bad(format!(
+                "unknown format `{other}` (one of: csv, ndjson, json)"
+            )))
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let err_tx = tx.clone();
+    // The first failure before any byte is sent is answered as an error; later ones cut the
+    // body short (the client sees a broken chunked body, never a partial file taken as whole).
+    let job = async move {
+        state
+            .with_store(move |db| {
+                let w = ChannelWriter {
+                    tx,
+                    buf: Vec::new(),
+                };
+                let mut w = ExportWriter::new(Box::new(w), format, false)?;
+                db.for_each_sale(&filter, &mut |e| w.write(&views::export_record(e)))?;
+                w.finish()?;
+                Ok(())
+            })
+            .await
+    };
+    tokio::spawn(async move {
+        if let Err(e) = job.await {
+            eprintln!("error: sales export: {e:#}");
+            let _ = err_tx
+                .send(Err(std::io::Error::other("the export failed")))
+                .await;
+        }
+    });
+    let stream = tokio_stream_from(rx);
+    Ok((
+        [(header::CONTENT_TYPE, ct)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -200,6 +200,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/check", get(api::check))
         .route("/api/logs", get(api::logs))
         .route("/api/run", post(api::run))
+        .route("/api/sales/summary", get(api::sales_summary))
+        .route("/api/sales/export", get(api::sales_export))
         .route("/api/session", post(api::new_session))
         .route(
             "/api/files",

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -111,7 +111,7 @@ where
 /// The answers above; 413 beyond `[serve] max_upload`.
 pub async fn files(
     State(state): State<AppState>,
-    Query(q): Query<FilesQuery>,
+    super::api::Q(q): super::api::Q<FilesQuery>,
     req: Request,
 ) -> Result<axum::response::Response, ApiError> {
     let platform = match q.platform.as_deref().filter(|p| !p.is_empty()) {

@@ -4,8 +4,9 @@
 //!
 //! It logs in with the one-time URL `serve --json` prints, reads the known figures off the page
 //! (those of `reports.rs`, computed independently by `tests/fixtures/gen/report_expected.py`),
-//! uploads a report through the drop zone's file picker (JavaScript, `X-CSRF-Token`) and one
-//! through the plain form (no JavaScript), sees their jobs appear, retries a job that failed at
+//! uploads a report through the drop zone's file picker and one by a dropped file (JavaScript,
+//! `X-CSRF-Token`) and one through the plain form (no JavaScript), sees their jobs appear,
+//! retries a job that failed at
 //! run time (its kept copy removed before the worker ran) and sees it queued, then completed,
 //! checks that a phone-width window needs no horizontal scrolling and that the page works with
 //! JavaScript off. Screenshots go to `target/browser-screenshots/` (desktop, phone, after the
@@ -290,6 +291,20 @@ fn dashboard_in_a_real_browser() {
             .unwrap();
         let jobs = wait_text(&c, "#jobs", "kobo_sales_details.csv", false).await;
         assert!(jobs.contains("queued"), "{jobs}");
+        // A real drop on the zone: a DragEvent carrying a file (the fixture's bytes).
+        let dropped = std::fs::read(fixture("google_play/google_play_earnings_EUR_2025-07.csv")).unwrap();
+        c.execute(
+            "const dt = new DataTransfer();
+             dt.items.add(new File([new Uint8Array(arguments[0])], 'google_play_earnings_EUR_2025-07.csv', {type: 'text/csv'}));
+             const zone = document.getElementById('dropzone');
+             zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true, cancelable: true}));
+             zone.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));",
+            vec![serde_json::json!(dropped)],
+        )
+        .await
+        .unwrap();
+        let jobs = wait_text(&c, "#jobs", "google_play_earnings_EUR_2025-07.csv", false).await;
+        assert!(jobs.contains("Google Play"), "{jobs}");
         shot_at(&c, "after-upload.png", "upload").await;
 
         // Retry the failed job with its form (CSRF field): queued again.
@@ -406,4 +421,170 @@ fn dashboard_in_a_real_browser() {
         shot(&c, "no-javascript.png").await;
         c.close().await.unwrap();
     });
+}
+
+/// A multipart body: `(name, filename, bytes)` parts in order.
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----salesingest-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, file, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Without a browser (runs everywhere): the page's headers and assets, and the plain upload
+/// form's checks over HTTP: the CSRF field must come first and be right (else 403 and nothing
+/// is written or queued), a rejected file is a 422 page naming the reason, a good one is
+/// queued and answered with a redirect to the jobs list.
+#[test]
+fn page_assets_and_the_plain_upload_form() {
+    use crate::serve::{request, Server};
+    let env = Env::new();
+    let s = Server::start(&env, &[], &[]);
+    let login = s.login_url.split_once(&s.addr).unwrap().1.to_string();
+    let raw_cookie = raw_set_cookie(&s.addr, &login);
+    let (code, head, _) = request(&s.addr, "GET", &login, &[], b"");
+    assert_ne!(code, 303, "the login URL works once: {head}");
+    let headers = [("Cookie", raw_cookie.as_str())];
+    let (code, head, body) = request(&s.addr, "GET", "/", &headers, b"");
+    assert_eq!(code, 200, "{head}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'"),
+        "{head}"
+    );
+    assert!(head.contains("cache-control: no-store"), "{head}");
+    let page = String::from_utf8(body).unwrap();
+    let csrf = page
+        .split_once("<meta name=\"csrf-token\" content=\"")
+        .unwrap()
+        .1
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(csrf.len() >= 16, "{csrf}");
+    let (code, head, body) = request(&s.addr, "GET", "/assets/dashboard.css", &[], b"");
+    assert_eq!(code, 200);
+    assert!(head.contains("content-type: text/css"), "{head}");
+    assert_eq!(body, salesingest::dashboard::CSS.as_bytes());
+    let (code, _, _) = request(&s.addr, "GET", "/assets/..%2FCargo.toml", &[], b"");
+    assert_eq!(code, 404);
+
+    let d2d = std::fs::read(fixture("d2d/d2d_sales.csv")).unwrap();
+    let jobs = || env.json(&["jobs"]).as_array().unwrap().len();
+    let post = |parts: &[(&str, Option<&str>, &[u8])]| {
+        let (ct, body) = multipart(parts);
+        request(
+            &s.addr,
+            "POST",
+            "/ui/upload",
+            &[
+                ("Cookie", raw_cookie.as_str()),
+                ("Content-Type", ct.as_str()),
+            ],
+            &body,
+        )
+    };
+    // Wrong token, no token, token after the file: 403, nothing queued.
+    for parts in [
+        vec![
+            ("csrf", None, b"wrong".as_slice()),
+            ("file", Some("d2d.csv"), d2d.as_slice()),
+        ],
+        vec![("file", Some("d2d.csv"), d2d.as_slice())],
+        vec![
+            ("file", Some("d2d.csv"), d2d.as_slice()),
+            ("csrf", None, csrf.as_bytes()),
+        ],
+    ] {
+        let (code, _, body) = post(&parts);
+        assert_eq!(code, 403, "{}", String::from_utf8_lossy(&body));
+        assert!(String::from_utf8_lossy(&body).contains("CSRF"));
+    }
+    assert_eq!(jobs(), 0);
+    // Without the session cookie: 401.
+    let (ct, body) = multipart(&[("csrf", None, csrf.as_bytes())]);
+    let (code, _, _) = request(
+        &s.addr,
+        "POST",
+        "/ui/upload",
+        &[("Content-Type", ct.as_str())],
+        &body,
+    );
+    assert_eq!(code, 401);
+    // A file no platform reads: 422 naming it, nothing queued.
+    let (code, _, body) = post(&[
+        ("csrf", None, csrf.as_bytes()),
+        (
+            "file",
+            Some("notes <b>.txt"),
+            b"just some notes\n".as_slice(),
+        ),
+    ]);
+    assert_eq!(code, 422);
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("notes _b_.txt"), "{body}");
+    assert!(!body.contains("<b>"), "{body}");
+    assert_eq!(jobs(), 0);
+    // No file chosen: 422.
+    let (code, _, _) = post(&[
+        ("csrf", None, csrf.as_bytes()),
+        ("file", Some(""), b"".as_slice()),
+    ]);
+    assert_eq!(code, 422);
+    // The real thing: queued, redirected to the jobs list.
+    let (code, head, _) = post(&[
+        ("csrf", None, csrf.as_bytes()),
+        ("file", Some("d2d_sales.csv"), d2d.as_slice()),
+    ]);
+    assert_eq!(code, 303, "{head}");
+    assert!(head.contains("location: /#jobs"), "{head}");
+    let list = env.json(&["jobs"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["platform"], "draft2digital");
+    assert!(list[0]["input"]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("d2d_sales.csv"));
+    // The upload folder is gone (the store keeps its own copy).
+    let uploads = env.db_path().parent().unwrap().join("uploads");
+    let left: Vec<_> = std::fs::read_dir(&uploads)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The `Cookie` value a one-time login path sets, case kept (`request` lower-cases heads).
+fn raw_set_cookie(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    raw.lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, v)| v.trim().split(';').next().unwrap_or("").to_string())
+        })
+        .unwrap_or_else(|| panic!("no Set-Cookie from {path}: {raw}"))
 }

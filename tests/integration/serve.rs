@@ -221,8 +221,9 @@ on_both! {
         let auth = format!("Bearer {}", s.token);
         let (code, _, body) = s.req("GET", "/api/status", &[("Host", "evil.example:8750"), ("Authorization", &auth)], b"");
         assert_eq!(code, 421, "{}", String::from_utf8_lossy(&body));
+        // The dashboard (crate::dashboard) needs a logged-in browser.
         let (code, _, _) = s.req("GET", "/", &[], b"");
-        assert_eq!(code, 404);
+        assert_eq!(code, 401);
         // No CORS: no Access-Control header, whatever the Origin.
         let (_, head, _) = s.req("GET", "/api/status", &[("Origin", "http://evil.example"), ("Authorization", &auth)], b"");
         assert!(!head.contains("access-control"), "{head}");
@@ -350,6 +351,25 @@ on_both! {
         let (code, v) = s.api("GET", "/api/status", b"");
         assert_eq!(code, 200);
         assert_eq!(v, env.json(&["status"]));
+        let (code, v) = s.api("GET", "/api/sales/summary", b"");
+        assert_eq!(code, 200);
+        assert!(!v.as_array().unwrap().is_empty(), "{v}");
+        assert_eq!(v, env.json(&["sales", "summary"]));
+        let (code, v) = s.api("GET", "/api/sales/summary?by=title,platform&since=2025-07&platform=d2d", b"");
+        assert_eq!(code, 200);
+        assert_eq!(v, env.json(&["sales", "summary", "--by", "title,platform", "--since", "2025-07", "--platform", "d2d"]));
+        let (code, _) = s.api("GET", "/api/sales/summary?by=nonsense", b"");
+        assert_eq!(code, 422);
+        for format in ["csv", "ndjson"] {
+            let (code, head, body) = s.req("GET", &format!("/api/sales/export?format={format}"), &[("Authorization", &auth)], b"");
+            assert_eq!(code, 200);
+            assert!(head.contains("transfer-encoding: chunked"), "streamed: {head}");
+            let cli = env.cmd().args(["sales", "export", "--format", format]).output().unwrap();
+            assert!(cli.status.success());
+            assert_eq!(String::from_utf8_lossy(&body), String::from_utf8_lossy(&cli.stdout), "{format}");
+        }
+        let (code, _) = s.api("GET", "/api/sales/export?format=xml", b"");
+        assert_eq!(code, 422);
         let (code, v) = s.api("GET", "/api/check", b"");
         assert_eq!(code, 200, "{v}");
         assert_eq!(v, serde_json::json!([]));
@@ -523,4 +543,25 @@ fn show_hook_url() {
     let v = env.json(&["serve", "--show-hook-url"]);
     let secret = std::fs::read_to_string(env.path("data/serve-hook-secret")).unwrap();
     assert_eq!(v["hook_path"], format!("/hooks/gumroad/{}", secret.trim()));
+}
+
+/// A Ping that cannot be recorded is answered 503 (Gumroad then retries), and nothing is
+/// half-stored: once the store is back, the same delivery is queued.
+#[test]
+fn hook_answers_503_when_the_job_cannot_be_recorded() {
+    let env = Env::new();
+    let s = Server::start(&env, &[], &[]);
+    let db = env.db_path();
+    let aside = env.path("data/aside.db");
+    std::fs::rename(&db, &aside).unwrap();
+    std::fs::create_dir(&db).unwrap();
+    let ping = ping_with_sale("U1");
+    let (code, v) = s.hook(&ping);
+    assert_eq!(code, 503, "{v}");
+    std::fs::remove_dir(&db).unwrap();
+    std::fs::rename(&aside, &db).unwrap();
+    let (code, v) = s.hook(&ping);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["deduplicated"], false);
+    assert_eq!(job_count(&env), 1);
 }
