@@ -56,6 +56,9 @@ struct Inner {
     allowed_hosts: Vec<String>,
     pool: Mutex<Vec<Box<dyn Store>>>,
     sessions: Mutex<auth::Sessions>,
+    /// Held by the hook while it writes a SQLite store: one writer at a time queues here
+    /// instead of in SQLite's busy handler, whose sleeps made a long latency tail.
+    write_lock: Mutex<()>,
     /// True while a `POST /api/run` pass runs.
     run_busy: AtomicBool,
 }
@@ -88,6 +91,7 @@ impl AppState {
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(auth::Sessions::default()),
             run_busy: AtomicBool::new(false),
+            write_lock: Mutex::new(()),
         }))
     }
 
@@ -143,6 +147,28 @@ impl AppState {
                 &mut |_, _| {},
                 &mut |_| {},
             )
+        })
+        .await
+    }
+
+    /// As `with_store`, one writer at a time on a SQLite store (PostgreSQL: no lock).
+    ///
+    /// # Errors
+    /// As `with_store`.
+    pub async fn with_store_writing<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Store) -> Result<T> + Send + 'static,
+    {
+        let state = self.clone();
+        self.with_store(move |db| {
+            let _guard = match state.0.settings.db {
+                crate::store::Location::Sqlite(_) => {
+                    Some(state.0.write_lock.lock().unwrap_or_else(|p| p.into_inner()))
+                }
+                crate::store::Location::Postgres(_) => None,
+            };
+            f(db)
         })
         .await
     }
