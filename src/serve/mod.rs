@@ -325,9 +325,9 @@ mod tests {
         assert_eq!(code, StatusCode::OK);
         let (code, _) = send(&app, get("/api/status", "evil.example", Some(&token))).await;
         assert_eq!(code, StatusCode::MISDIRECTED_REQUEST);
-        // The dashboard's `/` is not ours.
+        // The dashboard needs a session: 401 before logging in.
         let (code, _) = send(&app, get("/", "127.0.0.1", None)).await;
-        assert_eq!(code, StatusCode::NOT_FOUND);
+        assert_eq!(code, StatusCode::UNAUTHORIZED);
         // The hook: wrong secret 404, too big 413, right secret 200.
         let ping = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
