@@ -5,6 +5,10 @@
 #
 #   bench/wide.sh                 # 100,000 rows per file (about 5 minutes on 2 shared cores)
 #   bench/wide.sh 20000           # smaller files
+#   ONLY=XLSX bench/wide.sh       # only the rows whose label contains ONLY
+#   BIN=path/to/salesingest KEEP=1 ONLY=XLSX bench/wide.sh
+#                                 # another binary (not built), and the files already generated
+#                                 # (KEEP=1 skips the generators: compare two builds on one set)
 #
 # Files (into target/bench-wide/, by tests/fixtures/gen/make_wide_bench.py, make_wide2_bench.py
 # and make_wide3_bench.py; each generator also writes a plain CSV twin of the same rows):
@@ -26,17 +30,28 @@ cd "$(dirname "$0")/.."
 rows="${1:-100000}"
 target="${CARGO_TARGET_DIR:-target}"
 out="$target/bench-wide"
-bin="$target/release/salesingest"
+only="${ONLY:-}"
 for tool in python3 sqlite3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install sqlite3 time)" >&2; exit 2; }
 done
-cargo build --release --locked --bin salesingest >&2
-rm -rf "$out"
-mkdir -p "$out/db"
-echo "generating $rows-row files into $out" >&2
-python3 tests/fixtures/gen/make_wide_bench.py "$out" "$rows" >&2
-python3 tests/fixtures/gen/make_wide2_bench.py "$out" "$rows" >&2
-python3 tests/fixtures/gen/make_wide3_bench.py "$out" "$rows" >&2
+if [ -n "${BIN:-}" ]; then
+  bin="$BIN"
+else
+  bin="$target/release/salesingest"
+  cargo build --release --locked --bin salesingest >&2
+fi
+if [ "${KEEP:-0}" = 1 ] && [ -d "$out" ]; then
+  echo "reusing the files in $out" >&2
+  rm -rf "$out/db"
+  mkdir -p "$out/db"
+else
+  rm -rf "$out"
+  mkdir -p "$out/db"
+  echo "generating $rows-row files into $out" >&2
+  python3 tests/fixtures/gen/make_wide_bench.py "$out" "$rows" >&2
+  python3 tests/fixtures/gen/make_wide2_bench.py "$out" "$rows" >&2
+  python3 tests/fixtures/gen/make_wide3_bench.py "$out" "$rows" >&2
+fi
 
 # `/usr/bin/time -v` report → "seconds kbytes".
 measure() {
@@ -68,6 +83,7 @@ cases=(
 n=0
 for c in "${cases[@]}"; do
   IFS='|' read -r label file twin <<<"$c"
+  [[ -z "$only" || "$label" == *"$only"* ]] || continue
   n=$((n + 1))
   db="$out/db/$n.db"
   base="$out/db/$n.base.db"

@@ -10,7 +10,7 @@ use crate::output::Progress;
 use crate::platforms::{self, gumroad, PlatformError, SinkError};
 use crate::queue::worker::{Handler, JobControl};
 use crate::queue::{ClaimedJob, Effects, EventCounts, JobError, JobResult};
-use crate::store::{ImportStaging, LocalBlob, StagingDone, Store};
+use crate::store::{ImportStaging, LocalBlob, Precedence, StagingDone, Store};
 
 /// The job handler `run-worker` uses.
 pub struct IngestHandler<'a> {
@@ -200,7 +200,13 @@ impl IngestHandler<'_> {
         let (inserted, updated) = match &ping.event {
             Some(event) => self
                 .db
-                .upsert_events("gumroad", job.id, std::slice::from_ref(event), None)
+                .upsert_events(
+                    "gumroad",
+                    job.id,
+                    std::slice::from_ref(event),
+                    None,
+                    Precedence::Authoritative,
+                )
                 .map_err(|e| JobError::Transient(format!("database error: {e:#}")))?,
             None => (0, 0),
         };
@@ -221,7 +227,9 @@ impl IngestHandler<'_> {
 }
 
 /// The staging of a Gumroad Sales CSV export: every chunk upserted by sale id as the API's
-/// pages are (`upsert_events`), and an import with no events and no coverage recorded with the
+/// pages are (`upsert_events`), but only filling in (`Precedence::FillIn`): a sale the API or a
+/// Ping already stored keeps the API's fields (its ISO country, product id, raw), while a later
+/// sync still overwrites a sale the CSV stored. An import with no events and no coverage recorded with the
 /// last chunk, so that the same file is "already imported" and its job's import turns live.
 struct UpsertStaging<'a, 'b> {
     db: &'a dyn Store,
@@ -233,9 +241,13 @@ struct UpsertStaging<'a, 'b> {
 impl ImportStaging for UpsertStaging<'_, '_> {
     fn stage(&mut self, events: &[SaleEvent], done: Option<StagingDone<'_>>) -> anyhow::Result<()> {
         if !events.is_empty() {
-            let (inserted, updated) =
-                self.db
-                    .upsert_events(Platform::Gumroad.as_str(), self.job_id, events, None)?;
+            let (inserted, updated) = self.db.upsert_events(
+                Platform::Gumroad.as_str(),
+                self.job_id,
+                events,
+                None,
+                Precedence::FillIn,
+            )?;
             self.counts.inserted += inserted;
             self.counts.updated += updated;
         }
@@ -282,7 +294,13 @@ impl gumroad::PageSink for GumroadSink<'_> {
         let cursor = window_done.filter(|_| self.store_cursor);
         let (inserted, updated) = self
             .db
-            .upsert_events("gumroad", self.job_id, &events, cursor)
+            .upsert_events(
+                "gumroad",
+                self.job_id,
+                &events,
+                cursor,
+                Precedence::Authoritative,
+            )
             .map_err(SinkError)?;
         self.counts.inserted += inserted;
         self.counts.updated += updated;

@@ -130,6 +130,18 @@ pub trait ImportStaging {
     fn staged(&self) -> u64;
 }
 
+/// How [`SalesStore::upsert_events`] treats a sale already stored under the same natural key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precedence {
+    /// The events are the source of truth (the Gumroad API, a Ping): a stored sale is
+    /// overwritten with them, whatever source it came from.
+    Authoritative,
+    /// The events only fill in (the Gumroad Sales CSV export): a new sale is inserted, and a
+    /// stored sale is updated only when it came from the same source as the event; a sale
+    /// stored from another source (the API's) is kept as it is, fields and amounts.
+    FillIn,
+}
+
 /// Sales events: file imports (staged, then published by replace-by-coverage), upserts by
 /// natural key (API platforms), sync cursors.
 pub trait SalesStore {
@@ -155,7 +167,8 @@ pub trait SalesStore {
     fn live_import_by_sha(&self, sha256: &str) -> Result<Option<PriorImport>>;
 
     /// Upsert events by natural key and advance the platform's sync cursor, in one transaction.
-    /// Returns (inserted, updated).
+    /// `precedence` says what happens to a sale already stored under the same key (see
+    /// [`Precedence`]). Returns (inserted, updated); a kept sale counts as neither.
     ///
     /// # Errors
     /// Database errors, or an event without a natural key.
@@ -165,6 +178,7 @@ pub trait SalesStore {
         job_id: i64,
         events: &[SaleEvent],
         cursor: Option<NaiveDate>,
+        precedence: Precedence,
     ) -> Result<(u64, u64)>;
 
     /// The stored sync cursor of a platform.

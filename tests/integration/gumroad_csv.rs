@@ -368,11 +368,33 @@ fn sync(env: &Env, server: &MockServer) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// How many of the 13 stored sales carry the API's own fields: its source, the product id
+/// (not the CSV's permalink) and the ISO country (the CSV has only the country's name), checked
+/// on two sales by value.
+fn api_fields(env: &Env) -> i64 {
+    let all = env.scalar(
+        "SELECT count(*) FROM sales_events WHERE platform = 'gumroad' AND source = 'gumroad.api'
+            AND length(country) = 2
+            AND product_id NOT IN ('lkdaughter', 'nordlicht', 'foxbundle', 'readersclub')",
+    );
+    let two = env.scalar(
+        "SELECT count(*) FROM sales_events WHERE
+            (natural_key = 'gumroad:sale:02Xq7t5838dvxYabdavG97Y-Q=='
+              AND country = 'DE' AND product_id = 'Zq1cW8w5rPXf0J3pIl0y3A==')
+         OR (natural_key = 'gumroad:sale:07Xq7t5433dvxYabdavG97Y-Q=='
+              AND country = 'GB' AND product_id = 'e7xqFa2WL0E-qJlQ4WYJxA==')",
+    );
+    assert_eq!(two, 2, "the two sales checked by value");
+    all
+}
+
 crate::on_both! {
 /// The export's 13 purchases are the API sample's 13 sales (same ids): an author who exports
 /// history once and syncs afterwards, or syncs and then imports an export, has each sale once,
 /// and the totals are one copy's: 71.60 USD, 11 units (FORMATS §14.7: the same figure by both
-/// paths, the partial refund and the lost dispute included).
+/// paths, the partial refund and the lost dispute included). The API stays the source of
+/// truth: in either order the sales end with the API's fields (ISO country, product id, raw);
+/// the CSV after a sync leaves every sale as the sync stored it.
 fn csv_and_api_sales_count_once_in_either_order(backend) {
     // The mock server runs on a runtime of its own (the PostgreSQL test client blocks).
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -395,23 +417,42 @@ fn csv_and_api_sales_count_once_in_either_order(backend) {
         let w = worker(&env);
         assert_eq!(w["jobs"][0]["events"]["inserted"], 13, "{w}");
         assert_eq!(by_month(&env), want, "{backend:?}");
+        assert_eq!(
+            env.scalar("SELECT count(*) FROM sales_events WHERE source = 'gumroad.csv' AND country = ''"),
+            13,
+            "{backend:?}: the CSV's rows before the sync"
+        );
         let w = sync(&env, &server);
         assert_eq!(w["jobs"][0]["events"]["inserted"], 0, "{backend:?} {w}");
+        assert_eq!(w["jobs"][0]["events"]["updated"], 13, "{backend:?} {w}");
         assert_eq!(events(&env), 13);
         assert_eq!(by_month(&env), want, "{backend:?} after the sync");
+        assert_eq!(api_fields(&env), 13, "{backend:?}: the sync overwrites the CSV's rows");
         // API first, then the CSV.
         let env = Env::on(backend);
         let w = sync(&env, &server);
         assert_eq!(w["jobs"][0]["events"]["inserted"], 13, "{w}");
         assert_eq!(by_month(&env), want);
+        assert_eq!(api_fields(&env), 13, "{backend:?}");
+        let sync_job = env.scalar("SELECT max(job_id) FROM sales_events WHERE platform = 'gumroad'");
         env.cmd().args(["enqueue", "gumroad", "--file"]).arg(&csv).assert().success();
         let w = worker(&env);
         assert_eq!(w["jobs"][0]["events"]["inserted"], 0, "{backend:?} {w}");
+        assert_eq!(w["jobs"][0]["events"]["updated"], 0, "{backend:?} {w}");
         assert_eq!(events(&env), 13);
         assert_eq!(by_month(&env), want, "{backend:?} after the CSV");
-        // And a sync again after the CSV: still one copy.
+        assert_eq!(api_fields(&env), 13, "{backend:?}: the CSV keeps the API's fields");
+        // Not one row touched by the CSV's job (raw included: an update moves the job id).
+        assert_eq!(
+            env.scalar("SELECT count(*) FROM sales_events WHERE platform = 'gumroad' AND job_id <> 0")
+                - env.scalar(&format!("SELECT count(*) FROM sales_events WHERE job_id = {sync_job}")),
+            0,
+            "{backend:?}"
+        );
+        // And a sync again after the CSV: still one copy, still the API's.
         sync(&env, &server);
         assert_eq!(events(&env), 13);
+        assert_eq!(api_fields(&env), 13, "{backend:?}");
         assert_eq!(env.royalty("gumroad"), vec![("USD".to_string(), "71.60".to_string())]);
     }
 }

@@ -24,7 +24,7 @@ use super::{args, ms_opt, PgStore};
 use crate::model::{RawLayout, SaleEvent};
 use crate::queue::Lease;
 use crate::store::rows::{recorded_coverage, rollup_of, widen_coverage, RollupKey, RowRange};
-use crate::store::{ImportStaging, PriorImport, SalesStore, StagingDone};
+use crate::store::{ImportStaging, Precedence, PriorImport, SalesStore, StagingDone};
 
 /// An import being staged by one attempt.
 struct Staging<'a> {
@@ -340,6 +340,7 @@ impl SalesStore for PgStore {
         job_id: i64,
         events: &[SaleEvent],
         cursor: Option<NaiveDate>,
+        precedence: Precedence,
     ) -> Result<(u64, u64)> {
         self.tx(|tx| {
             let mut inserted = 0;
@@ -392,15 +393,23 @@ impl SalesStore for PgStore {
                     inserted += 1;
                     continue;
                 }
-                // A known sale: its row locked, then updated in place when it changed, the
-                // rollup moved from its old amounts to its new ones.
+                // A known sale: its row locked, then updated in place when it changed (and the
+                // events may overwrite its source), the rollup moved from its old amounts to its
+                // new ones.
                 let old = tx.query_typed_one(
                     "SELECT id, family, period_start, period_end, currency, is_final, units,
-                            kenp_pages, royalty_micros, status, raw, title, country
+                            kenp_pages, royalty_micros, status, raw, title, country,
+                            source, product_id
                        FROM sales_events WHERE natural_key = $1 FOR UPDATE",
                     args![key.as_str()],
                 )?;
-                let changed = old.get::<_, i64>(6) != e.units
+                let source = old.get::<_, &str>(13);
+                if precedence == Precedence::FillIn && source != e.source {
+                    continue;
+                }
+                let changed = source != e.source
+                    || old.get::<_, &str>(14) != e.product_id
+                    || old.get::<_, i64>(6) != e.units
                     || old.get::<_, i64>(7) != e.kenp_pages
                     || old.get::<_, &str>(1) != e.family
                     || old.get::<_, i64>(8) != e.royalty_micros

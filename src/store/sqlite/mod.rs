@@ -665,7 +665,13 @@ pub(crate) mod testutil {
             now: Millis,
         ) -> anyhow::Result<(u64, u64)> {
             self.db().set_clock(Some(now));
-            self.db().upsert_events(platform, job_id, events, cursor)
+            self.db().upsert_events(
+                platform,
+                job_id,
+                events,
+                cursor,
+                crate::store::Precedence::Authoritative,
+            )
         }
         fn fire_schedule_at(
             &self,

@@ -12,7 +12,7 @@ use super::Db;
 use crate::model::{iso_date, RawLayout, SaleEvent};
 use crate::queue::{Lease, Millis};
 use crate::store::rows::{recorded_coverage, rollup_of, widen_coverage, RollupKey, RowRange};
-use crate::store::{ImportStaging, PriorImport, SalesStore, StagingDone};
+use crate::store::{ImportStaging, Precedence, PriorImport, SalesStore, StagingDone};
 
 /// A file import being staged. The `imports` row is created by the first `stage_events` call
 /// (in the same transaction as the first chunk), so a small file costs one transaction.
@@ -208,6 +208,7 @@ impl SalesStore for Db {
         job_id: i64,
         events: &[SaleEvent],
         cursor: Option<NaiveDate>,
+        precedence: Precedence,
     ) -> Result<(u64, u64)> {
         let now = self.now();
         self.immediate(|c| {
@@ -224,12 +225,13 @@ impl SalesStore for Db {
                     inserted += 1;
                     continue;
                 }
-                // A known sale: updated in place when it changed, its rollup moved from the
-                // old key and amounts to the new ones.
+                // A known sale: updated in place when it changed (and the events may overwrite
+                // its source), its rollup moved from the old key and amounts to the new ones.
                 let old = c
                     .prepare_cached(
                         "SELECT id, family, period_start, period_end, currency, is_final, units,
-                                kenp_pages, royalty_micros, status, raw, title, country
+                                kenp_pages, royalty_micros, status, raw, title, country,
+                                source, product_id
                            FROM sales_events WHERE natural_key = ?1",
                     )?
                     .query_row(params![key], |r| {
@@ -240,13 +242,19 @@ impl SalesStore for Db {
                             [r.get::<_, i64>(6)?, r.get::<_, i64>(7)?, r.get::<_, i64>(8)?],
                             (r.get::<_, String>(9)?, r.get::<_, String>(10)?),
                             (r.get::<_, String>(11)?, r.get::<_, String>(12)?),
+                            (r.get::<_, String>(13)?, r.get::<_, String>(14)?),
                         ))
                     })?;
                 let (id, (family, start, end), (currency, is_final), [units, pages, royalty]) =
                     (old.0, old.1, old.2, old.3);
-                let ((status, raw), (title, country)) = (old.4, old.5);
+                let ((status, raw), (title, country), (source, product_id)) = (old.4, old.5, old.6);
+                if precedence == Precedence::FillIn && source != e.source {
+                    continue;
+                }
                 let raw_new = e.raw_json();
-                let changed = units != e.units
+                let changed = source != e.source
+                    || product_id != e.product_id
+                    || units != e.units
                     || pages != e.kenp_pages
                     || family != e.family
                     || royalty != e.royalty_micros
