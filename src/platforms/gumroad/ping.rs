@@ -334,6 +334,33 @@ mod tests {
     }
 
     #[test]
+    fn gumroad_fee_is_optional_only_when_asked() {
+        let body = b"sale_id=X1&sale_timestamp=2025-08-06T12%3A00%3A01Z&price=650";
+        let err = parse_ping(body, "old.txt").unwrap_err().to_string();
+        assert!(
+            err.contains("gumroad_fee") && err.contains("missing"),
+            "{err}"
+        );
+        let p = parse_ping_opts(body, "old.txt", false).unwrap();
+        assert_eq!((p.event, p.sale_id.as_str(), p.test), (None, "X1", false));
+        assert!(p.warnings.is_empty());
+        // With the fee it is the same sale either way; other checks still apply.
+        let full = b"sale_id=X1&sale_timestamp=2025-08-06T12%3A00%3A01Z&price=650&gumroad_fee=100";
+        assert_eq!(
+            parse_ping_opts(full, "p", false).unwrap(),
+            parse_ping(full, "p").unwrap()
+        );
+        assert!(parse_ping_opts(b"sale_timestamp=2025-08-06T12%3A00%3A01Z", "p", false).is_err());
+        let test = parse_ping_opts(
+            b"sale_id=T1&sale_timestamp=2025-08-06T12%3A00%3A01Z&price=650&test=true",
+            "p",
+            false,
+        )
+        .unwrap();
+        assert!(test.test && test.event.is_none());
+    }
+
+    #[test]
     fn refund_ping_zeroes_units_and_royalty() {
         let ev = sale(&fixture("gumroad/gumroad_ping_refund.txt"), "refund.txt");
         assert_eq!(
