@@ -768,3 +768,46 @@ async fn ping_fetch_with_a_refused_token_fails_with_the_fix() {
     assert!(!text.contains(TOKEN));
     assert_eq!(count_events(&env), 0);
 }
+
+/// Through `serve`'s hook: with a token an older Ping without `gumroad_fee` is answered 200 and
+/// its job stores the API's sale; without one it is 422 and nothing is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hook_accepts_a_ping_without_fee_when_a_token_is_configured() {
+    let server = MockServer::start().await;
+    serve_sales_by_id(&server).await;
+    let body = std::fs::read_to_string(fixture("gumroad/gumroad_ping.txt"))
+        .unwrap()
+        .replace("&gumroad_fee=121", "");
+    let bare = Env::new();
+    let s = crate::serve::Server::start(&bare, &[], &[]);
+    let (code, v) = s.hook(body.as_bytes());
+    assert_eq!(code, 422, "{v}");
+    assert_eq!(bare.json(&["jobs"]).as_array().unwrap().len(), 0);
+    drop(s);
+
+    let env = Env::new();
+    let uri = server.uri();
+    let s = crate::serve::Server::start(
+        &env,
+        &[],
+        &[
+            ("GUMROAD_ACCESS_TOKEN", TOKEN),
+            ("SALESINGEST_GUMROAD_API_URL", uri.as_str()),
+        ],
+    );
+    let (code, v) = s.hook(body.as_bytes());
+    assert_eq!(code, 200, "{v}");
+    drop(s);
+    let out = run(&env, &server, &["run-worker", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["completed"], 1, "{v}");
+    assert_eq!(
+        sale_row(&env, PING_SALE),
+        (
+            6_780_000,
+            7_990_000,
+            "US".to_string(),
+            "gumroad.api".to_string()
+        )
+    );
+}
