@@ -139,7 +139,13 @@ pub fn run(args: &Args, ctx: &Ctx) -> Result<i32> {
     };
     let (job, input, e) = if let Some(ping) = &args.ping_file {
         let (name, bytes) = read_ping(ping)?;
-        let p = match ingest::enqueue_ping(db, &name, &bytes, &opts) {
+        let p = match ingest::enqueue_ping(
+            db,
+            &name,
+            &bytes,
+            &opts,
+            ctx.settings.gumroad.access_token.is_some(),
+        ) {
             Ok(p) => p,
             Err(CheckError::Rejected(msg)) => return Err(coded(EXIT_REJECTED, msg)),
             Err(CheckError::Other(e)) => return Err(e),

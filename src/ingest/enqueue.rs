@@ -92,7 +92,9 @@ pub struct PingEnqueue {
 /// Check one Gumroad Ping body, keep its scrubbed form (no buyer e-mail, name, card, custom
 /// fields…) in the blob store, and queue its job, unique by the scrubbed body's hash (so a
 /// second delivery of the same Ping is the same job): `enqueue gumroad --ping-file` and
-/// `POST /hooks/gumroad/{secret}`. `name` is what the job records as the file.
+/// `POST /hooks/gumroad/{secret}`. `name` is what the job records as the file. With
+/// `api_fetch` (a Gumroad token is configured: the job stores the API's version of the sale)
+/// a Ping without `gumroad_fee` is accepted; without it, it is rejected.
 ///
 /// # Errors
 /// `Rejected` with the parser's message for a body that is not a Ping; `Other` for store errors.
@@ -101,8 +103,9 @@ pub fn enqueue_ping(
     name: &str,
     bytes: &[u8],
     opts: &EnqueueOptions,
+    api_fetch: bool,
 ) -> Result<PingEnqueue, super::CheckError> {
-    let parsed = crate::platforms::parse_ping(bytes, name)
+    let parsed = crate::platforms::gumroad::parse_ping_opts(bytes, name, !api_fetch)
         .map_err(|e| super::CheckError::Rejected(e.to_string()))?;
     let sha256 = db.put_blob_bytes(&parsed.scrubbed)?;
     let input = JobInput::Ping {

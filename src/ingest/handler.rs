@@ -195,9 +195,34 @@ impl IngestHandler<'_> {
         let body = std::fs::read(blob.path()).map_err(|e| {
             JobError::Transient(format!("cannot read `{}`: {e}", blob.path().display()))
         })?;
-        let ping = gumroad::parse_ping(&body, file).map_err(classify)?;
-        // A test purchase is never stored: the job completes with the warning naming it.
-        let (inserted, updated) = match &ping.event {
+        let g = &self.settings.gumroad;
+        let ping =
+            gumroad::parse_ping_opts(&body, file, g.access_token.is_none()).map_err(classify)?;
+        // With a token the API is the source of truth: the job stores its version of the sale
+        // (a 404 is a sale the API does not know: a test purchase, never counted). A test
+        // purchase is never fetched nor stored: the job completes with the warning naming it.
+        let (event, warnings, layout) = match &g.access_token {
+            Some(token) if !ping.test => {
+                let client = gumroad::Client::new(g.api_url.clone(), token.expose());
+                match gumroad::fetch_sale(&client, &ping.sale_id).map_err(classify)? {
+                    Some((event, warning)) => (
+                        Some(event),
+                        warning.map(|w| format!("`{file}`: {w}")).into_iter().collect(),
+                        "Gumroad Ping, sale from API v2 /v2/sales/:id",
+                    ),
+                    None => (
+                        None,
+                        vec![format!(
+                            "`{file}`: Gumroad sale `{}` is not known to Gumroad's API (GET /v2/sales/:id answered 404: a test purchase or a test Ping); it is not counted and not stored",
+                            ping.sale_id
+                        )],
+                        "Gumroad Ping, sale not in API v2",
+                    ),
+                }
+            }
+            _ => (ping.event, ping.warnings, "Gumroad Ping"),
+        };
+        let (inserted, updated) = match &event {
             Some(event) => self
                 .db
                 .upsert_events(
@@ -217,9 +242,9 @@ impl IngestHandler<'_> {
                     updated,
                     removed: 0,
                 },
-                layout: Some("Gumroad Ping".to_string()),
+                layout: Some(layout.to_string()),
                 rows: 1,
-                warnings: ping.warnings,
+                warnings,
             },
             Effects::default(),
         ))

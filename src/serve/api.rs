@@ -85,9 +85,10 @@ pub async fn gumroad_hook(
         return StatusCode::NOT_FOUND.into_response();
     }
     let opts = EnqueueOptions::defaults(state.settings());
+    let api_fetch = state.settings().gumroad.access_token.is_some();
     let res = state
         .with_store(move |db| {
-            match ingest::enqueue_ping(db, "gumroad ping (serve)", &body, &opts) {
+            match ingest::enqueue_ping(db, "gumroad ping (serve)", &body, &opts, api_fetch) {
                 Ok(p) => {
                     for w in &p.warnings {
                         eprintln!("warning: {w}");

@@ -107,11 +107,27 @@ impl Client {
         if let Some(key) = page_key {
             query.push(("page_key", key.to_string()));
         }
+        self.get(http, auth, &url, &query, label, false)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    /// One GET: the body of a 2xx, `None` for a 404 when `not_found_ok`, else the classified
+    /// error (token scrubbed).
+    async fn get(
+        &self,
+        http: &reqwest::Client,
+        auth: &HeaderValue,
+        url: &str,
+        query: &[(&str, String)],
+        label: &str,
+        not_found_ok: bool,
+    ) -> Result<Option<Vec<u8>>, PlatformError> {
         let response = http
-            .get(&url)
+            .get(url)
             .header(AUTHORIZATION, auth.clone())
             .header(ACCEPT, "application/json")
-            .query(&query)
+            .query(query)
             .send()
             .await
             .map_err(|e| self.transport_error(&e, label))?;
@@ -133,8 +149,11 @@ impl Client {
             }
             body.extend_from_slice(&chunk);
         }
+        if not_found_ok && status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
         classify(status, &headers, &body, SystemTime::now(), label)
-            .map(|()| body)
+            .map(|()| Some(body))
             .map_err(|e| match e {
                 PlatformError::Permanent(m) => PlatformError::Permanent(self.scrub(&m)),
                 PlatformError::Transient(m) => PlatformError::Transient(self.scrub(&m)),
@@ -294,6 +313,117 @@ pub trait PageSink {
     fn progress(&mut self, _pages: u64, _sales: u64) {}
 }
 
+/// The runtime, HTTP client and `Authorization` header (marked sensitive) for `client`.
+fn setup(
+    client: &Client,
+    what: &str,
+) -> Result<(tokio::runtime::Runtime, reqwest::Client, HeaderValue), PlatformError> {
+    if client.token.is_empty() {
+        return Err(PlatformError::Permanent(format!(
+            "no Gumroad access token: {TOKEN_FIX}"
+        )));
+    }
+    let mut auth = HeaderValue::from_str(&format!("Bearer {}", client.token)).map_err(|_| {
+        PlatformError::Permanent(format!(
+            "the Gumroad access token contains characters that cannot be sent in an HTTP header (a pasted newline or quote?): {TOKEN_FIX}"
+        ))
+    })?;
+    auth.set_sensitive(true);
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(PlatformError::Permanent(format!(
+            "internal error: the Gumroad {what} was started from inside an async runtime"
+        )));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| PlatformError::Transient(format!("cannot start the HTTP runtime: {e}")))?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(client.connect_timeout)
+        .timeout(client.total_timeout)
+        .user_agent(concat!("salesingest/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| PlatformError::Transient(format!("cannot set up the HTTP client: {e}")))?;
+
+    Ok((runtime, http, auth))
+}
+
+/// Fetch one sale, `GET /v2/sales/{sale_id}` (the id percent-encoded as one path segment), as
+/// the event a sync gives for it, with its warning. `Ok(None)` when Gumroad answers 404 (no
+/// such sale for this seller: a test purchase or a test Ping, which the API never returns).
+///
+/// Blocking, like [`sync`].
+///
+/// # Errors
+/// As [`sync`]: `Permanent` for 401/403 (with how to get a new token) and other 4xx or
+/// `"success": false`; `RateLimited` for 429; `Transient` for 5xx, 408, timeouts and
+/// connection errors; `Rejected` for a body without a valid `sale` object.
+pub fn fetch_sale(
+    client: &Client,
+    sale_id: &str,
+) -> Result<Option<(SaleEvent, Option<String>)>, PlatformError> {
+    let (runtime, http, auth) = setup(client, "sale fetch")?;
+    let label = format!("Gumroad /v2/sales/{sale_id}");
+    let mut url = reqwest::Url::parse(&client.base_url).map_err(|e| {
+        PlatformError::Permanent(format!(
+            "the Gumroad API URL `{}` is not a URL ({e}): fix SALESINGEST_GUMROAD_API_URL or [gumroad] api_url",
+            client.base_url
+        ))
+    })?;
+    url.path_segments_mut()
+        .map_err(|()| {
+            PlatformError::Permanent(format!(
+                "the Gumroad API URL `{}` cannot have a path: fix SALESINGEST_GUMROAD_API_URL or [gumroad] api_url",
+                client.base_url
+            ))
+        })?
+        .pop_if_empty()
+        .extend(["v2", "sales", sale_id]);
+    let Some(body) = runtime.block_on(client.get(&http, &auth, url.as_str(), &[], &label, true))?
+    else {
+        return Ok(None);
+    };
+    parse_sale(&body, &label).map(Some)
+}
+
+/// Parse a `GET /v2/sales/:id` body (`{"success": true, "sale": {…}}`) as `parse_page` parses
+/// each sale of a page. Pure.
+fn parse_sale(body: &[u8], label: &str) -> Result<(SaleEvent, Option<String>), PlatformError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Eof {
+            PlatformError::Transient(format!(
+                "{label}: the response body ends early (truncated JSON); nothing was stored; will retry"
+            ))
+        } else {
+            reject(label, None, format!("the response is not valid JSON: {e}"))
+        }
+    })?;
+    let Value::Object(top) = &value else {
+        return Err(reject(
+            label,
+            None,
+            format!("expected a JSON object, found {}", describe(&value)),
+        ));
+    };
+    if let Some(Value::Bool(false)) = top.get("success") {
+        let message = match top.get("message").or_else(|| top.get("error")) {
+            Some(Value::String(m)) => m.clone(),
+            _ => "no message given".to_string(),
+        };
+        return Err(PlatformError::Permanent(format!(
+            "{label}: Gumroad answered \"success\": false: {message}"
+        )));
+    }
+    let Some(sale) = top.get("sale") else {
+        return Err(reject(
+            label,
+            Some("sale".into()),
+            "the field is missing (expected the sale object)".to_string(),
+        ));
+    };
+    sale_event(sale, label, 0)
+}
+
 /// Fetch every sale of `windows` (oldest first), page by page, into `sink`.
 ///
 /// Blocking: runs its own current-thread Tokio runtime, so it must not be called from inside
@@ -312,33 +442,7 @@ pub fn sync(
     windows: &[Window],
     sink: &mut dyn PageSink,
 ) -> Result<SyncSummary, PlatformError> {
-    if client.token.is_empty() {
-        return Err(PlatformError::Permanent(format!(
-            "no Gumroad access token: {TOKEN_FIX}"
-        )));
-    }
-    let mut auth = HeaderValue::from_str(&format!("Bearer {}", client.token)).map_err(|_| {
-        PlatformError::Permanent(format!(
-            "the Gumroad access token contains characters that cannot be sent in an HTTP header (a pasted newline or quote?): {TOKEN_FIX}"
-        ))
-    })?;
-    auth.set_sensitive(true);
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(PlatformError::Permanent(
-            "internal error: the Gumroad sync was started from inside an async runtime".to_string(),
-        ));
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| PlatformError::Transient(format!("cannot start the HTTP runtime: {e}")))?;
-    let http = reqwest::Client::builder()
-        .connect_timeout(client.connect_timeout)
-        .timeout(client.total_timeout)
-        .user_agent(concat!("salesingest/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| PlatformError::Transient(format!("cannot set up the HTTP client: {e}")))?;
-
+    let (runtime, http, auth) = setup(client, "sync")?;
     let mut summary = SyncSummary::default();
     let mut more_warnings = 0u64;
     for window in windows {

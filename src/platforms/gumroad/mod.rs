@@ -26,9 +26,10 @@ pub mod privacy;
 pub mod web_csv;
 
 pub use api::{
-    parse_page, retry_after, sync, Client, Page, PageSink, SyncSummary, MAX_SYNC_WARNINGS,
+    fetch_sale, parse_page, retry_after, sync, Client, Page, PageSink, SyncSummary,
+    MAX_SYNC_WARNINGS,
 };
-pub use ping::{parse_ping, ParsedPing, MAX_PING_BYTES};
+pub use ping::{parse_ping, parse_ping_opts, ParsedPing, MAX_PING_BYTES};
 
 use std::fmt;
 

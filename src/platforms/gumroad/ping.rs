@@ -24,8 +24,14 @@ pub const MAX_PING_BYTES: usize = 1 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedPing {
     /// The sale to upsert, or `None` for a test purchase (`test=true`: the seller bought their
-    /// own product, or Gumroad's "send test ping"), which is never counted.
+    /// own product, or Gumroad's "send test ping"), which is never counted, and for a Ping
+    /// without `gumroad_fee` parsed with the fee optional ([`parse_ping_opts`]: the sale is then
+    /// fetched from the API).
     pub event: Option<SaleEvent>,
+    /// The Ping's `sale_id`.
+    pub sale_id: String,
+    /// `test=true`: never counted.
+    pub test: bool,
     /// What to tell the user: a test purchase skipped, a partial refund whose share is unknown.
     pub warnings: Vec<String>,
     /// The body with only the allow-listed fields (`privacy::PING_FIELDS`), form-encoded in
@@ -52,6 +58,21 @@ pub struct ParsedPing {
 /// non-integer `price` or `gumroad_fee`, a bad timestamp, a JSON body, or a key given twice
 /// with different values.
 pub fn parse_ping(body: &[u8], display_name: &str) -> Result<ParsedPing, PlatformError> {
+    parse_ping_opts(body, display_name, true)
+}
+
+/// [`parse_ping`], with `gumroad_fee` optional unless `fee_required`: when a Gumroad token is
+/// configured the ping job stores the API's version of the sale (`GET /v2/sales/:id`), so an
+/// older Ping without the fee is still a sale. Such a Ping gives no event (only its
+/// `sale_id`); every other check is the same.
+///
+/// # Errors
+/// As [`parse_ping`].
+pub fn parse_ping_opts(
+    body: &[u8],
+    display_name: &str,
+    fee_required: bool,
+) -> Result<ParsedPing, PlatformError> {
     if body.len() > MAX_PING_BYTES {
         return Err(reject(
             display_name,
@@ -147,7 +168,7 @@ pub fn parse_ping(body: &[u8], display_name: &str) -> Result<ParsedPing, Platfor
         )
     })?;
     let price_cents = cents("price", true)?.unwrap_or(0);
-    let fee_cents = cents("gumroad_fee", true)?.unwrap_or(0);
+    let fee_cents = cents("gumroad_fee", fee_required)?;
     let quantity = match get("quantity")?.map(str::trim) {
         None | Some("") => 1,
         Some(v) => v.parse::<i64>().ok().filter(|q| *q >= 0).ok_or_else(|| {
@@ -203,6 +224,8 @@ pub fn parse_ping(body: &[u8], display_name: &str) -> Result<ParsedPing, Platfor
     if is("test")? {
         return Ok(ParsedPing {
             event: None,
+            sale_id: id.to_string(),
+            test: true,
             warnings: vec![format!(
                 "`{display_name}`: Gumroad sale `{id}` (`{title}`, product `{product_id}`) is a test purchase (`test=true`: the seller bought their own product, or a test Ping); it is not counted and not stored"
             )],
@@ -210,6 +233,15 @@ pub fn parse_ping(body: &[u8], display_name: &str) -> Result<ParsedPing, Platfor
         });
     }
 
+    let Some(fee_cents) = fee_cents else {
+        return Ok(ParsedPing {
+            event: None,
+            sale_id: id.to_string(),
+            test: false,
+            warnings: Vec::new(),
+            scrubbed,
+        });
+    };
     let mut raw = Map::new();
     for (k, v) in &pairs {
         raw.insert(k.clone(), Value::String(v.clone()));
@@ -232,6 +264,8 @@ pub fn parse_ping(body: &[u8], display_name: &str) -> Result<ParsedPing, Platfor
         .map_err(|field| reject(display_name, Some(field), "the amount is too large"))?;
     Ok(ParsedPing {
         event: Some(event),
+        sale_id: id.to_string(),
+        test: false,
         warnings: warning
             .map(|w| format!("`{display_name}`: {w}"))
             .into_iter()
@@ -297,6 +331,33 @@ mod tests {
             "{}",
             ev.raw
         );
+    }
+
+    #[test]
+    fn gumroad_fee_is_optional_only_when_asked() {
+        let body = b"sale_id=X1&sale_timestamp=2025-08-06T12%3A00%3A01Z&price=650";
+        let err = parse_ping(body, "old.txt").unwrap_err().to_string();
+        assert!(
+            err.contains("gumroad_fee") && err.contains("missing"),
+            "{err}"
+        );
+        let p = parse_ping_opts(body, "old.txt", false).unwrap();
+        assert_eq!((p.event, p.sale_id.as_str(), p.test), (None, "X1", false));
+        assert!(p.warnings.is_empty());
+        // With the fee it is the same sale either way; other checks still apply.
+        let full = b"sale_id=X1&sale_timestamp=2025-08-06T12%3A00%3A01Z&price=650&gumroad_fee=100";
+        assert_eq!(
+            parse_ping_opts(full, "p", false).unwrap(),
+            parse_ping(full, "p").unwrap()
+        );
+        assert!(parse_ping_opts(b"sale_timestamp=2025-08-06T12%3A00%3A01Z", "p", false).is_err());
+        let test = parse_ping_opts(
+            b"sale_id=T1&sale_timestamp=2025-08-06T12%3A00%3A01Z&price=650&test=true",
+            "p",
+            false,
+        )
+        .unwrap();
+        assert!(test.test && test.event.is_none());
     }
 
     #[test]

@@ -974,3 +974,78 @@ fn a_sync_returns_the_warnings_of_its_pages() {
         13_190_000
     );
 }
+
+/// `GET /v2/sales/:id`: the id as one percent-encoded path segment, the token in the header
+/// only, the same event the page gives; 404 is `None`; errors classified as the sync's.
+#[test]
+fn fetch_sale_by_id_and_its_errors() {
+    let h = Harness::new();
+    let page: Value = serde_json::from_slice(&fixture("gumroad/gumroad_sales_page1.json")).unwrap();
+    let sale = page["sales"][0].clone();
+    let id = sale["id"].as_str().unwrap().to_string();
+    h.mount(
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/sales/{id}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(serde_json::json!({"success": true, "sale": sale})),
+            ),
+    );
+    let (event, warning) = fetch_sale(&h.client(), &id).unwrap().expect("the sale");
+    assert!(warning.is_none());
+    let from_page = parse_page(&fixture("gumroad/gumroad_sales_page1.json"), 1)
+        .unwrap()
+        .events
+        .remove(0);
+    assert_eq!(event, from_page);
+    assert_eq!(event.royalty_micros, 6_780_000);
+    h.assert_token_only_in_header();
+
+    // An id with characters that must be escaped in a path stays one segment.
+    h.reset();
+    h.mount(
+        Mock::given(method("GET"))
+            .and(path("/v2/sales/a%2Fb%3Fc"))
+            .respond_with(ResponseTemplate::new(404)),
+    );
+    assert!(fetch_sale(&h.client(), "a/b?c").unwrap().is_none());
+    assert_eq!(h.requests().len(), 1);
+
+    for (status, want) in [
+        (503, "transient"),
+        (429, "rate"),
+        (401, "permanent"),
+        (403, "permanent"),
+    ] {
+        h.reset();
+        h.mount(Mock::given(method("GET")).respond_with(ResponseTemplate::new(status)));
+        let err = fetch_sale(&h.client(), &id).unwrap_err();
+        let got = match &err {
+            PlatformError::Transient(_) => "transient",
+            PlatformError::RateLimited { .. } => "rate",
+            PlatformError::Permanent(m) => {
+                assert!(m.contains("GUMROAD_ACCESS_TOKEN"), "{m}");
+                "permanent"
+            }
+            other => panic!("{status}: {other:?}"),
+        };
+        assert_eq!(got, want, "{status}: {err:?}");
+        assert!(!format!("{err:?}").contains(TOKEN));
+    }
+
+    // A 200 without a sale is rejected, naming the field; success=false is permanent.
+    for (body, want) in [
+        (serde_json::json!({"success": true}), "sale"),
+        (
+            serde_json::json!({"success": false, "message": "nope"}),
+            "nope",
+        ),
+    ] {
+        h.reset();
+        h.mount(
+            Mock::given(method("GET")).respond_with(ResponseTemplate::new(200).set_body_json(body)),
+        );
+        let err = fetch_sale(&h.client(), &id).unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
+}
