@@ -565,3 +565,102 @@ fn hook_answers_503_when_the_job_cannot_be_recorded() {
     assert_eq!(v["deduplicated"], false);
     assert_eq!(job_count(&env), 1);
 }
+
+/// Peak resident memory (`VmHWM`, KiB) of a process, from `/proc/<pid>/status`.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+}
+
+/// A huge upload is streamed to disk with flat memory (issue 14): a valid D2D report of
+/// `SALESINGEST_TEST_UPLOAD_MB` MB (default 300), generated while it is sent (never a whole
+/// `Vec`), written to the socket in 64 KiB pieces; the job is queued (202, one row per line),
+/// and serve's peak RSS stays under 80 MB — far below the body. `[serve] max_upload` is raised
+/// to 1 GiB for it; the 413 path has its own test above.
+#[cfg(target_os = "linux")]
+#[test]
+fn huge_upload_streams_with_flat_memory() {
+    let mb: u64 = std::env::var("SALESINGEST_TEST_UPLOAD_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let target = mb * 1_000_000;
+    let env = Env::new();
+    let s = Server::start(
+        &env,
+        &[],
+        &[
+            ("SALESINGEST_SERVE_MAX_UPLOAD", "1GiB"),
+            ("SALESINGEST_SERVE_REQUEST_TIMEOUT", "600s"),
+        ],
+    );
+    let pid = s.child.id();
+    let before = peak_rss_kib(pid);
+    // Rows of one length (the date range keeps every field's width), so the exact body size
+    // is known before sending it.
+    let row = |i: u64| {
+        crate::util::d2d_row(
+            &crate::util::day(i64::try_from(i % 3650).unwrap()),
+            "1.50",
+            1,
+        )
+    };
+    let header = format!("{}\n", crate::util::D2D_HEADER);
+    let row_len = row(0).len() as u64 + 1;
+    let rows = (target - header.len() as u64) / row_len;
+    let total = header.len() as u64 + rows * row_len;
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    let head = format!(
+        "POST /api/files?name=huge-d2d.csv HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Type: text/csv\r\nContent-Length: {total}\r\n\r\n",
+        s.addr, s.token
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::with_capacity(64 * 1024 + 512);
+    buf.extend_from_slice(header.as_bytes());
+    let mut sent = 0u64;
+    for i in 0..rows {
+        buf.extend_from_slice(row(i).as_bytes());
+        buf.push(b'\n');
+        if buf.len() >= 64 * 1024 {
+            c.write_all(&buf).unwrap();
+            sent += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    c.write_all(&buf).unwrap();
+    sent += buf.len() as u64;
+    assert_eq!(sent, total);
+    let upload_took = started.elapsed();
+    let (code, _, body) = read_response(&mut c);
+    let took = started.elapsed();
+    let v: Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v[0]["status"], "queued", "{v}");
+    assert_eq!(v[0]["rows"], rows, "{v}");
+    assert!(v[0]["job_id"].as_i64().is_some(), "{v}");
+    let peak = peak_rss_kib(pid);
+    eprintln!(
+        "upload of {total} bytes ({rows} rows): sent in {upload_took:?}, 202 after {took:?}; serve peak RSS {before} KiB before, {peak} KiB after"
+    );
+    assert!(
+        peak < 80 * 1024,
+        "serve's peak RSS was {peak} KiB for a {total}-byte body"
+    );
+    // Growth, not the start-up baseline, is what the body could have caused.
+    assert!(
+        (peak - before) * 1024 < total / 4,
+        "peak grew {} KiB for a {total}-byte body",
+        peak - before
+    );
+    // The temporary upload is gone once queued.
+    let left = std::fs::read_dir(env.path("data/uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}
