@@ -664,3 +664,67 @@ fn huge_upload_streams_with_flat_memory() {
         .unwrap_or(0);
     assert_eq!(left, 0);
 }
+
+/// Uploads have an idle limit, not the total one: with `request_timeout` 2 s and
+/// `upload_idle_timeout` 1 s, a D2D report trickled in over ~3.5 s (a slow link) is queued,
+/// while a body that stops sending is cut with 408 after about a second, nothing is queued or
+/// left behind, and the server answers the next request.
+#[test]
+fn uploads_are_cut_when_idle_not_when_slow() {
+    let env = Env::new();
+    let s = Server::start(
+        &env,
+        &[],
+        &[
+            ("SALESINGEST_SERVE_REQUEST_TIMEOUT", "2s"),
+            ("SALESINGEST_SERVE_UPLOAD_IDLE_TIMEOUT", "1s"),
+        ],
+    );
+    let d2d = std::fs::read(fixture("d2d/d2d_sales.csv")).unwrap();
+    let head = |len: usize| {
+        format!(
+            "POST /api/files?name=d2d.csv HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n",
+            s.addr, s.token
+        )
+    };
+    // Slow but moving: 8 pieces, 450 ms apart — longer in all than request_timeout.
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(head(d2d.len()).as_bytes()).unwrap();
+    let started = Instant::now();
+    let piece = d2d.len().div_ceil(8);
+    for p in d2d.chunks(piece) {
+        std::thread::sleep(Duration::from_millis(450));
+        c.write_all(p).unwrap();
+        c.flush().unwrap();
+    }
+    let (code, _, body) = read_response(&mut c);
+    assert!(started.elapsed() > Duration::from_secs(3));
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(job_count(&env), 1);
+    // Stalled: half the body, then nothing.
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(head(d2d.len()).as_bytes()).unwrap();
+    c.write_all(&d2d[..d2d.len() / 2]).unwrap();
+    c.flush().unwrap();
+    let started = Instant::now();
+    let (code, _, body) = read_response(&mut c);
+    let took = started.elapsed();
+    assert_eq!(code, 408, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("upload_idle_timeout"),
+        "{v}"
+    );
+    assert!(took >= Duration::from_millis(900), "cut after {took:?}");
+    assert!(took < Duration::from_secs(5), "held for {took:?}");
+    assert_eq!(job_count(&env), 1);
+    let left = std::fs::read_dir(env.path("data/uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+    // The server is still up, and other routes keep their total limit.
+    let (code, _) = s.api("GET", "/api/status", b"");
+    assert_eq!(code, 200);
+}
