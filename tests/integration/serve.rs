@@ -728,3 +728,49 @@ fn uploads_are_cut_when_idle_not_when_slow() {
     let (code, _) = s.api("GET", "/api/status", b"");
     assert_eq!(code, 200);
 }
+
+/// An uploaded file's job records the name the client gave (as `import` records the path it
+/// was given), not the temporary upload path: `status <id>` and `GET /api/jobs/{id}` say which
+/// file it was, a rejection names it too, and the job still runs from the stored content.
+#[test]
+fn uploaded_jobs_record_the_client_file_name() {
+    let env = Env::new();
+    let s = Server::start(&env, &[], &[]);
+    let d2d = std::fs::read(fixture("d2d/d2d_sales.csv")).unwrap();
+    let (code, v) = s.api("POST", "/api/files?name=reports%2Fd2d-2024-01.csv", &d2d);
+    assert_eq!(code, 202, "{v}");
+    let id = v[0]["job_id"].as_i64().unwrap();
+    let shown = env.json(&["status", &id.to_string()]);
+    let text = shown.to_string();
+    assert_eq!(shown["input"]["file"], "reports/d2d-2024-01.csv", "{shown}");
+    assert!(!text.contains("uploads/"), "{text}");
+    let (code, job) = s.api("GET", &format!("/api/jobs/{id}"), b"");
+    assert_eq!(code, 200);
+    assert_eq!(job["input"]["file"], "reports/d2d-2024-01.csv", "{job}");
+    // What is stored, not only what is shown.
+    let stored: String = env
+        .sql()
+        .query_row("SELECT input FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    assert!(stored.contains("reports/d2d-2024-01.csv"), "{stored}");
+    assert!(!stored.contains("uploads"), "{stored}");
+    // A rejected upload is named by the client's name, never the server's temporary path.
+    let (code, bad) = s.api(
+        "POST",
+        "/api/files?platform=d2d&name=broken.csv",
+        b"a,b\n1,2\n",
+    );
+    assert_eq!(code, 422, "{bad}");
+    let msg = bad.to_string();
+    assert!(msg.contains("broken.csv"), "{msg}");
+    assert!(!msg.contains("uploads"), "{msg}");
+    // The job runs from the stored content (the temporary file is gone).
+    let out = env.cmd().args(["run-worker", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = env.json(&["status", &id.to_string()]);
+    assert_eq!(done["status"], "completed", "{done}");
+}
