@@ -216,7 +216,7 @@ pub async fn files(
 /// The name an uploaded file is recorded and shown under (the job's `input.file`, as `import`
 /// records the path it was given): the client's name without control characters, at most 200
 /// characters; `upload` when it gave none.
-fn display_name(name: &str) -> String {
+pub fn display_name(name: &str) -> String {
     let s: String = name
         .chars()
         .map(|c| if c.is_control() { '?' } else { c })

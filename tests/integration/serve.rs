@@ -774,3 +774,45 @@ fn uploaded_jobs_record_the_client_file_name() {
     let done = env.json(&["status", &id.to_string()]);
     assert_eq!(done["status"], "completed", "{done}");
 }
+
+/// The dashboard's plain upload form (`POST /ui/upload`) records the chosen file's name too.
+#[test]
+fn form_uploads_record_the_client_file_name() {
+    let env = Env::new();
+    let s = Server::start(&env, &[], &[]);
+    let path = s.login_url.split_once(&s.addr).unwrap().1.to_string();
+    let (_, head, _) = s.req("GET", &path, &[], b"");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|l| l.split(';').next())
+        .unwrap()
+        .to_string();
+    let (code, _, page) = s.req("GET", "/", &[("Cookie", &cookie)], b"");
+    assert_eq!(code, 200);
+    let page = String::from_utf8(page).unwrap();
+    let csrf = page
+        .split("<meta name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let boundary = "XBOUNDARYX";
+    let mut mp = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d2d-march.csv\"\r\nContent-Type: text/csv\r\n\r\n").into_bytes();
+    mp.extend_from_slice(&std::fs::read(fixture("d2d/d2d_sales.csv")).unwrap());
+    mp.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let (code, _, body) = s.req(
+        "POST",
+        "/ui/upload",
+        &[("Cookie", &cookie), ("Content-Type", &ct)],
+        &mp,
+    );
+    assert_eq!(code, 303, "{}", String::from_utf8_lossy(&body));
+    let stored: String = env
+        .sql()
+        .query_row("SELECT input FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored.contains("\"d2d-march.csv\""), "{stored}");
+    assert!(!stored.contains("uploads"), "{stored}");
+}
