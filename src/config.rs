@@ -127,8 +127,12 @@ pub struct ServeSettings {
     /// send its request head (default 5s).
     pub header_timeout_ms: i64,
     /// `request_timeout` / `SALESINGEST_SERVE_REQUEST_TIMEOUT`: how long one request may take,
-    /// uploads included (default 60s).
+    /// uploads excepted (default 60s).
     pub request_timeout_ms: i64,
+    /// `upload_idle_timeout` / `SALESINGEST_SERVE_UPLOAD_IDLE_TIMEOUT`: how long an upload's
+    /// body may send nothing before it is cut (408). Uploads have no total limit, so a large
+    /// file on a slow link gets through as long as it keeps moving (default 60s).
+    pub upload_idle_timeout_ms: i64,
     /// `shutdown_timeout` / `SALESINGEST_SERVE_SHUTDOWN_TIMEOUT`: how long requests in flight
     /// get after SIGTERM/SIGINT (default 10s).
     pub shutdown_timeout_ms: i64,
@@ -201,6 +205,7 @@ struct FileServe {
     allowed_hosts: Option<Vec<String>>,
     header_timeout: Option<String>,
     request_timeout: Option<String>,
+    upload_idle_timeout: Option<String>,
     shutdown_timeout: Option<String>,
 }
 
@@ -498,6 +503,12 @@ fn serve_settings(
             "SALESINGEST_SERVE_REQUEST_TIMEOUT",
             &f.request_timeout,
             "serve.request_timeout",
+            60_000,
+        )?,
+        upload_idle_timeout_ms: dur(
+            "SALESINGEST_SERVE_UPLOAD_IDLE_TIMEOUT",
+            &f.upload_idle_timeout,
+            "serve.upload_idle_timeout",
             60_000,
         )?,
         shutdown_timeout_ms: dur(

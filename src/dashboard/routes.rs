@@ -241,7 +241,7 @@ async fn upload_inner(
         tokio::io::AsyncWriteExt::flush(&mut out)
             .await
             .map_err(|e| io("write", &path, e))?;
-        saved.push(path);
+        saved.push((path, crate::serve::upload::display_name(&fname)));
     }
     if saved.is_empty() {
         return Err((
@@ -255,7 +255,7 @@ async fn upload_inner(
             let _keep = scratch;
             saved
                 .iter()
-                .map(|p| ingest::import_file(db, p, &opts))
+                .map(|(p, name)| ingest::import_file_as(db, p, Some(name), &opts))
                 .collect::<anyhow::Result<Vec<_>>>()
         })
         .await

@@ -249,6 +249,25 @@ impl FileStatus {
 /// # Errors
 /// I/O errors reading the file or writing the inbox copy; database errors.
 pub fn import_file(db: &dyn Store, path: &Path, opts: &EnqueueOptions) -> Result<FileOutcome> {
+    import_file_as(db, path, None, opts)
+}
+
+/// As `import_file`, the job (and the messages) naming the file `name` instead of `path`: an
+/// upload's client-side name, where `path` is a temporary copy gone once queued.
+///
+/// # Errors
+/// As `import_file`.
+pub fn import_file_as(
+    db: &dyn Store,
+    path: &Path,
+    name: Option<&str>,
+    opts: &EnqueueOptions,
+) -> Result<FileOutcome> {
+    let shown = path.display().to_string();
+    let named = |m: String| match name {
+        Some(n) => m.replace(&shown, n),
+        None => m,
+    };
     let mut out = FileOutcome {
         path: path.to_path_buf(),
         sha256: None,
@@ -262,13 +281,17 @@ pub fn import_file(db: &dyn Store, path: &Path, opts: &EnqueueOptions) -> Result
         warnings: Vec::new(),
     };
     match check_detected(db, path) {
-        Ok((detected, checked)) => {
+        Ok((detected, mut checked)) => {
+            if let (Some(n), crate::model::JobInput::File { file, .. }) = (name, &mut checked.input)
+            {
+                *file = n.to_string();
+            }
             out.sha256 = Some(checked.sha256.clone());
             out.platform = Some(detected.platform);
             out.layout = Some(detected.summary.layout.clone());
             out.period = detected.period;
             out.rows = detected.summary.rows;
-            out.warnings.clone_from(&detected.summary.warnings);
+            out.warnings = detected.summary.warnings.into_iter().map(named).collect();
             match enqueue_checked(db, detected.platform, &checked, opts)? {
                 FileEnqueue::Queued(e) => {
                     out.job_id = Some(e.id);
@@ -286,12 +309,12 @@ pub fn import_file(db: &dyn Store, path: &Path, opts: &EnqueueOptions) -> Result
         }
         Err(DetectFailure::Unknown { message, .. }) => {
             out.status = FileStatus::Unknown;
-            out.message = Some(message);
+            out.message = Some(named(message));
         }
         Err(DetectFailure::Rejected { platform, message }) => {
             out.platform = Some(platform);
             out.status = FileStatus::Rejected;
-            out.message = Some(message);
+            out.message = Some(named(message));
         }
         Err(DetectFailure::Other(e)) => return Err(e),
     }

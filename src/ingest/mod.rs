@@ -24,8 +24,8 @@ pub use check::{
     DetectFailure,
 };
 pub use enqueue::{
-    enqueue_checked, enqueue_ping, fire_schedules, import_file, sync_job, EnqueueOptions,
-    FileEnqueue, FileOutcome, FileStatus, Fired, PingEnqueue,
+    enqueue_checked, enqueue_ping, fire_schedules, import_file, import_file_as, sync_job,
+    EnqueueOptions, FileEnqueue, FileOutcome, FileStatus, Fired, PingEnqueue,
 };
 pub use handler::{classify, IngestHandler};
 pub use inbox::{collect_files, scan_inbox};

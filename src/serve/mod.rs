@@ -26,6 +26,7 @@ pub mod api;
 pub mod auth;
 mod log;
 mod server;
+mod timeout;
 pub mod upload;
 mod worker;
 
@@ -249,17 +250,14 @@ pub fn router(state: AppState) -> Router {
         );
     // DASHBOARD ROUTES: `GET /`, `/assets/*` and the plain upload form `POST /ui/upload`.
     let app = app.merge(crate::dashboard::routes());
-    let timeout = std::time::Duration::from_millis(
-        u64::try_from(state.settings().serve.request_timeout_ms).unwrap_or(60_000),
-    );
     app.layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::check_host,
         ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            timeout::limit,
         ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .layer(axum::middleware::from_fn(log::request_log))

@@ -213,6 +213,28 @@ pub async fn files(
     }
 }
 
+/// The name an uploaded file is recorded and shown under (the job's `input.file`, as `import`
+/// records the path it was given): the client's name without control characters, at most 200
+/// characters; `upload` when it gave none.
+pub fn display_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(200)
+        .collect();
+    let s = s.trim();
+    if s.is_empty() {
+        "upload".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+/// `message` with the temporary upload path replaced by the name the client gave.
+fn named(message: String, path: &Path, name: &str) -> String {
+    message.replace(&path.display().to_string(), name)
+}
+
 /// Check every file, then queue them all; the first rejection stops before anything is queued.
 fn check_and_queue(
     db: &dyn crate::store::Store,
@@ -222,19 +244,33 @@ fn check_and_queue(
 ) -> anyhow::Result<Result<Vec<crate::output::FileView>, String>> {
     let mut checked = Vec::new();
     for (name, path) in saved {
-        let (p, layout, period, c) = match platform {
+        let name = display_name(name);
+        let (p, layout, period, mut c) = match platform {
             Some(p) => match ingest::check_file(db, p, path) {
                 Ok(c) => (p, c.summary.layout.clone(), None, c),
-                Err(CheckError::Rejected(m)) => return Ok(Err(m)),
+                Err(CheckError::Rejected(m)) => return Ok(Err(named(m, path, &name))),
                 Err(CheckError::Other(e)) => return Err(e),
             },
             None => match ingest::check_detected(db, path) {
                 Ok((d, c)) => (d.platform, d.summary.layout.clone(), d.period, c),
                 Err(DetectFailure::Unknown { message, .. })
-                | Err(DetectFailure::Rejected { message, .. }) => return Ok(Err(message)),
+                | Err(DetectFailure::Rejected { message, .. }) => {
+                    return Ok(Err(named(message, path, &name)))
+                }
                 Err(DetectFailure::Other(e)) => return Err(e),
             },
         };
+        // The job records the file under the client's name, not the temporary path (which is
+        // gone once queued: the content is in the blob store under its hash).
+        if let crate::model::JobInput::File { file, .. } = &mut c.input {
+            file.clone_from(&name);
+        }
+        c.summary.warnings = c
+            .summary
+            .warnings
+            .into_iter()
+            .map(|w| named(w, path, &name))
+            .collect();
         for w in &c.summary.warnings {
             eprintln!("warning: {w}");
         }

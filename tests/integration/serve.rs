@@ -565,3 +565,254 @@ fn hook_answers_503_when_the_job_cannot_be_recorded() {
     assert_eq!(v["deduplicated"], false);
     assert_eq!(job_count(&env), 1);
 }
+
+/// Peak resident memory (`VmHWM`, KiB) of a process, from `/proc/<pid>/status`.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+}
+
+/// A huge upload is streamed to disk with flat memory (issue 14): a valid D2D report of
+/// `SALESINGEST_TEST_UPLOAD_MB` MB (default 300), generated while it is sent (never a whole
+/// `Vec`), written to the socket in 64 KiB pieces; the job is queued (202, one row per line),
+/// and serve's peak RSS stays under 80 MB — far below the body. `[serve] max_upload` is raised
+/// to 1 GiB for it; the 413 path has its own test above.
+#[cfg(target_os = "linux")]
+#[test]
+fn huge_upload_streams_with_flat_memory() {
+    let mb: u64 = std::env::var("SALESINGEST_TEST_UPLOAD_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let target = mb * 1_000_000;
+    let env = Env::new();
+    let s = Server::start(
+        &env,
+        &[],
+        &[
+            ("SALESINGEST_SERVE_MAX_UPLOAD", "1GiB"),
+            ("SALESINGEST_SERVE_REQUEST_TIMEOUT", "600s"),
+        ],
+    );
+    let pid = s.child.id();
+    let before = peak_rss_kib(pid);
+    // Rows of one length (the date range keeps every field's width), so the exact body size
+    // is known before sending it.
+    let row = |i: u64| {
+        crate::util::d2d_row(
+            &crate::util::day(i64::try_from(i % 3650).unwrap()),
+            "1.50",
+            1,
+        )
+    };
+    let header = format!("{}\n", crate::util::D2D_HEADER);
+    let row_len = row(0).len() as u64 + 1;
+    let rows = (target - header.len() as u64) / row_len;
+    let total = header.len() as u64 + rows * row_len;
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    let head = format!(
+        "POST /api/files?name=huge-d2d.csv HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Type: text/csv\r\nContent-Length: {total}\r\n\r\n",
+        s.addr, s.token
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::with_capacity(64 * 1024 + 512);
+    buf.extend_from_slice(header.as_bytes());
+    let mut sent = 0u64;
+    for i in 0..rows {
+        buf.extend_from_slice(row(i).as_bytes());
+        buf.push(b'\n');
+        if buf.len() >= 64 * 1024 {
+            c.write_all(&buf).unwrap();
+            sent += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    c.write_all(&buf).unwrap();
+    sent += buf.len() as u64;
+    assert_eq!(sent, total);
+    let upload_took = started.elapsed();
+    let (code, _, body) = read_response(&mut c);
+    let took = started.elapsed();
+    let v: Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    assert_eq!(code, 202, "{v}");
+    assert_eq!(v[0]["status"], "queued", "{v}");
+    assert_eq!(v[0]["rows"], rows, "{v}");
+    assert!(v[0]["job_id"].as_i64().is_some(), "{v}");
+    let peak = peak_rss_kib(pid);
+    eprintln!(
+        "upload of {total} bytes ({rows} rows): sent in {upload_took:?}, 202 after {took:?}; serve peak RSS {before} KiB before, {peak} KiB after"
+    );
+    assert!(
+        peak < 80 * 1024,
+        "serve's peak RSS was {peak} KiB for a {total}-byte body"
+    );
+    // Growth, not the start-up baseline, is what the body could have caused.
+    assert!(
+        (peak - before) * 1024 < total / 4,
+        "peak grew {} KiB for a {total}-byte body",
+        peak - before
+    );
+    // The temporary upload is gone once queued.
+    let left = std::fs::read_dir(env.path("data/uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}
+
+/// Uploads have an idle limit, not the total one: with `request_timeout` 2 s and
+/// `upload_idle_timeout` 1 s, a D2D report trickled in over ~3.5 s (a slow link) is queued,
+/// while a body that stops sending is cut with 408 after about a second, nothing is queued or
+/// left behind, and the server answers the next request.
+#[test]
+fn uploads_are_cut_when_idle_not_when_slow() {
+    let env = Env::new();
+    let s = Server::start(
+        &env,
+        &[],
+        &[
+            ("SALESINGEST_SERVE_REQUEST_TIMEOUT", "2s"),
+            ("SALESINGEST_SERVE_UPLOAD_IDLE_TIMEOUT", "1s"),
+        ],
+    );
+    let d2d = std::fs::read(fixture("d2d/d2d_sales.csv")).unwrap();
+    let head = |len: usize| {
+        format!(
+            "POST /api/files?name=d2d.csv HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n",
+            s.addr, s.token
+        )
+    };
+    // Slow but moving: 8 pieces, 450 ms apart — longer in all than request_timeout.
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(head(d2d.len()).as_bytes()).unwrap();
+    let started = Instant::now();
+    let piece = d2d.len().div_ceil(8);
+    for p in d2d.chunks(piece) {
+        std::thread::sleep(Duration::from_millis(450));
+        c.write_all(p).unwrap();
+        c.flush().unwrap();
+    }
+    let (code, _, body) = read_response(&mut c);
+    assert!(started.elapsed() > Duration::from_secs(3));
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(job_count(&env), 1);
+    // Stalled: half the body, then nothing.
+    let mut c = TcpStream::connect(&s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(head(d2d.len()).as_bytes()).unwrap();
+    c.write_all(&d2d[..d2d.len() / 2]).unwrap();
+    c.flush().unwrap();
+    let started = Instant::now();
+    let (code, _, body) = read_response(&mut c);
+    let took = started.elapsed();
+    assert_eq!(code, 408, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("upload_idle_timeout"),
+        "{v}"
+    );
+    assert!(took >= Duration::from_millis(900), "cut after {took:?}");
+    assert!(took < Duration::from_secs(5), "held for {took:?}");
+    assert_eq!(job_count(&env), 1);
+    let left = std::fs::read_dir(env.path("data/uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+    // The server is still up, and other routes keep their total limit.
+    let (code, _) = s.api("GET", "/api/status", b"");
+    assert_eq!(code, 200);
+}
+
+/// An uploaded file's job records the name the client gave (as `import` records the path it
+/// was given), not the temporary upload path: `status <id>` and `GET /api/jobs/{id}` say which
+/// file it was, a rejection names it too, and the job still runs from the stored content.
+#[test]
+fn uploaded_jobs_record_the_client_file_name() {
+    let env = Env::new();
+    let s = Server::start(&env, &[], &[]);
+    let d2d = std::fs::read(fixture("d2d/d2d_sales.csv")).unwrap();
+    let (code, v) = s.api("POST", "/api/files?name=reports%2Fd2d-2024-01.csv", &d2d);
+    assert_eq!(code, 202, "{v}");
+    let id = v[0]["job_id"].as_i64().unwrap();
+    let shown = env.json(&["status", &id.to_string()]);
+    let text = shown.to_string();
+    assert_eq!(shown["input"]["file"], "reports/d2d-2024-01.csv", "{shown}");
+    assert!(!text.contains("uploads/"), "{text}");
+    let (code, job) = s.api("GET", &format!("/api/jobs/{id}"), b"");
+    assert_eq!(code, 200);
+    assert_eq!(job["input"]["file"], "reports/d2d-2024-01.csv", "{job}");
+    // What is stored, not only what is shown.
+    let stored: String = env
+        .sql()
+        .query_row("SELECT input FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    assert!(stored.contains("reports/d2d-2024-01.csv"), "{stored}");
+    assert!(!stored.contains("uploads"), "{stored}");
+    // A rejected upload is named by the client's name, never the server's temporary path.
+    let (code, bad) = s.api(
+        "POST",
+        "/api/files?platform=d2d&name=broken.csv",
+        b"a,b\n1,2\n",
+    );
+    assert_eq!(code, 422, "{bad}");
+    let msg = bad.to_string();
+    assert!(msg.contains("broken.csv"), "{msg}");
+    assert!(!msg.contains("uploads"), "{msg}");
+    // The job runs from the stored content (the temporary file is gone).
+    let out = env.cmd().args(["run-worker", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = env.json(&["status", &id.to_string()]);
+    assert_eq!(done["status"], "completed", "{done}");
+}
+
+/// The dashboard's plain upload form (`POST /ui/upload`) records the chosen file's name too.
+#[test]
+fn form_uploads_record_the_client_file_name() {
+    let env = Env::new();
+    let s = Server::start(&env, &[], &[]);
+    let path = s.login_url.split_once(&s.addr).unwrap().1.to_string();
+    let (_, head, _) = s.req("GET", &path, &[], b"");
+    let cookie = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|l| l.split(';').next())
+        .unwrap()
+        .to_string();
+    let (code, _, page) = s.req("GET", "/", &[("Cookie", &cookie)], b"");
+    assert_eq!(code, 200);
+    let page = String::from_utf8(page).unwrap();
+    let csrf = page
+        .split("<meta name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let boundary = "XBOUNDARYX";
+    let mut mp = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"d2d-march.csv\"\r\nContent-Type: text/csv\r\n\r\n").into_bytes();
+    mp.extend_from_slice(&std::fs::read(fixture("d2d/d2d_sales.csv")).unwrap());
+    mp.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let (code, _, body) = s.req(
+        "POST",
+        "/ui/upload",
+        &[("Cookie", &cookie), ("Content-Type", &ct)],
+        &mp,
+    );
+    assert_eq!(code, 303, "{}", String::from_utf8_lossy(&body));
+    let stored: String = env
+        .sql()
+        .query_row("SELECT input FROM jobs", [], |r| r.get(0))
+        .unwrap();
+    assert!(stored.contains("\"d2d-march.csv\""), "{stored}");
+    assert!(!stored.contains("uploads"), "{stored}");
+}
