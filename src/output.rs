@@ -163,14 +163,14 @@ impl Printer {
     /// A line of human output on stdout (suppressed by `--quiet`).
     pub fn line(&self, text: &str) {
         if !self.quiet {
-            println!("{text}");
+            stdout_line(text);
         }
     }
 
     /// A table on stdout.
     pub fn table(&self, table: &Table) {
         if !self.quiet {
-            println!("{table}");
+            stdout_line(&table.to_string());
         }
     }
 
@@ -197,7 +197,7 @@ impl Printer {
             return;
         }
         if Self::stdout_is_tty() {
-            println!("{text}");
+            stdout_line(text);
         } else {
             self.info(text);
         }
@@ -224,7 +224,7 @@ impl Printer {
 
     /// A line on stdout that is always shown, even with `--quiet` (`status --check` problems).
     pub fn alert_stdout(&self, text: &str) {
-        println!("{text}");
+        stdout_line(text);
     }
 
     /// The final error line.
@@ -607,4 +607,21 @@ pub struct OverviewView {
     pub retrying: i64,
     pub failed: i64,
     pub sync_cursor: Option<String>,
+}
+
+/// Write `text` to stdout. A reader that went away (`salesingest jobs | head`) ends the
+/// command quietly, as `head` expects, instead of a panic from `println!`; the work the command
+/// did is already committed by then.
+pub fn stdout_write(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// `stdout_write` of one line.
+pub fn stdout_line(text: &str) {
+    stdout_write(&format!("{text}\n"));
 }

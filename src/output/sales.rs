@@ -711,7 +711,7 @@ impl Printer {
     /// Print a rendered chart (respecting `--quiet`).
     pub fn chart(&self, text: &str) {
         if !self.quiet {
-            print!("{text}");
+            crate::output::stdout_write(text);
         }
     }
 

@@ -395,6 +395,7 @@ fn commands_that_read_never_create_a_database() {
             &["status", "1"],
             &["jobs"],
             &["logs"],
+            &["sales", "export"],
             &["schedules"],
             &["retry", "1"],
             &["cancel", "1"],
@@ -1282,4 +1283,31 @@ fn on_a_terminal_run_worker_names_the_next_job_and_prints_a_failure_once() {
     let st = env.json(&["status", &bad["id"].to_string()]);
     let error = st["last_error"].as_str().unwrap();
     assert_eq!(text.matches(error).count(), 1, "{error}\n{text}");
+}
+
+/// `salesingest … | head`: a reader that goes away ends the command quietly (exit 0, nothing on
+/// stderr), never with a panic ("failed printing to stdout: Broken pipe").
+#[test]
+fn a_reader_that_goes_away_ends_the_command_quietly() {
+    let env = imported();
+    for args in [
+        &["sales", "summary", "--by", "title,month"][..],
+        &["sales", "chart"],
+        &["sales", "payouts"],
+        &["jobs"],
+        &["logs"],
+        &["sales", "export"],
+    ] {
+        let mut cmd = env.spawn_cmd();
+        cmd.args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // Close the reading end before the command gets to print (it opens the store first).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr_of(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
 }
