@@ -16,24 +16,11 @@ use crate::queue::{
     JobResult, JobStore, Lease, Millis, NewJob, Rescued, RetryOutcome, RunCounts, WorkerId,
 };
 
-/// The claim: `$1` owner, `$2` lease in ms, `$3` run id, `$4` platform or NULL. Returns the
+/// The claim (migration 3's `salesingest_claim`): `$1` owner, `$2` lease in ms, `$3` run id,
+/// `$4` platform or NULL. Due jobs are chosen in a CTE with `FOR UPDATE SKIP LOCKED` feeding
+/// one `UPDATE … RETURNING`, and the attempt row is opened in the same statement. Returns the
 /// claimed job's `id, platform, input, attempts, max_attempts, claims` (no row: nothing due).
-const CLAIM_CTES: &str = "
-  next AS (
-    SELECT id FROM jobs
-     WHERE state IN ('queued','retrying') AND run_at <= now()
-       AND ($4::text IS NULL OR platform = $4::text)
-     ORDER BY priority DESC, run_at, id
-     LIMIT 1
-     FOR UPDATE SKIP LOCKED),
-  claimed AS (
-    UPDATE jobs j SET state = 'processing', attempts = j.attempts + 1, claims = j.claims + 1,
-           lease_owner = $1, lease_expires_at = now() + $2::float8 * interval '1 millisecond'
-      FROM next WHERE j.id = next.id
-    RETURNING j.id, j.platform, j.input::text AS input, j.attempts, j.max_attempts, j.claims),
-  attempt AS (
-    INSERT INTO attempts (job_id, attempt, run_id, worker, started_at)
-    SELECT id, claims, $3, $1, now() FROM claimed)";
+const CLAIM: &str = "SELECT * FROM salesingest_claim($1, $2::float8, $3, $4::text)";
 
 fn claimed_job(row: &postgres::Row, owner: &WorkerId) -> ClaimedJob {
     let id: i64 = row.get("id");
@@ -54,7 +41,7 @@ fn claimed_job(row: &postgres::Row, owner: &WorkerId) -> ClaimedJob {
 fn claim_in(tx: &mut Transaction<'_>, req: &ClaimRequest<'_>) -> Result<Option<ClaimedJob>> {
     let platform = req.platform.map(str::to_string);
     let row = tx.query_typed_opt(
-        &format!("WITH {CLAIM_CTES} SELECT * FROM claimed"),
+        CLAIM,
         args![req.owner.0.as_str(), req.lease_ms, req.run_id, platform],
     )?;
     Ok(row.map(|r| claimed_job(&r, req.owner)))
@@ -231,34 +218,20 @@ impl JobStore for PgStore {
             });
         }
         // No effects to publish: the fenced completion, its attempt row, the next claim and its
-        // attempt row are one statement (the claim's snapshot sees this job still processing,
-        // so it is never claimed again).
+        // attempt row are one call of migration 3's function (one round trip, one commit).
         let json = serde_json::to_string(result)?;
         let platform = next.platform.map(str::to_string);
         let row = self.query_one(
-            &format!(
-                "WITH {CLAIM_CTES},
-                 done AS (
-                   UPDATE jobs SET state = 'completed', finished_at = now(), lease_owner = NULL,
-                          lease_expires_at = NULL, result = $8::text::jsonb, last_error = NULL
-                    WHERE id = $5 AND state = 'processing' AND lease_owner = $6 AND claims = $7
-                   RETURNING id),
-                 closed AS (
-                   UPDATE attempts SET finished_at = now(), outcome = 'completed', error = NULL
-                    WHERE job_id = $5 AND attempt = $7 AND finished_at IS NULL
-                      AND EXISTS (SELECT 1 FROM done))
-                 SELECT (SELECT count(*) FROM done) AS completed, c.*
-                   FROM (SELECT 1) AS one LEFT JOIN claimed c ON true"
-            ),
+            "SELECT * FROM salesingest_complete_then_claim($1, $2, $3, $4, $5, $6::float8, $7, $8::text)",
             args![
-                next.owner.0.as_str(),
-                next.lease_ms,
-                next.run_id,
-                platform,
                 lease.job_id,
                 lease.owner.as_str(),
                 lease.claim as i32,
-                json
+                json,
+                next.owner.0.as_str(),
+                next.lease_ms,
+                next.run_id,
+                platform
             ],
         )?;
         let done = (row.get::<_, i64>("completed") == 1).then(|| result.clone());

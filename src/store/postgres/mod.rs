@@ -6,7 +6,9 @@
 //! - Every time that decides something is the database's `now()`; callers pass durations.
 //! - No session state: no session advisory locks, no `LISTEN`, no `SET`, no named prepared
 //!   statements (every statement goes as an unnamed one, `query_typed`), so that it works
-//!   through PgBouncer in transaction pooling mode. Locks are row locks or
+//!   through PgBouncer in transaction pooling mode. The worker's hot statements (claim, and
+//!   complete-then-claim) are PL/pgSQL functions (migration 3), whose plans the server caches
+//!   in its own session, out of any client's sight. Locks are row locks or
 //!   transaction-scoped advisory locks, released at commit.
 //! - Each store call is one short transaction; nothing is held while a job runs.
 //! - Completion is fenced on the attempt (owner and claim number) and publishes the job's sales
@@ -37,6 +39,7 @@ use crate::queue::Millis;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_payouts.sql"),
+    include_str!("migrations/003_queue_functions.sql"),
 ];
 
 /// The schema version this salesingest writes.
