@@ -26,8 +26,8 @@ for c in ${COUNTS:-1 4 8}; do
   for way in unnamed:extended:claim_unnamed function:extended:claim_fn prepared:prepared:claim_unnamed; do
     IFS=: read -r name mode script <<<"$way"
     setup
-    out=$(pgbench -n -D cid=0 -D ccl=0 -M "$mode" -c "$c" -j 2 -t $((jobs / c)) -f "bench/pg/$script.sql" "$url/$db" 2>&1) || true
-    grep -iE "error|abort" <<<"$out" >&2 || true
+    out=$(pgbench -n --verbose-errors -D cid=0 -D ccl=0 -M "$mode" -c "$c" -j 2 -t $((jobs / c)) -f "bench/pg/$script.sql" "$url/$db" 2>&1) || true
+    grep -iE "error|abort|failed transactions: [1-9]" <<<"$out" >&2 || true
     tps[$name]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
     done_jobs=$(psql -qtA "$url/$db" -c "SELECT count(*) FROM jobs WHERE state = 'completed'")
     # each client's last claimed job stays processing (its completion would come with the next)
