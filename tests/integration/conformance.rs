@@ -803,3 +803,57 @@ fn migrate_copies_a_sqlite_store_into_postgres_and_verifies_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("stop the workers"));
 }
+
+/// A database left at schema version 2 by the previous release is upgraded in place by the first
+/// command of this one: migration 3's queue functions are installed, and jobs queued then are
+/// claimed and completed through them (each once, every sale counted).
+#[test]
+#[cfg_attr(
+    not(salesingest_test_pg),
+    ignore = "needs PostgreSQL: no server answered on 127.0.0.1:5432 when this was built"
+)]
+fn a_version_2_database_is_upgraded_and_its_jobs_run_through_the_queue_functions() {
+    let db = crate::pg::PgDb::create();
+    db.client()
+        .batch_execute(&format!(
+            "{}\n{}\nCREATE TABLE salesingest_schema (
+               only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+               version  bigint  NOT NULL,
+               upgraded_at timestamptz NOT NULL DEFAULT now());
+             INSERT INTO salesingest_schema (version) VALUES (2);",
+            include_str!("../../src/store/postgres/migrations/001_init.sql"),
+            include_str!("../../src/store/postgres/migrations/002_payouts.sql"),
+        ))
+        .unwrap();
+    let env = Env::on_pg(db);
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM pg_proc WHERE proname LIKE 'salesingest_%'"),
+        0
+    );
+    let total = one_row_reports(&env.path("reports"), 3);
+    let out = env
+        .cmd()
+        .args(["import", "-q", env.path("reports").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.scalar("SELECT version FROM salesingest_schema"), 3);
+    assert_eq!(
+        env.scalar(
+            "SELECT count(*) FROM pg_proc
+              WHERE proname IN ('salesingest_claim', 'salesingest_complete_then_claim')"
+        ),
+        2
+    );
+    let run = env.json(&["run-worker"]);
+    assert_eq!(run["completed"], 3, "{run}");
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM attempts WHERE outcome = 'completed'"),
+        3
+    );
+    assert_eq!(usd_cents(&env), total);
+}

@@ -139,6 +139,72 @@ on_both! {
 }
 
 on_both! {
+    /// The worker's one-call completion and next claim: a stale lease completes nothing but the
+    /// next job is still claimed; the holder's call completes its job (result and attempt row)
+    /// and claims the next by priority; with the queue empty it completes and claims nothing.
+    fn complete_then_claim_is_fenced_and_claims_the_next(backend) {
+        let env = Env::on(backend);
+        let s = open(&env);
+        let first_id = s.enqueue(&job("a", 5, None)).unwrap().id;
+        let low = s.enqueue(&job("a", 0, None)).unwrap().id;
+        let mid = s.enqueue(&job("a", 1, None)).unwrap().id;
+        let (a, b) = (worker("host-a"), worker("host-b"));
+        let req = |w| ClaimRequest { owner: w, run_id: None, platform: None, lease_ms: 60_000 };
+        let stale = claim(s.as_ref(), &a, 200).unwrap();
+        assert_eq!(stale.id, first_id);
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        assert_eq!(s.rescue(&|_| false).unwrap().len(), 1);
+        let held = claim(s.as_ref(), &b, 60_000).unwrap();
+        assert_eq!(held.id, first_id);
+        let ignored = JobResult { rows: 99, ..JobResult::default() };
+        let (done, next_a) = s
+            .complete_then_claim(&stale.lease, &ignored, &Effects::default(), &req(&a))
+            .unwrap();
+        assert!(done.is_none(), "a stale lease completed the job");
+        let next_a = next_a.expect("the next job, claimed all the same");
+        assert_eq!(next_a.id, mid);
+        assert_eq!(next_a.lease.owner, a.0);
+        assert_eq!(state(s.as_ref(), first_id), "processing");
+        let result = JobResult { rows: 7, ..JobResult::default() };
+        let (done, next_b) = s
+            .complete_then_claim(&held.lease, &result, &Effects::default(), &req(&b))
+            .unwrap();
+        assert_eq!(done, Some(result));
+        assert_eq!(next_b.expect("the last job").id, low);
+        let row = s.job(first_id).unwrap().unwrap();
+        assert_eq!(row.state, "completed");
+        let stored: JobResult = serde_json::from_str(row.result.as_deref().unwrap()).unwrap();
+        assert_eq!(stored.rows, 7, "the stale call's result was stored");
+        let attempts = s.attempts(first_id).unwrap();
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[1].outcome.as_deref(), Some("completed"));
+        assert_eq!(attempts[1].worker, b.0);
+        let last = JobResult { rows: 1, ..JobResult::default() };
+        let (done, none) = s
+            .complete_then_claim(&next_a.lease, &last, &Effects::default(), &req(&a))
+            .unwrap();
+        assert_eq!(done, Some(last));
+        assert!(none.is_none(), "claimed from an empty queue");
+        assert_eq!(state(s.as_ref(), mid), "completed");
+        assert_eq!(state(s.as_ref(), low), "processing");
+        // The same worker claiming a job again after a rescue: the claim number alone fences
+        // the older attempt.
+        let again = s.enqueue(&job("a", 0, None)).unwrap().id;
+        let old = claim(s.as_ref(), &a, 200).unwrap();
+        assert_eq!(old.id, again);
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        assert_eq!(s.rescue(&|_| false).unwrap().len(), 1);
+        let new = claim(s.as_ref(), &a, 60_000).unwrap();
+        assert_eq!((new.id, new.lease.claim), (again, old.lease.claim + 1));
+        let (done, _) = s
+            .complete_then_claim(&old.lease, &ignored, &Effects::default(), &req(&a))
+            .unwrap();
+        assert!(done.is_none(), "the older attempt of the same worker completed the job");
+        assert_eq!(state(s.as_ref(), again), "processing");
+    }
+}
+
+on_both! {
     /// A rescued job out of attempts fails instead of running again.
     fn a_rescue_out_of_attempts_fails_the_job(backend) {
         let env = Env::on(backend);
