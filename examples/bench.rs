@@ -132,6 +132,11 @@ fn worker_child(db_path: &Path, durability: Durability) -> Result<()> {
         lease_ms: 60_000,
         policy: RetryPolicy::default(),
         retention: Retention::default(),
+        // `BENCH_WINDOW=1`: one job at a time (the A/B of claim windows); default 16.
+        window: std::env::var("BENCH_WINDOW")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(salesingest::queue::worker::DEFAULT_WINDOW),
         args: "bench worker".into(),
     };
     let report = worker::run(&db, &open_hb, &mut Noop, &cfg, &mut |_| {})?;

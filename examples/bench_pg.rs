@@ -31,7 +31,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use postgres::{Client, NoTls};
 use salesingest::queue::retry::{Retention, RetryPolicy};
-use salesingest::queue::worker::{self, Handler, JobControl, WorkerConfig};
+use salesingest::queue::worker::{self, Handler, JobControl, WorkerConfig, DEFAULT_WINDOW};
 use salesingest::queue::{ClaimedJob, Effects, JobError, JobResult, JobStore};
 use salesingest::store::{Location, OpenOptions};
 
@@ -52,7 +52,8 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map_or("all", String::as_str);
     if what == "worker" {
-        return worker_child(args.get(1).context("worker URL")?);
+        let window = args.get(2).map_or(Ok(DEFAULT_WINDOW), |w| w.parse())?;
+        return worker_child(args.get(1).context("worker URL")?, window);
     }
     let flag = |name: &str| -> Option<String> {
         args.iter()
@@ -179,7 +180,7 @@ impl Handler for Noop {
 
 /// Child process: drain the queue of the PostgreSQL store at `url`, as `run-worker` does (a
 /// store with the default pool, a second connection for the heartbeat), and exit.
-fn worker_child(url: &str) -> Result<()> {
+fn worker_child(url: &str, window: u32) -> Result<()> {
     let location = Location::parse_here(url)?;
     let opts = OpenOptions::default();
     let db = salesingest::store::open(&location, &opts)?;
@@ -192,6 +193,7 @@ fn worker_child(url: &str) -> Result<()> {
         lease_ms: 60_000,
         policy: RetryPolicy::default(),
         retention: Retention::default(),
+        window,
         args: "bench_pg worker".into(),
     };
     let report = worker::run(db.queue(), &open_hb, &mut Noop, &cfg, &mut |_| {})?;
@@ -217,12 +219,19 @@ fn enqueue_sql(c: &mut Client, n: u64) -> Result<i64> {
     Ok(after)
 }
 
-/// Spawn `workers` worker processes on `url`; seconds until the last one exits.
-fn drain(url: &str, workers: usize) -> Result<f64> {
+/// Spawn `workers` worker processes on `url`, claiming up to `window` quick jobs at once (1: one
+/// at a time); seconds until the last one exits.
+fn drain(url: &str, workers: usize, window: u32) -> Result<f64> {
     let exe = std::env::current_exe()?;
     let t = Instant::now();
     let children: Vec<_> = (0..workers)
-        .map(|_| Command::new(&exe).arg("worker").arg(url).spawn())
+        .map(|_| {
+            Command::new(&exe)
+                .arg("worker")
+                .arg(url)
+                .arg(window.to_string())
+                .spawn()
+        })
         .collect::<std::io::Result<_>>()?;
     for mut c in children {
         let st = c.wait()?;
@@ -354,7 +363,14 @@ fn gw_node(o: &Opts, args: &[&str]) -> Result<String> {
 
 /// Queue `n` no-op jobs with graphile's own `add_jobs`, drain them with `runOnce` at
 /// `concurrency`, and check each ran once. Returns the seconds graphile reports.
-fn gw_round(o: &Opts, c: &mut Client, url: &str, concurrency: usize, n: u64) -> Result<f64> {
+fn gw_round(
+    o: &Opts,
+    c: &mut Client,
+    url: &str,
+    concurrency: usize,
+    n: u64,
+    batching: bool,
+) -> Result<f64> {
     c.execute(
         "SELECT count(*) FROM graphile_worker.add_jobs((
            SELECT array_agg(json_populate_record(NULL::graphile_worker.job_spec,
@@ -363,7 +379,8 @@ fn gw_round(o: &Opts, c: &mut Client, url: &str, concurrency: usize, n: u64) -> 
         &[&(n as i64)],
     )?;
     c.batch_execute("ANALYZE graphile_worker._private_jobs")?;
-    let out = gw_node(o, &["run", url, &concurrency.to_string()])?;
+    let batch = if batching { "batch" } else { "nobatch" };
+    let out = gw_node(o, &["run", url, &concurrency.to_string(), batch])?;
     let v: serde_json::Value = serde_json::from_str(out.trim())
         .with_context(|| format!("graphile-worker printed {out}"))?;
     let left: i64 = c
@@ -413,59 +430,77 @@ fn bench_queue(dir: &Path, o: &Opts) -> Result<()> {
     println!();
     println!(
         "Each round: `pgbench` floor ({} s, one-row UPDATE per transaction, N clients), then \
-         salesingest (N worker processes), then graphile-worker 0.18 (N job slots: one Node \
-         process, `concurrency` N, batching off), then the floor again (a round's floor is the \
-         mean of the two), on the same server. Medians of the rounds; [min–max].",
+         salesingest (N worker processes, claim windows of up to {DEFAULT_WINDOW} quick jobs, \
+         the default), salesingest with `[queue] window = 1` (one job at a time), \
+         graphile-worker 0.18 (N job slots: one Node process, `concurrency` N) with batching \
+         off (its default) and with batching on (`localQueue.size` {DEFAULT_WINDOW}, \
+         `completeJobBatchDelay` 0), then the floor again (a round's floor is the mean of the \
+         two), on the same server. Medians of the rounds; [min–max]. Every salesingest round \
+         checked from `attempts`: each job claimed once, one attempt, completed.",
         o.floor_secs
     );
     println!();
-    println!("| N | floor tps | salesingest jobs/s | ratio to floor | graphile-worker jobs/s | salesingest / graphile | finished history | each job exactly once | split per worker (last round) |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| N | floor tps | salesingest jobs/s | ratio to floor | window 1 jobs/s | ratio to floor | graphile (batching off) jobs/s | graphile (batching on) jobs/s | salesingest / graphile off | salesingest / graphile on | window 1 / graphile off | finished history | split per worker (last round) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut raw = Vec::new();
     for &w in &o.counts {
-        let (mut fl, mut s, mut g) = (Vec::new(), Vec::new(), Vec::new());
+        let mut fl = Vec::new();
+        let (mut s, mut s1, mut g, mut gb) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let hist0 = finished_jobs(&mut si)?;
         let mut split = String::new();
         for _ in 0..o.rounds {
-            // The floor right before and right after each queue run (the mean is used): the
-            // disk's fsync rate drifts within a minute on this shared machine.
+            // The floor right before and right after each round's queue runs (the mean is
+            // used): the disk's fsync rate drifts within a minute on this shared machine.
             let before = floor(dir, &si_url, w, o.floor_secs)?;
-            let after = enqueue_sql(&mut si, n)?;
-            let secs = drain(&si_url, w)?;
-            split = verify(&mut si, after, n)?;
-            s.push(n as f64 / secs);
+            for (window, out) in [(DEFAULT_WINDOW, &mut s), (1, &mut s1)] {
+                let after = enqueue_sql(&mut si, n)?;
+                let secs = drain(&si_url, w, window)?;
+                let sp = verify(&mut si, after, n)?;
+                if window == DEFAULT_WINDOW {
+                    split = sp;
+                }
+                out.push(n as f64 / secs);
+            }
             if let Some((url, c)) = gw.as_mut() {
-                g.push(n as f64 / gw_round(o, c, url, w, n)?);
+                g.push(n as f64 / gw_round(o, c, url, w, n, false)?);
+                gb.push(n as f64 / gw_round(o, c, url, w, n, true)?);
             }
             fl.push((before + floor(dir, &si_url, w, o.floor_secs)?) / 2.0);
         }
-        let hist1 = finished_jobs(&mut si)? - n as i64;
+        let hist1 = finished_jobs(&mut si)? - 2 * n as i64;
         let (f, fmin, fmax) = stats(&fl);
         let (sm, smin, smax) = stats(&s);
-        let (gcol, rel) = if g.is_empty() {
-            ("–".to_string(), "–".to_string())
-        } else {
-            let (gm, gmin, gmax) = stats(&g);
-            (
-                format!("{gm:.0} [{gmin:.0}–{gmax:.0}]"),
-                format!("{:.2}", sm / gm),
-            )
+        let (s1m, s1min, s1max) = stats(&s1);
+        let cell = |v: &[f64]| -> (String, Option<f64>) {
+            if v.is_empty() {
+                return ("–".into(), None);
+            }
+            let (m, lo, hi) = stats(v);
+            (format!("{m:.0} [{lo:.0}–{hi:.0}]"), Some(m))
         };
+        let ((gcol, gm), (gbcol, gbm)) = (cell(&g), cell(&gb));
+        let rel = |a: f64, b: Option<f64>| b.map_or("–".to_string(), |b| format!("{:.2}", a / b));
         println!(
-            "| {w} | {f:.0} [{fmin:.0}–{fmax:.0}] | {sm:.0} [{smin:.0}–{smax:.0}] | **{:.2}** | {gcol} | {rel} | {hist0}–{hist1} | yes | {split} |",
-            sm / f
+            "| {w} | {f:.0} [{fmin:.0}–{fmax:.0}] | {sm:.0} [{smin:.0}–{smax:.0}] | **{:.2}** | {s1m:.0} [{s1min:.0}–{s1max:.0}] | {:.2} | {gcol} | {gbcol} | {} | {} | {} | {hist0}–{hist1} | {split} |",
+            sm / f,
+            s1m / f,
+            rel(sm, gm),
+            rel(sm, gbm),
+            rel(s1m, gm),
         );
-        raw.push((w, fl, s, g));
+        raw.push((w, fl, s, s1, g, gb));
     }
     println!();
-    println!("Rounds (floor tps; salesingest jobs/s; graphile-worker jobs/s):");
+    println!("Rounds (floor tps; salesingest jobs/s; window 1; graphile-worker batching off; on):");
     println!();
-    for (w, fl, s, g) in raw {
+    for (w, fl, s, s1, g, gb) in raw {
         println!(
-            "- N={w}: floor {}; salesingest {}; graphile {}",
+            "- N={w}: floor {}; salesingest {}; window 1 {}; graphile off {}; on {}",
             fmt_runs(&fl),
             fmt_runs(&s),
-            fmt_runs(&g)
+            fmt_runs(&s1),
+            fmt_runs(&g),
+            fmt_runs(&gb)
         );
     }
     drop(si);
@@ -523,7 +558,7 @@ fn bench_flat(dir: &Path, o: &Opts) -> Result<()> {
         for _ in 0..o.rounds {
             let before = floor(dir, &url, w, o.floor_secs)?;
             let after = enqueue_sql(&mut c, n)?;
-            let secs = drain(&url, w)?;
+            let secs = drain(&url, w, DEFAULT_WINDOW)?;
             verify(&mut c, after, n)?;
             s.push(n as f64 / secs);
             fl.push((before + floor(dir, &url, w, o.floor_secs)?) / 2.0);

@@ -50,6 +50,8 @@ pub struct QueueSettings {
     pub retention: Retention,
     /// `synchronous`: `full` (default) or `normal`.
     pub durability: Durability,
+    /// `window`: the most quick jobs a worker claims at once (1: one at a time).
+    pub window: u32,
 }
 
 /// What to do without a Gumroad token: the worker's error for a sync job, and `enqueue
@@ -243,6 +245,7 @@ struct FileQueue {
     retry_cap: Option<String>,
     lease: Option<String>,
     synchronous: Option<String>,
+    window: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -336,7 +339,15 @@ pub fn load(db: Option<&str>, config: Option<PathBuf>, no_color_flag: bool) -> R
     if max_attempts < 1 {
         bail!("queue.max_attempts must be at least 1 (found {max_attempts})");
     }
+    let window = q.window.unwrap_or(crate::queue::worker::DEFAULT_WINDOW);
+    if !(1..=crate::queue::worker::MAX_WINDOW).contains(&window) {
+        bail!(
+            "queue.window must be from 1 (one job at a time) to {} (found {window})",
+            crate::queue::worker::MAX_WINDOW
+        );
+    }
     let queue = QueueSettings {
+        window,
         max_attempts,
         retry,
         lease_ms: opt_duration(q.lease.as_deref(), "queue.lease")?.unwrap_or(60_000),

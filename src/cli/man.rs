@@ -232,6 +232,8 @@ retry_cap = "6h"
 lease = "60s"           # renewed by a heartbeat while a job runs
 synchronous = "full"    # or "normal": faster on slow disks, a power cut may
                         # roll back the last commits
+window = 16             # quick jobs (< 20 ms) claimed and recorded together,
+                        # 1 to 64; 1 = one job at a time
 
 [retention]             # pruned after every run\-worker, by finish time
 completed = "30d"

@@ -115,6 +115,7 @@ fn run_inner(args: &Args, ctx: &Ctx) -> Result<(i32, String)> {
         }),
         policy: ctx.settings.queue.retry.clone(),
         retention: ctx.settings.queue.retention.clone(),
+        window: ctx.settings.queue.window,
         args: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let mut announce = |fired: &[Fired], inbox: &[FileOutcome]| {

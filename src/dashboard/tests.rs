@@ -77,6 +77,7 @@ impl Env {
             lease_ms: 60_000,
             policy: self.settings.queue.retry.clone(),
             retention: self.settings.queue.retention.clone(),
+            window: crate::queue::worker::DEFAULT_WINDOW,
             args: "dashboard test".into(),
         };
         worker::run(self.db.queue(), &open_hb, &mut handler, &cfg, &mut |_| {}).unwrap();

@@ -358,6 +358,32 @@ pub fn complete_then_claim_apart<S: JobStore + ?Sized>(
     Ok((done, job))
 }
 
+/// Each `complete`, then up to `limit` `claim`s, each its own transaction:
+/// `JobStore::complete_all_then_claim`'s default, and what a store does when it cannot join them.
+///
+/// # Errors
+/// The store's.
+pub fn complete_all_then_claim_apart<S: JobStore + ?Sized>(
+    store: &S,
+    done: &[(Lease, JobResult)],
+    next: &ClaimRequest<'_>,
+    limit: usize,
+) -> anyhow::Result<(Vec<Option<JobResult>>, Vec<ClaimedJob>)> {
+    let none = Effects::default();
+    let recorded = done
+        .iter()
+        .map(|(lease, result)| store.complete(lease, result, &none))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut claimed = Vec::new();
+    while claimed.len() < limit {
+        match store.claim(next)? {
+            Some(job) => claimed.push(job),
+            None => break,
+        }
+    }
+    Ok((recorded, claimed))
+}
+
 /// The narrow storage interface the queue needs. Each backend of `store` implements it (SQLite
 /// on one machine, PostgreSQL across hosts); every method is one short transaction, and every
 /// time it compares or records is the backend's own clock.
@@ -402,9 +428,8 @@ pub trait JobStore {
 
     /// `complete`, then the claim of the next job (`claim` with `next`) in the **same**
     /// transaction: one commit, so one fsync, per job instead of two. The completion is exactly
-    /// as fenced and as atomic as `complete`; the next job is claimed only as the previous one
-    /// is recorded, so nothing is prefetched and a killed worker never holds a job it had not
-    /// started. This default does the two steps apart (for a backend without the shortcut).
+    /// as fenced and as atomic as `complete`. This default does the two steps apart (for a
+    /// backend without the shortcut).
     ///
     /// # Errors
     /// Database errors.
@@ -416,6 +441,24 @@ pub trait JobStore {
         next: &ClaimRequest<'_>,
     ) -> anyhow::Result<(Option<JobResult>, Option<ClaimedJob>)> {
         complete_then_claim_apart(self, lease, result, effects, next)
+    }
+
+    /// Record several jobs that completed without effects (`done`, each fenced on its own
+    /// lease exactly as `complete` is), then claim up to `limit` due jobs for `next`, in **one**
+    /// transaction: one commit for a whole window of quick jobs. The claimed jobs come in claim
+    /// order (priority, due time, id), each with its own lease and attempt row. `limit` 0 only
+    /// records. The first vector answers `done` in order (`None`: that lease was lost, nothing
+    /// written for it). This default does each step apart (for a backend without the shortcut).
+    ///
+    /// # Errors
+    /// Database errors.
+    fn complete_all_then_claim(
+        &self,
+        done: &[(Lease, JobResult)],
+        next: &ClaimRequest<'_>,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<Option<JobResult>>, Vec<ClaimedJob>)> {
+        complete_all_then_claim_apart(self, done, next, limit)
     }
 
     /// Fenced failure recording the queue's decision. `Ok(false)` when the lease was lost.

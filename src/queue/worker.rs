@@ -1,9 +1,11 @@
 //! The worker loop behind `run-worker`: record the run, rescue orphans, then claim → handle →
-//! fenced completion, one job at a time, with a heartbeat thread renewing the lease.
+//! fenced completion, one job at a time, with a heartbeat thread renewing the leases. Quick jobs
+//! are claimed in growing windows (up to `[queue] window`) and recorded together with the next claim.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::retry::{Retention, RetryPolicy};
 use super::{
@@ -58,6 +60,9 @@ pub struct WorkerConfig {
     pub lease_ms: i64,
     pub policy: RetryPolicy,
     pub retention: Retention,
+    /// The most jobs claimed at once once jobs prove quick (`[queue] window`; 1: one at a time,
+    /// each recorded with the claim of the next).
+    pub window: u32,
     /// The command line, recorded in the cron-run row.
     pub args: String,
 }
@@ -162,30 +167,80 @@ fn run_inner(
             platform: cfg.platform.as_deref(),
             lease_ms: cfg.lease_ms,
         };
-        let mut next = if cfg.batch > 0 {
-            store.claim(&req)?
-        } else {
-            None
-        };
-        while let Some(job) = next.take() {
-            report.counts.claimed += 1;
-            let outcome = run_with_heartbeat(slot, handler, &job);
-            // The next job is claimed in the transaction that records this one (one commit per
-            // job), unless the batch is used up.
-            let more = report.counts.claimed < u64::from(cfg.batch);
-            let (job_report, claimed) = record(
-                store,
-                cfg,
-                &job,
-                outcome,
-                &mut report.counts,
-                more.then_some(&req),
-            )?;
-            on_job(&job_report);
-            report.jobs.push(job_report);
-            next = claimed;
+        let mut held = VecDeque::new();
+        if cfg.batch > 0 {
+            held.extend(store.claim(&req)?);
         }
-        Ok(())
+        report.counts.claimed += held.len() as u64;
+        let mut window = Window::new(cfg.window);
+        // Quick jobs that completed without effects, recorded together with the next claim.
+        let mut pending: Vec<(ClaimedJob, JobResult)> = Vec::new();
+        let mut drain = || -> anyhow::Result<()> {
+            loop {
+                let remaining = u64::from(cfg.batch).saturating_sub(report.counts.claimed);
+                let Some(job) = held.pop_front() else {
+                    // The window is used up: record its quick jobs and claim the next window in one
+                    // transaction (one commit for the lot).
+                    let limit = window
+                        .next_size()
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let claimed = flush(store, &mut pending, &req, limit, report, on_job)?;
+                    if claimed.is_empty() {
+                        return Ok(());
+                    }
+                    report.counts.claimed += claimed.len() as u64;
+                    held.extend(claimed);
+                    continue;
+                };
+                let waiting = held
+                    .iter()
+                    .chain(pending.iter().map(|(j, _)| j))
+                    .map(|j| j.lease.clone())
+                    .collect();
+                let started = Instant::now();
+                let outcome = run_with_heartbeat(slot, handler, &job, waiting);
+                // A quick success with nothing to publish waits for the window's commit; anything
+                // else is recorded now and sends the window back to one job.
+                let batched = started.elapsed() < QUICK
+                    && matches!(&outcome, Ok((_, effects)) if *effects == Effects::default());
+                window.saw(batched);
+                match outcome {
+                    Ok((result, _)) if batched => pending.push((job, result)),
+                    outcome => {
+                        // Recorded at once, and the quick jobs before it first, so that no finished
+                        // job waits for the next one; the next job is claimed in the same
+                        // transaction when none is held, as one at a time always did.
+                        flush(store, &mut pending, &req, 0, report, on_job)?;
+                        let more = held.is_empty() && remaining > 0;
+                        let (job_report, claimed) = record(
+                            store,
+                            cfg,
+                            &job,
+                            outcome,
+                            &mut report.counts,
+                            more.then_some(&req),
+                        )?;
+                        on_job(&job_report);
+                        report.jobs.push(job_report);
+                        if let Some(next) = claimed {
+                            report.counts.claimed += 1;
+                            held.push_back(next);
+                        }
+                    }
+                }
+            }
+        };
+        let drained = drain();
+        if drained.is_err() {
+            // The run stops (a fault of the store, most often): give the jobs of the window that
+            // never started their attempt back, due at once, as the running job's is (best
+            // effort: the store may refuse these writes too, and then the next run rescues them).
+            let stopped = JobError::Transient("the run stopped before this job started".into());
+            for job in &held {
+                let _ = store.fail(&job.lease, &stopped, &FailDecision::Snooze { after_ms: 0 });
+            }
+        }
+        drained
     })?;
     // Retention is upkeep: a failure here is reported but never fails the run.
     if let Err(e) = store.prune(&cfg.retention) {
@@ -201,6 +256,9 @@ fn run_inner(
 struct Running {
     lease: Lease,
     flag: Arc<AtomicU8>,
+    /// The worker's other leases: jobs of the window not started yet, and quick jobs finished
+    /// but not yet recorded. Renewed with the running one, so none expires behind a slow job.
+    waiting: Vec<Lease>,
 }
 
 /// Renew the running job's lease every `lease_ms / 3` on its own connection (opened at the first
@@ -219,8 +277,8 @@ fn heartbeat_thread(
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(interval) {
         let current = lock(running)
             .as_ref()
-            .map(|r| (r.lease.clone(), r.flag.clone()));
-        let Some((lease, flag)) = current else {
+            .map(|r| (r.lease.clone(), r.flag.clone(), r.waiting.clone()));
+        let Some((lease, flag, waiting)) = current else {
             continue;
         };
         if hb_store.is_none() {
@@ -230,6 +288,10 @@ fn heartbeat_thread(
         let Some(store) = hb_store.as_ref() else {
             continue;
         };
+        for other in &waiting {
+            // A lost one is found by its fenced completion (or its own beats once it runs).
+            let _ = store.heartbeat(other, lease_ms);
+        }
         match store.heartbeat(&lease, lease_ms) {
             Ok(Heartbeat::Held {
                 cancel_requested: true,
@@ -258,17 +320,115 @@ fn run_with_heartbeat(
     running: &Mutex<Option<Running>>,
     handler: &mut dyn Handler,
     job: &ClaimedJob,
+    waiting: Vec<Lease>,
 ) -> Result<(JobResult, Effects), JobError> {
     let ctl = JobControl::default();
     *lock(running) = Some(Running {
         lease: job.lease.clone(),
         flag: ctl.flag.clone(),
+        waiting,
     });
     let out = handler.handle(job, &ctl);
     *lock(running) = None;
     match (out, ctl.should_stop()) {
         (Ok(_), Some(stop)) | (Err(_), Some(stop)) => Err(stop),
         (out, None) => out,
+    }
+}
+
+/// The most jobs a worker claims at once by default (`[queue] window`), the most it may be set
+/// to, and how quick each job must be for the next window to grow (doubling from one). Jobs of a
+/// few milliseconds (webhook pings, small syncs) then share one commit per window; a slower job
+/// sends the window back to one job at a time, so no job of the window waits behind a long one
+/// for long, and workers never hoard jobs of that kind.
+pub const DEFAULT_WINDOW: u32 = 16;
+pub const MAX_WINDOW: u32 = 64;
+const QUICK: Duration = Duration::from_millis(20);
+
+/// The size of the next claim window.
+struct Window {
+    size: usize,
+    max: usize,
+    all_quick: bool,
+}
+
+impl Window {
+    fn new(max: u32) -> Window {
+        Window {
+            size: 1,
+            max: usize::try_from(max.max(1)).unwrap_or(1),
+            all_quick: true,
+        }
+    }
+
+    fn saw(&mut self, batched: bool) {
+        if !batched {
+            self.size = 1;
+            self.all_quick = false;
+        }
+    }
+
+    /// Twice the last window when all its jobs were quick, else one.
+    fn next_size(&mut self) -> usize {
+        if self.all_quick {
+            self.size = (self.size * 2).min(self.max);
+        }
+        self.all_quick = true;
+        self.size
+    }
+}
+
+/// Record the pending quick jobs (each under its own fence) and claim up to `limit` more, in one
+/// transaction; report each recorded job.
+fn flush(
+    store: &dyn JobStore,
+    pending: &mut Vec<(ClaimedJob, JobResult)>,
+    req: &ClaimRequest<'_>,
+    limit: usize,
+    report: &mut RunReport,
+    on_job: &mut dyn FnMut(&JobReport),
+) -> anyhow::Result<Vec<ClaimedJob>> {
+    let (recorded, claimed) = match (pending.as_slice(), limit) {
+        ([], 0) => return Ok(Vec::new()),
+        // One job and one claim: the backends' one-job statement.
+        ([(job, result)], 1) => {
+            let (done, next) =
+                store.complete_then_claim(&job.lease, result, &Effects::default(), req)?;
+            (vec![done], next.into_iter().collect())
+        }
+        (jobs, limit) => {
+            let done: Vec<(Lease, JobResult)> = jobs
+                .iter()
+                .map(|(j, r)| (j.lease.clone(), r.clone()))
+                .collect();
+            store.complete_all_then_claim(&done, req, limit)?
+        }
+    };
+    for ((job, _), done) in pending.drain(..).zip(recorded) {
+        let mut rep = JobReport {
+            id: job.id,
+            platform: job.platform,
+            status: JobState::Processing,
+            attempt: job.lease.claim,
+            error: None,
+            events: EventCounts::default(),
+        };
+        completed(&mut rep, done, &mut report.counts);
+        on_job(&rep);
+        report.jobs.push(rep);
+    }
+    Ok(claimed)
+}
+
+/// A job's report after its fenced completion (`None`: the lease was lost).
+fn completed(rep: &mut JobReport, done: Option<JobResult>, counts: &mut RunCounts) {
+    match done {
+        Some(done) => {
+            counts.completed += 1;
+            rep.status = JobState::Completed;
+            rep.events = done.events;
+        }
+        None => rep.error = Some(LEASE_LOST.into()),
     }
 }
 
@@ -302,14 +462,7 @@ fn record(
                 }
                 None => store.complete(&job.lease, &result, &effects)?,
             };
-            match done {
-                Some(done) => {
-                    counts.completed += 1;
-                    rep.status = JobState::Completed;
-                    rep.events = done.events;
-                }
-                None => rep.error = Some(LEASE_LOST.into()),
-            }
+            completed(&mut rep, done, counts);
         }
         Err(error) => {
             if let Some(fault) = store.fault() {
@@ -349,3 +502,28 @@ fn record(
 
 const LEASE_LOST: &str =
     "lease lost: another worker took the job over, so this attempt's result was discarded";
+
+#[cfg(test)]
+mod tests {
+    use super::Window;
+
+    #[test]
+    fn the_window_doubles_while_jobs_are_quick_and_falls_back_to_one() {
+        let mut w = Window::new(16);
+        let sizes: Vec<usize> = (0..6).map(|_| w.next_size()).collect();
+        assert_eq!(sizes, [2, 4, 8, 16, 16, 16]);
+        w.saw(true);
+        w.saw(false);
+        w.saw(true);
+        assert_eq!(
+            w.next_size(),
+            1,
+            "a slow job in the window did not reset it"
+        );
+        assert_eq!(w.next_size(), 2);
+        let mut one = Window::new(1);
+        assert_eq!((one.next_size(), one.next_size()), (1, 1));
+        let mut zero = Window::new(0);
+        assert_eq!(zero.next_size(), 1, "a zero window never claims");
+    }
+}

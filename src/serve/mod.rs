@@ -137,6 +137,7 @@ impl AppState {
                 lease_ms: settings.queue.lease_ms,
                 policy: settings.queue.retry.clone(),
                 retention: settings.queue.retention.clone(),
+                window: settings.queue.window,
                 args,
             };
             crate::ingest::run_pass(

@@ -805,8 +805,8 @@ fn migrate_copies_a_sqlite_store_into_postgres_and_verifies_it() {
 }
 
 /// A database left at schema version 2 by the previous release is upgraded in place by the first
-/// command of this one: migration 3's queue functions are installed, and jobs queued then are
-/// claimed and completed through them (each once, every sale counted).
+/// command of this one: migrations 3 and 4's queue functions are installed, and jobs queued then
+/// are claimed and completed through them (each once, every sale counted).
 #[test]
 #[cfg_attr(
     not(salesingest_test_pg),
@@ -841,13 +841,14 @@ fn a_version_2_database_is_upgraded_and_its_jobs_run_through_the_queue_functions
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(env.scalar("SELECT version FROM salesingest_schema"), 3);
+    assert_eq!(env.scalar("SELECT version FROM salesingest_schema"), 4);
     assert_eq!(
         env.scalar(
             "SELECT count(*) FROM pg_proc
-              WHERE proname IN ('salesingest_claim', 'salesingest_complete_then_claim')"
+              WHERE proname IN ('salesingest_claim', 'salesingest_complete_then_claim',
+                                'salesingest_complete_all_then_claim')"
         ),
-        2
+        3
     );
     let run = env.json(&["run-worker"]);
     assert_eq!(run["completed"], 3, "{run}");
@@ -856,4 +857,48 @@ fn a_version_2_database_is_upgraded_and_its_jobs_run_through_the_queue_functions
         3
     );
     assert_eq!(usd_cents(&env), total);
+}
+
+on_both! {
+    /// Gumroad pings are quick jobs: the worker takes them in claim windows, recording each
+    /// window with the next claim. With the default window and with `[queue] window = 1` (one at
+    /// a time) every ping is completed once under one attempt and every sale is stored once; a
+    /// window outside 1–64 is refused with the setting named (exit 1).
+    fn pings_run_in_claim_windows_each_once(backend) {
+        let body = std::fs::read_to_string(crate::util::fixture("gumroad/gumroad_ping.txt")).unwrap();
+        let at = body.find("sale_id=").unwrap() + "sale_id=".len();
+        let end = body[at..].find('&').map_or(body.len(), |e| at + e);
+        for window in [None, Some(1)] {
+            let env = Env::on(backend);
+            if let Some(w) = window {
+                env.config(&format!("[queue]\nwindow = {w}\n"));
+            }
+            for i in 0..30 {
+                let p = env.path(&format!("ping{i}.txt"));
+                std::fs::write(&p, format!("{}window-test-{i:02}{}", &body[..at], &body[end..])).unwrap();
+                env.json(&["enqueue", "gumroad", "--ping-file", p.to_str().unwrap()]);
+            }
+            let run = env.json(&["run-worker", "--batch", "100"]);
+            assert_eq!((run["claimed"].as_i64(), run["completed"].as_i64()), (Some(30), Some(30)), "{run}");
+            assert_eq!(env.scalar("SELECT count(*) FROM attempts"), 30, "window {window:?}");
+            assert_eq!(
+                env.scalar("SELECT count(*) FROM attempts WHERE outcome = 'completed'"),
+                30
+            );
+            assert_eq!(
+                env.scalar("SELECT count(DISTINCT natural_key) FROM sales_events WHERE natural_key LIKE '%window-test-%'"),
+                30
+            );
+            assert_eq!(env.scalar("SELECT count(*) FROM sales_events"), 30);
+        }
+        let env = Env::on(backend);
+        for bad in [0, 65] {
+            env.config(&format!("[queue]\nwindow = {bad}\n"));
+            env.cmd()
+                .args(["jobs"])
+                .assert()
+                .code(1)
+                .stderr(predicates::str::contains("queue.window must be from 1"));
+        }
+    }
 }

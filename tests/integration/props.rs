@@ -98,6 +98,7 @@ fn import_all(files: &[File]) -> BTreeMap<i64, (i64, i64)> {
             lease_ms: 60_000,
             policy: settings.queue.retry.clone(),
             retention: settings.queue.retention.clone(),
+            window: salesingest::queue::worker::DEFAULT_WINDOW,
             args: "props".into(),
         };
         let report = worker::run(db.queue(), &open_hb, &mut handler, &cfg, &mut |_| {}).unwrap();

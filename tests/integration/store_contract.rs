@@ -205,6 +205,162 @@ on_both! {
 }
 
 on_both! {
+    /// A window of quick jobs recorded and the next window claimed in one call: each completion
+    /// is fenced on its own lease (a stale one among held ones completes nothing and says so, in
+    /// its place), the claim takes up to `limit` due jobs in claim order, each with its own
+    /// lease and attempt row, and `limit` 0 only records.
+    fn complete_all_then_claim_fences_each_job_and_claims_a_window(backend) {
+        let env = Env::on(backend);
+        let s = open(&env);
+        let ids: Vec<i64> = (0..6).map(|p| s.enqueue(&job("a", 10 - p, None)).unwrap().id).collect();
+        let (a, b) = (worker("host-a"), worker("host-b"));
+        let req = |w| ClaimRequest { owner: w, run_id: None, platform: None, lease_ms: 60_000 };
+        let (none, first) = s.complete_all_then_claim(&[], &req(&a), 3).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), ids[..3], "claim order");
+        assert!(first.iter().all(|j| j.lease.owner == a.0 && j.attempts == 1));
+        // The second job's lease is lost to host b.
+        s.rescue(&|o| o == a.0).unwrap();
+        let (_, stolen) = s.complete_all_then_claim(&[], &req(&b), 1).unwrap();
+        assert_eq!(stolen[0].id, ids[0], "the rescue released the whole window");
+        let (_, rest) = s.complete_all_then_claim(&[], &req(&a), 2).unwrap();
+        assert_eq!(rest.iter().map(|j| j.id).collect::<Vec<_>>(), ids[1..3]);
+        let results: Vec<JobResult> =
+            (1..=3).map(|rows| JobResult { rows, ..JobResult::default() }).collect();
+        let done = vec![
+            (rest[0].lease.clone(), results[0].clone()),
+            (first[0].lease.clone(), results[1].clone()),
+            (rest[1].lease.clone(), results[2].clone()),
+        ];
+        let (recorded, next) = s.complete_all_then_claim(&done, &req(&a), 10).unwrap();
+        assert_eq!(
+            recorded,
+            vec![Some(results[0].clone()), None, Some(results[2].clone())],
+            "the stale lease (host a's first claim of job {}) was recorded", ids[0]
+        );
+        assert_eq!(next.iter().map(|j| j.id).collect::<Vec<_>>(), ids[3..], "up to the limit");
+        assert_eq!(state(s.as_ref(), ids[0]), "processing");
+        for (id, rows) in [(ids[1], 1), (ids[2], 3)] {
+            let row = s.job(id).unwrap().unwrap();
+            assert_eq!(row.state, "completed");
+            let stored: JobResult = serde_json::from_str(row.result.as_deref().unwrap()).unwrap();
+            assert_eq!(stored.rows, rows, "job {id} stored another job's result");
+            let attempts = s.attempts(id).unwrap();
+            assert_eq!(attempts.last().unwrap().outcome.as_deref(), Some("completed"));
+        }
+        for j in &next {
+            let attempts = s.attempts(j.id).unwrap();
+            assert_eq!(attempts.len(), 1);
+            assert_eq!((attempts[0].worker.as_str(), attempts[0].outcome.as_deref()), (a.0.as_str(), None));
+        }
+        // Only recording: nothing claimed although jobs are due.
+        s.enqueue(&job("a", 0, None)).unwrap();
+        let done: Vec<_> = next.iter().map(|j| (j.lease.clone(), JobResult::default())).collect();
+        let (recorded, claimed) = s.complete_all_then_claim(&done, &req(&a), 0).unwrap();
+        assert_eq!(recorded.iter().filter(|r| r.is_some()).count(), 3);
+        assert!(claimed.is_empty());
+        // Recording the same leases again changes nothing.
+        let (again, _) = s.complete_all_then_claim(&done, &req(&a), 0).unwrap();
+        assert!(again.iter().all(Option::is_none), "a completed job was completed twice");
+    }
+}
+
+/// The handler of the window test: 2 ms a job (quick, and long enough that two claims never
+/// share a millisecond, the store's time unit), except job `slow`, which runs 1.2 s while
+/// another run's rescue pass (nobody judged dead, short leases) tries every 100 ms to take jobs
+/// back.
+struct WindowHandler {
+    slow: i64,
+    other: Box<dyn Store>,
+    rescued_meanwhile: usize,
+}
+
+impl salesingest::queue::worker::Handler for WindowHandler {
+    fn handle(
+        &mut self,
+        job: &salesingest::queue::ClaimedJob,
+        _ctl: &salesingest::queue::worker::JobControl,
+    ) -> Result<(JobResult, Effects), JobError> {
+        if job.id == self.slow {
+            for _ in 0..12 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                self.rescued_meanwhile += self.other.rescue(&|_| false).unwrap().len();
+            }
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Ok((
+            JobResult {
+                rows: job.id as u64,
+                ..JobResult::default()
+            },
+            Effects::default(),
+        ))
+    }
+}
+
+on_both! {
+    /// The worker claims quick jobs in growing windows (1, 2, 4, 8, 16) and records each window
+    /// with the next claim: every job completed once under one attempt, with its own result,
+    /// reported in claim order. A slow job sends the window back to one, and the jobs of its
+    /// window waiting behind it keep their leases through it (the heartbeat renews them), so
+    /// a rescue pass meanwhile takes none of them.
+    fn the_worker_claims_quick_jobs_in_windows_and_renews_the_waiting_ones(backend) {
+        let env = Env::on(backend);
+        let s = open(&env);
+        let ids: Vec<i64> = (0..40).map(|p| s.enqueue(&job("a", 100 - p, None)).unwrap().id).collect();
+        let slow = ids[20];
+        let mut handler = WindowHandler { slow, other: open(&env), rescued_meanwhile: 0 };
+        let url = env.db_url();
+        let open_hb = move || -> anyhow::Result<Box<dyn salesingest::queue::JobStore + Send>> {
+            let location = Location::parse_here(&url)?;
+            Ok(store::open(&location, &OpenOptions::default())?.into_queue())
+        };
+        let cfg = salesingest::queue::worker::WorkerConfig {
+            batch: 100,
+            platform: None,
+            // A 300 ms lease and a 1.2 s job: only the heartbeat (every 100 ms) keeps leases.
+            lease_ms: 300,
+            policy: salesingest::queue::retry::RetryPolicy::default(),
+            retention: salesingest::queue::retry::Retention::default(),
+            window: salesingest::queue::worker::DEFAULT_WINDOW,
+            args: "test".into(),
+        };
+        let report =
+            salesingest::queue::worker::run(s.queue(), &open_hb, &mut handler, &cfg, &mut |_| {})
+                .unwrap();
+        assert_eq!(handler.rescued_meanwhile, 0, "a job waiting behind the slow one was rescued");
+        assert_eq!((report.counts.claimed, report.counts.completed), (40, 40));
+        assert_eq!(report.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), ids, "claim order");
+        let mut claimed_at = Vec::new();
+        for &id in &ids {
+            let row = s.job(id).unwrap().unwrap();
+            assert_eq!(row.state, "completed");
+            let stored: JobResult = serde_json::from_str(row.result.as_deref().unwrap()).unwrap();
+            assert_eq!(stored.rows, id as u64, "job {id} stored another job's result");
+            let attempts = s.attempts(id).unwrap();
+            assert_eq!(attempts.len(), 1, "job {id} ran {} times", attempts.len());
+            assert_eq!(attempts[0].outcome.as_deref(), Some("completed"));
+            claimed_at.push((attempts[0].started_at, attempts[0].finished_at.unwrap()));
+        }
+        // Jobs claimed in one transaction share its time: the first 15 quick jobs came in a few
+        // windows (4 when every handler call took under 20 ms; a loaded machine may split some).
+        let windows = claimed_at[..15].iter().map(|t| t.0).collect::<BTreeSet<_>>().len();
+        assert!(windows <= 10, "15 quick jobs took {windows} claims");
+        // The slow job's window holds at most 16 jobs, and the jobs after it were claimed after
+        // it ran: a worker does not sit on more jobs while one of them is slow.
+        let (slow_claim, slow_done) = claimed_at[20];
+        let held = claimed_at.iter().filter(|t| t.0 == slow_claim).count();
+        assert!(held <= 16, "{held} jobs claimed with the slow one");
+        let after = claimed_at.iter().filter(|t| t.0 == claimed_at[31].0).count();
+        assert_eq!(after, 1, "the window after the slow job's was not back to one job");
+        for (i, t) in claimed_at.iter().enumerate().skip(21) {
+            assert!(t.0 == slow_claim || t.0 >= slow_done, "job {} claimed during the slow one", ids[i]);
+        }
+    }
+}
+
+on_both! {
     /// A rescued job out of attempts fails instead of running again.
     fn a_rescue_out_of_attempts_fails_the_job(backend) {
         let env = Env::on(backend);

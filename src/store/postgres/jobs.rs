@@ -2,7 +2,8 @@
 //! `FOR UPDATE SKIP LOCKED` (an optimization fence: the UPDATE never touches more rows than the
 //! LIMIT, QUEUE.md §2.1) feeding one `UPDATE … RETURNING`; leases run on the database's clock;
 //! every write of an attempt is fenced on its owner and claim number. A job without effects is
-//! completed and the next one claimed in one statement (one round trip, one commit).
+//! completed and the next one claimed in one statement (one round trip, one commit), and a
+//! window of quick jobs likewise (migration 4).
 
 use anyhow::Result;
 use postgres::error::SqlState;
@@ -239,6 +240,52 @@ impl JobStore for PgStore {
             .get::<_, Option<i64>>("id")
             .map(|_| claimed_job(&row, next.owner));
         Ok((done, job))
+    }
+
+    fn complete_all_then_claim(
+        &self,
+        done: &[(Lease, JobResult)],
+        next: &ClaimRequest<'_>,
+        limit: usize,
+    ) -> Result<(Vec<Option<JobResult>>, Vec<ClaimedJob>)> {
+        // One call of migration 4's function: every fenced completion and its attempt row, then
+        // up to `limit` claims and their attempt rows (one round trip, one commit).
+        let jobs: Vec<i64> = done.iter().map(|(l, _)| l.job_id).collect();
+        let owners: Vec<String> = done.iter().map(|(l, _)| l.owner.clone()).collect();
+        let claims: Vec<i32> = done.iter().map(|(l, _)| l.claim as i32).collect();
+        let results = done
+            .iter()
+            .map(|(_, r)| serde_json::to_string(r))
+            .collect::<serde_json::Result<Vec<String>>>()?;
+        let platform = next.platform.map(str::to_string);
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let rows = self.query(
+            "SELECT * FROM salesingest_complete_all_then_claim($1, $2, $3, $4, $5, $6::float8,
+                                                               $7, $8::text, $9)",
+            args![
+                jobs,
+                owners,
+                claims,
+                results,
+                next.owner.0.as_str(),
+                next.lease_ms,
+                next.run_id,
+                platform,
+                limit
+            ],
+        )?;
+        let completed: Vec<i64> = rows.first().map(|r| r.get(0)).unwrap_or_default();
+        let recorded = done
+            .iter()
+            .zip(1i64..)
+            .map(|((_, result), i)| completed.contains(&i).then(|| result.clone()))
+            .collect();
+        let claimed = rows
+            .iter()
+            .filter(|r| r.get::<_, Option<i64>>("id").is_some())
+            .map(|r| claimed_job(r, next.owner))
+            .collect();
+        Ok((recorded, claimed))
     }
 
     fn fail(&self, lease: &Lease, error: &JobError, decision: &FailDecision) -> Result<bool> {

@@ -8,7 +8,8 @@
 //!   statements (every statement goes as an unnamed one, `query_typed`), so that it works
 //!   through PgBouncer in transaction pooling mode. The worker's hot statements (claim, and
 //!   complete-then-claim) are PL/pgSQL functions (migration 3), whose plans the server caches
-//!   in its own session, out of any client's sight. Locks are row locks or
+//!   in its own session, out of any client's sight; migration 4's records a window of quick
+//!   jobs and claims the next window in one call. Locks are row locks or
 //!   transaction-scoped advisory locks, released at commit.
 //! - Each store call is one short transaction; nothing is held while a job runs.
 //! - Completion is fenced on the attempt (owner and claim number) and publishes the job's sales
@@ -40,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_payouts.sql"),
     include_str!("migrations/003_queue_functions.sql"),
+    include_str!("migrations/004_claim_window.sql"),
 ];
 
 /// The schema version this salesingest writes.
@@ -61,7 +63,7 @@ macro_rules! pg_type {
 pg_type! {
     i64 => INT8, i32 => INT4, bool => BOOL, str => TEXT, String => TEXT,
     chrono::NaiveDate => DATE, DateTime<Utc> => TIMESTAMPTZ, [u8] => BYTEA, Vec<u8> => BYTEA,
-    Vec<String> => TEXT_ARRAY, Vec<i64> => INT8_ARRAY, Vec<bool> => BOOL_ARRAY,
+    Vec<String> => TEXT_ARRAY, Vec<i64> => INT8_ARRAY, Vec<i32> => INT4_ARRAY, Vec<bool> => BOOL_ARRAY,
     Vec<chrono::NaiveDate> => DATE_ARRAY, Vec<Option<i64>> => INT8_ARRAY,
     Vec<Option<String>> => TEXT_ARRAY,
 }

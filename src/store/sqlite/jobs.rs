@@ -7,9 +7,9 @@ use super::effects::{self, holds, FENCE};
 use super::Db;
 use crate::queue::retry::Retention;
 use crate::queue::{
-    complete_then_claim_apart, CancelOutcome, ClaimRequest, ClaimedJob, Effects, Enqueued,
-    FailDecision, Heartbeat, JobError, JobResult, JobState, JobStore, Lease, Millis, NewJob,
-    Rescued, RetryOutcome, RunCounts, WorkerId,
+    complete_all_then_claim_apart, complete_then_claim_apart, CancelOutcome, ClaimRequest,
+    ClaimedJob, Effects, Enqueued, FailDecision, Heartbeat, JobError, JobResult, JobState,
+    JobStore, Lease, Millis, NewJob, Rescued, RetryOutcome, RunCounts, WorkerId,
 };
 
 impl JobStore for Db {
@@ -113,6 +113,34 @@ impl JobStore for Db {
                 let job = claim_in(c, next, now)?;
                 Ok((done, job))
             })
+        })
+    }
+
+    fn complete_all_then_claim(
+        &self,
+        done: &[(Lease, JobResult)],
+        next: &ClaimRequest<'_>,
+        limit: usize,
+    ) -> Result<(Vec<Option<JobResult>>, Vec<ClaimedJob>)> {
+        if self.storage_error().is_some() {
+            // As in `complete_then_claim`: `claim` keeps the disk-full or read-only message.
+            return complete_all_then_claim_apart(self, done, next, limit);
+        }
+        let now = self.now();
+        let none = Effects::default();
+        self.immediate(|c| {
+            let recorded = done
+                .iter()
+                .map(|(lease, result)| complete_in(c, lease, now, result, &none))
+                .collect::<Result<Vec<_>>>()?;
+            let mut claimed = Vec::new();
+            while claimed.len() < limit {
+                match claim_in(c, next, now)? {
+                    Some(job) => claimed.push(job),
+                    None => break,
+                }
+            }
+            Ok((recorded, claimed))
         })
     }
 
@@ -1102,6 +1130,7 @@ mod worker_tests {
             lease_ms: 300,
             policy: RetryPolicy::default(),
             retention: Retention::default(),
+            window: worker::DEFAULT_WINDOW,
             args: "test".into(),
         };
         let report = worker::run(&db, &open, &mut handler, &cfg, &mut |_| {}).unwrap();
