@@ -1,19 +1,21 @@
 // graphile-worker, the peer of `examples/bench_pg.rs` (run by it; see bench/pg.sh):
 //
 //   GW_DIR=target/bench-pg/gw node bench/pg/gw_bench.mjs migrate URL
-//   GW_DIR=target/bench-pg/gw node bench/pg/gw_bench.mjs run URL CONCURRENCY
+//   GW_DIR=target/bench-pg/gw node bench/pg/gw_bench.mjs run URL CONCURRENCY [nobatch|batch]
 //
 // `run` drains every queued job with one `runOnce` at the given concurrency (job slots in this
-// one Node process) and a no-op task, batching off (graphile's defaults: no localQueue,
-// completeJobBatchDelay -1, so each job is fetched by `get_job` and completed by `complete_job`
-// in its own round trip and commit). Prints one JSON line: seconds from just before `runOnce`
+// one Node process) and a no-op task. `nobatch` (the default) is graphile's defaults: no
+// localQueue, completeJobBatchDelay -1, so each job is fetched by `get_job` and completed by
+// `complete_job` in its own round trip and commit. `batch` turns its batching on: a localQueue
+// of 16 jobs fetched (and locked) at once, and completions batched (completeJobBatchDelay 0),
+// the counterpart of salesingest's claim windows of up to 16 quick jobs. Prints one JSON line: seconds from just before `runOnce`
 // to its end (Node's start and module load excluded; connecting included), jobs that
 // succeeded, and how many of them had already succeeded in this run (duplicates).
 import { createRequire } from "node:module";
 import { EventEmitter } from "node:events";
 import path from "node:path";
 
-const [cmd, url, concArg] = process.argv.slice(2);
+const [cmd, url, concArg, batchArg = "nobatch"] = process.argv.slice(2);
 const gwDir = path.resolve(process.env.GW_DIR || "target/bench-pg/gw");
 const require = createRequire(path.join(gwDir, "package.json"));
 const { runOnce, runMigrations, Logger } = require("graphile-worker");
@@ -44,6 +46,9 @@ if (cmd === "migrate") {
     pollInterval: 2000,
     logger: quiet,
     events,
+    ...(batchArg === "batch"
+      ? { preset: { worker: { localQueue: { size: 16 }, completeJobBatchDelay: 0 } } }
+      : {}),
     taskList: { noop: async () => {} },
   });
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
