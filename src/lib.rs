@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod exit;
 pub mod ingest;
 pub mod model;
 pub mod notify;
@@ -15,5 +16,6 @@ pub mod payouts;
 pub mod platforms;
 pub mod queue;
 pub mod report;
+pub mod report_views;
 pub mod serve;
 pub mod store;

@@ -23,13 +23,13 @@ use std::path::PathBuf;
 use anyhow::Result;
 use chrono::{DateTime, Datelike, NaiveDate};
 
-use crate::cli::sales;
 use crate::config::Settings;
 use crate::ingest::views;
 use crate::model::{parse_micros, Platform};
 use crate::output::{chart_svg, display_micros, OverviewView, StatusView, SummaryRowView};
 use crate::queue::Millis;
 use crate::report::Rates;
+use crate::report_views as sales;
 use crate::store::{Dim, ReportFilter, Store};
 
 use html::{attr, esc};

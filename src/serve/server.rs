@@ -128,7 +128,7 @@ pub fn run(settings: &Settings, open: &OpenOptions, opts: &ServeOptions) -> Resu
         .clone()
         .unwrap_or_else(|| settings.serve.listen.clone());
     let addr: SocketAddr = listen.parse().map_err(|_| {
-        crate::cli::coded(
+        crate::exit::coded(
             2,
             format!("`{listen}` is not an address: use IP:PORT, e.g. 127.0.0.1:8750"),
         )
