@@ -1,6 +1,7 @@
 //! Auth: the `Host` allow-list, the API bearer token, the hook secret, browser sessions.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -11,11 +12,93 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 
-/// One-time login tokens and live sessions (session id → CSRF token).
-#[derive(Default)]
+/// How long a one-time login URL works if unused, how long a session lasts without a request,
+/// and how long it lasts at most (the cookie's `Max-Age`). Sessions live in the server's memory:
+/// a restart ends them all.
+pub const LOGIN_TTL: Duration = Duration::from_secs(60 * 60);
+pub const SESSION_IDLE: Duration = Duration::from_secs(12 * 60 * 60);
+pub const SESSION_MAX: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// One-time login tokens (with when they were issued) and live sessions (session id → its
+/// CSRF token and times). Expired entries are dropped whenever either is used.
 pub struct Sessions {
-    pub(crate) one_time: Vec<String>,
-    pub(crate) live: HashMap<String, String>,
+    one_time: Vec<(String, Instant)>,
+    live: HashMap<String, Live>,
+    login_ttl: Duration,
+    idle: Duration,
+    max: Duration,
+}
+
+struct Live {
+    csrf: String,
+    created: Instant,
+    seen: Instant,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions::with_limits(LOGIN_TTL, SESSION_IDLE, SESSION_MAX)
+    }
+}
+
+impl Sessions {
+    /// Sessions with these lifetimes (the defaults are the constants above).
+    pub fn with_limits(login_ttl: Duration, idle: Duration, max: Duration) -> Sessions {
+        Sessions {
+            one_time: Vec::new(),
+            live: HashMap::new(),
+            login_ttl,
+            idle,
+            max,
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let (ttl, idle, max) = (self.login_ttl, self.idle, self.max);
+        self.one_time
+            .retain(|(_, issued)| now.saturating_duration_since(*issued) < ttl);
+        self.live.retain(|_, l| {
+            now.saturating_duration_since(l.seen) < idle
+                && now.saturating_duration_since(l.created) < max
+        });
+    }
+
+    /// Keep a new one-time login token, issued `now`.
+    pub fn add_login(&mut self, token: String, now: Instant) {
+        self.expire(now);
+        self.one_time.push((token, now));
+    }
+
+    /// Spend a one-time token: when it is known and unexpired, it is gone and session `id`
+    /// (with `csrf`) starts `now`. Whether it was.
+    pub fn login(&mut self, token: &str, id: String, csrf: String, now: Instant) -> bool {
+        self.expire(now);
+        let Some(pos) = self.one_time.iter().position(|(t, _)| secret_eq(t, token)) else {
+            return false;
+        };
+        self.one_time.swap_remove(pos);
+        self.live.insert(
+            id,
+            Live {
+                csrf,
+                created: now,
+                seen: now,
+            },
+        );
+        true
+    }
+
+    /// The CSRF token of live session `id`, which is seen `now` (its idle time starts again).
+    pub fn session(&mut self, id: &str, now: Instant) -> Option<String> {
+        self.expire(now);
+        let live = self
+            .live
+            .iter_mut()
+            .find(|(k, _)| secret_eq(k, id))
+            .map(|(_, l)| l)?;
+        live.seen = now;
+        Some(live.csrf.clone())
+    }
 }
 
 /// Equal in constant time (for equal lengths; the length is not secret).
@@ -124,12 +207,12 @@ impl FromRequestParts<AppState> for Session {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let id = cookie_value(&parts.headers, COOKIE);
         let csrf = id.and_then(|id| {
-            state.0.sessions.lock().ok().and_then(|s| {
-                s.live
-                    .iter()
-                    .find(|(k, _)| secret_eq(k, id))
-                    .map(|(_, v)| v.clone())
-            })
+            state
+                .0
+                .sessions
+                .lock()
+                .ok()
+                .and_then(|mut s| s.session(id, Instant::now()))
         });
         match csrf {
             Some(csrf) => Ok(Session { csrf }),
@@ -143,8 +226,10 @@ fn login_needed() -> Response {
         StatusCode::UNAUTHORIZED,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         "<!doctype html><meta charset=utf-8><title>salesingest: log in</title>\
-         <p>Not logged in. Open the one-time login URL that <code>salesingest serve</code> printed \
-         when it started (or ask for a new one with <code>POST /api/session</code>).</p>\n",
+         <p>Not logged in, or the session ended (after 12 hours without a visit, 7 days at most, \
+         or a restart of the server). Open a one-time login URL: ask for a new one with \
+         <code>POST /api/session</code>, or restart <code>salesingest serve</code>, which prints \
+         one.</p>\n",
     )
         .into_response()
 }
@@ -152,12 +237,10 @@ fn login_needed() -> Response {
 /// `GET /login/{one_time}`: a one-time token becomes a session cookie, then 303 to `/`.
 pub async fn login(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let session = state.0.sessions.lock().ok().and_then(|mut s| {
-        let pos = s.one_time.iter().position(|t| secret_eq(t, &token))?;
-        s.one_time.swap_remove(pos);
         let id = super::server::random_token().ok()?;
         let csrf = super::server::random_token().ok()?;
-        s.live.insert(id.clone(), csrf);
-        Some(id)
+        s.login(&token, id.clone(), csrf, Instant::now())
+            .then_some(id)
     });
     match session {
         Some(id) => (
@@ -166,7 +249,10 @@ pub async fn login(State(state): State<AppState>, Path(token): Path<String>) -> 
                 (header::LOCATION, "/".to_string()),
                 (
                     header::SET_COOKIE,
-                    format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/"),
+                    format!(
+                        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+                        SESSION_MAX.as_secs()
+                    ),
                 ),
                 (header::CACHE_CONTROL, "no-store".to_string()),
             ],
@@ -176,9 +262,57 @@ pub async fn login(State(state): State<AppState>, Path(token): Path<String>) -> 
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
             "<!doctype html><meta charset=utf-8><title>salesingest: log in</title>\
-             <p>This login link is unknown or was used already: each works once. Restart \
-             <code>salesingest serve</code> or ask for a new one with <code>POST /api/session</code>.</p>\n",
+             <p>This login link is unknown, was used already (each works once) or is older than \
+             an hour. Ask for a new one with <code>POST /api/session</code>, or restart \
+             <code>salesingest serve</code>.</p>\n",
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use std::time::{Duration, Instant};
+
+    use super::Sessions;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_login_url_works_once_and_not_after_its_hour() {
+        let t0 = Instant::now();
+        let mut s = Sessions::default();
+        s.add_login("old".into(), t0);
+        s.add_login("new".into(), t0 + 59 * 60 * S);
+        assert!(
+            !s.login("old", "a".into(), "c".into(), t0 + 60 * 60 * S),
+            "an hour-old URL"
+        );
+        assert!(s.login("new", "a".into(), "c".into(), t0 + 60 * 60 * S));
+        assert!(
+            !s.login("new", "b".into(), "c".into(), t0 + 60 * 60 * S),
+            "used twice"
+        );
+        assert!(
+            !s.login("never", "b".into(), "c".into(), t0),
+            "an unknown token"
+        );
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_and_at_its_maximum_age() {
+        let t0 = Instant::now();
+        let mut s = Sessions::with_limits(60 * S, 10 * S, 30 * S);
+        s.add_login("l1".into(), t0);
+        assert!(s.login("l1", "id1".into(), "csrf1".into(), t0));
+        // Seen every 9 s it stays (idle limit 10 s), until its 30 s maximum.
+        for k in 1..=3 {
+            assert_eq!(s.session("id1", t0 + 9 * k * S).as_deref(), Some("csrf1"));
+        }
+        assert_eq!(s.session("id1", t0 + 30 * S), None, "past its maximum age");
+        s.add_login("l2".into(), t0);
+        assert!(s.login("l2", "id2".into(), "csrf2".into(), t0));
+        assert_eq!(s.session("id2", t0 + 10 * S), None, "idle for 10 s");
+        assert_eq!(s.session("other", t0), None);
     }
 }

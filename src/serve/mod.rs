@@ -96,14 +96,14 @@ impl AppState {
         }))
     }
 
-    /// A new one-time login token (kept until used).
+    /// A new one-time login token (kept until used, for an hour at most).
     ///
     /// # Errors
     /// When the system has no randomness to give.
     pub fn new_login_token(&self) -> Result<String> {
         let t = server::random_token()?;
         if let Ok(mut s) = self.0.sessions.lock() {
-            s.one_time.push(t.clone());
+            s.add_login(t.clone(), std::time::Instant::now());
         }
         Ok(t)
     }

@@ -411,6 +411,10 @@ fn login_once_and_csrf() {
     assert!(cookie_line.contains("httponly"));
     assert!(cookie_line.contains("samesite=strict"));
     assert!(cookie_line.contains("path=/"));
+    assert!(
+        cookie_line.contains("max-age=604800"),
+        "the session lasts 7 days at most: {cookie_line}"
+    );
     let (code, _, _) = s.req("GET", &path, &[], b"");
     assert_eq!(code, 404, "the one-time URL works once");
     let cookie = cookie_line
