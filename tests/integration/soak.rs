@@ -6,10 +6,12 @@
 //!
 //! 8 worker slots run `salesingest run-worker --batch 5` back to back (overlapping runs, as
 //! under cron) for `SOAK_SECS` (default 180) while another thread enqueues D2D reports
-//! continuously (1–3000 rows each) and a third SIGKILLs a random running worker every 1–4 s. Then a final drain,
-//! and the checks: every job completed, with exactly one completed attempt; live events equal
-//! the sum of the rows of all enqueued files (each file covers days no other file covers, so
-//! replace-by-coverage never removes anything), one live import per job; `PRAGMA
+//! continuously (1–3000 rows each), with bursts of 0–15 Gumroad pings between them (quick jobs,
+//! which workers claim in windows), and a third SIGKILLs a random running worker every 1–4 s.
+//! Then a final drain, and the checks: every job completed, with exactly one completed attempt;
+//! live events equal the sum of the rows of all enqueued files plus one per ping (each file
+//! covers days no other file covers, so replace-by-coverage never removes anything; each ping
+//! is its own sale), one live import per file job; `PRAGMA
 //! integrity_check` is ok; every cron-run row finished with exit 0, or is unfinished and its
 //! pid is one we killed.
 
@@ -47,7 +49,7 @@ fn soak_kill_workers_while_enqueueing() {
                 std::thread::sleep(Duration::from_millis(fastrand::u64(20..200)));
                 let child = env
                     .spawn_cmd()
-                    .args(["run-worker", "--batch", "5", "--lease", "30"])
+                    .args(["run-worker", "--batch", "40", "--lease", "30"])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
@@ -93,6 +95,10 @@ fn soak_kill_workers_while_enqueueing() {
     // take long enough for kills to land mid-job.
     let mut files = 0u64;
     let mut rows_total = 0u64;
+    let mut pings = 0u64;
+    let ping = std::fs::read_to_string(crate::util::fixture("gumroad/gumroad_ping.txt")).unwrap();
+    let at = ping.find("sale_id=").unwrap() + "sale_id=".len();
+    let end = ping[at..].find('&').map_or(ping.len(), |e| at + e);
     while Instant::now() < deadline {
         let n = fastrand::usize(1..=3000);
         let d = day(files as i64);
@@ -114,6 +120,26 @@ fn soak_kill_workers_while_enqueueing() {
         );
         files += 1;
         rows_total += n as u64;
+        for _ in 0..fastrand::u64(0..=15) {
+            let path = env.path(&format!("ping_{pings}.txt"));
+            std::fs::write(
+                &path,
+                format!("{}soak-{pings}{}", &ping[..at], &ping[end..]),
+            )
+            .unwrap();
+            let out = env
+                .cmd()
+                .args(["enqueue", "gumroad", "--max-attempts", "50", "--ping-file"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            pings += 1;
+        }
         std::thread::sleep(Duration::from_millis(fastrand::u64(20..200)));
     }
     stop.store(true, Ordering::SeqCst);
@@ -185,7 +211,7 @@ fn soak_kill_workers_while_enqueueing() {
         })
         .collect();
     eprintln!(
-        "soak: {secs}s, {files} files enqueued ({rows_total} rows), {jobs} jobs, {} worker runs started, \
+        "soak: {secs}s, {files} files enqueued ({rows_total} rows), {pings} pings, {jobs} jobs, {} worker runs started, \
          {} SIGKILLs, {} cron rows ({} unfinished = killed mid-run), {died} attempts rescued \
          (worker_died/lease_expired), {events} live events, {all_events} stored events, \
          {rollup_events} events in the rollup, integrity {integrity}",
@@ -194,12 +220,16 @@ fn soak_kill_workers_while_enqueueing() {
         cron.len(),
         unfinished.len()
     );
-    assert_eq!(jobs as u64, files);
+    assert_eq!(jobs as u64, files + pings);
     assert_eq!(not_done, 0, "jobs not completed");
     assert_eq!(not_once, 0, "jobs without exactly one completed attempt");
-    assert_eq!(events as u64, rows_total, "live events vs rows enqueued");
+    assert_eq!(
+        events as u64,
+        rows_total + pings,
+        "live events vs rows and pings enqueued"
+    );
     assert_eq!(all_events, events, "staged leftovers remain");
-    assert_eq!(live_imports, jobs);
+    assert_eq!(live_imports as u64, files);
     assert_eq!(dup_imports, 0);
     assert_eq!(
         (rollup_events, rollup_royalty),
