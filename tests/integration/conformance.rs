@@ -865,9 +865,6 @@ on_both! {
     /// a time) every ping is completed once under one attempt and every sale is stored once; a
     /// window outside 1–64 is refused with the setting named (exit 1).
     fn pings_run_in_claim_windows_each_once(backend) {
-        let body = std::fs::read_to_string(crate::util::fixture("gumroad/gumroad_ping.txt")).unwrap();
-        let at = body.find("sale_id=").unwrap() + "sale_id=".len();
-        let end = body[at..].find('&').map_or(body.len(), |e| at + e);
         for window in [None, Some(1)] {
             let env = Env::on(backend);
             if let Some(w) = window {
@@ -875,7 +872,7 @@ on_both! {
             }
             for i in 0..30 {
                 let p = env.path(&format!("ping{i}.txt"));
-                std::fs::write(&p, format!("{}window-test-{i:02}{}", &body[..at], &body[end..])).unwrap();
+                std::fs::write(&p, crate::util::ping_with_sale_id(&format!("window-test-{i:02}"))).unwrap();
                 env.json(&["enqueue", "gumroad", "--ping-file", p.to_str().unwrap()]);
             }
             let run = env.json(&["run-worker", "--batch", "100"]);

@@ -96,9 +96,15 @@ fn soak_kill_workers_while_enqueueing() {
     let mut files = 0u64;
     let mut rows_total = 0u64;
     let mut pings = 0u64;
-    let ping = std::fs::read_to_string(crate::util::fixture("gumroad/gumroad_ping.txt")).unwrap();
-    let at = ping.find("sale_id=").unwrap() + "sale_id=".len();
-    let end = ping[at..].find('&').map_or(ping.len(), |e| at + e);
+    // `salesingest enqueue ARGS… FILE`, which must succeed.
+    let enqueue = |args: &[&str], file: &std::path::Path| {
+        let out = env.cmd().args(args).arg(file).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
     while Instant::now() < deadline {
         let n = fastrand::usize(1..=3000);
         let d = day(files as i64);
@@ -107,36 +113,19 @@ fn soak_kill_workers_while_enqueueing() {
             .collect();
         let path = env.path(&format!("soak_{files}.csv"));
         write_d2d(&path, &rows);
-        let out = env
-            .cmd()
-            .args(["enqueue", "d2d", "--max-attempts", "50", "--file"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        enqueue(&["enqueue", "d2d", "--max-attempts", "50", "--file"], &path);
         files += 1;
         rows_total += n as u64;
         for _ in 0..fastrand::u64(0..=15) {
             let path = env.path(&format!("ping_{pings}.txt"));
             std::fs::write(
                 &path,
-                format!("{}soak-{pings}{}", &ping[..at], &ping[end..]),
+                crate::util::ping_with_sale_id(&format!("soak-{pings}")),
             )
             .unwrap();
-            let out = env
-                .cmd()
-                .args(["enqueue", "gumroad", "--max-attempts", "50", "--ping-file"])
-                .arg(&path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            enqueue(
+                &["enqueue", "gumroad", "--max-attempts", "50", "--ping-file"],
+                &path,
             );
             pings += 1;
         }

@@ -164,6 +164,15 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The fixture Gumroad Ping body (`gumroad/gumroad_ping.txt`) as the sale `sale_id`: a new sale
+/// per id, the same product, price and time.
+pub fn ping_with_sale_id(sale_id: &str) -> String {
+    let body = std::fs::read_to_string(fixture("gumroad/gumroad_ping.txt")).unwrap();
+    let at = body.find("sale_id=").unwrap() + "sale_id=".len();
+    let end = body[at..].find('&').map_or(body.len(), |e| at + e);
+    format!("{}{sale_id}{}", &body[..at], &body[end..])
+}
+
 pub const D2D_HEADER: &str = "Start Date,End Date,Publisher,Title ID,Ebook ISBN,Title,Primary Author,Distributor,Vendor,Country,Units Sold,Units Returned,Net Unit Sales,Sales Model,Retailer,List Price Per Unit,Currency Code,Offer Price Per Unit,Royalty Percent,Sales Channel Fee/Taxes Per Unit,Extended Sales Channel Revenue,Sales Channel Share,D2D Share,Publisher Share,Publisher Share USD (estimated),Verified";
 
 /// One D2D ebook row for `date` with the given publisher share (USD).
